@@ -1,0 +1,71 @@
+"""Devices: create on login/register, rename, delete (with their tokens)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from django.db import transaction
+
+from accounts.models import Device, User
+from matrixhs.errors import InvalidParam
+from matrixhs.time import now_ms
+
+MAX_DEVICE_ID_LENGTH = 255
+MAX_DISPLAY_NAME_LENGTH = 1000
+
+
+def generate_device_id() -> str:
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(10))
+
+
+def check_device_display_name(display_name: str | None) -> None:
+    """Raises: InvalidParam: the name is too long."""
+    if display_name is not None and len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+        raise InvalidParam(f"Device display name is longer than {MAX_DISPLAY_NAME_LENGTH}")
+
+
+def do_login_device(user: User, device_id: str | None, display_name: str | None) -> Device:
+    """The device a login or registration signs in: a new one, or the one the client names.
+
+    Re-using a device ID logs out the sessions that device had (spec: the old access
+    tokens are invalidated); its display name only changes if a new one is given.
+
+    Raises:
+        InvalidParam: the device ID or display name is too long.
+    """
+    check_device_display_name(display_name)
+    if device_id is not None and (not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH):
+        raise InvalidParam("Invalid device_id")
+    with transaction.atomic():
+        if device_id is None:
+            device_id = generate_device_id()
+        device, created = Device.objects.select_for_update().get_or_create(
+            user=user,
+            device_id=device_id,
+            defaults={"display_name": display_name, "created_ts": now_ms()},
+        )
+        if not created:
+            device.access_tokens.all().delete()
+            device.refresh_tokens.all().delete()
+            if display_name is not None:
+                device.display_name = display_name
+                device.save(update_fields=["display_name"])
+    return device
+
+
+def do_rename_device(device: Device, display_name: str | None) -> None:
+    check_device_display_name(display_name)
+    device.display_name = display_name
+    device.save(update_fields=["display_name"])
+
+
+def do_delete_devices(user: User, device_ids: list[str]) -> int:
+    """Delete devices and, with them, their access and refresh tokens.
+
+    Returns:
+        How many devices were deleted (unknown IDs are ignored).
+    """
+    with transaction.atomic():
+        deleted, _ = Device.objects.filter(user=user, device_id__in=device_ids).delete()
+    return deleted

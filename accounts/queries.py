@@ -1,0 +1,148 @@
+"""Reads of accounts: token lookup, profiles, devices, account data."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from accounts.models import AccessToken, AccountData, Device, User
+from matrixhs.errors import Codes, Forbidden, JsonDict, NotFound, UnknownToken
+from matrixhs.protocol.ids import InvalidIdentifier, split_id
+from matrixhs.time import now_ms
+
+#: Update a device's "last seen" at most this often (a write per request would be waste).
+LAST_SEEN_GRANULARITY_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who makes a request: the user, the device and the token used."""
+
+    user: User
+    device: Device | None
+    token_id: int
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+    @property
+    def device_id(self) -> str | None:
+        return self.device.device_id if self.device is not None else None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user.is_guest
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as their SHA-256: they are long random strings, not passwords."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def requester_for_token(token: str, ip: str = "", user_agent: str = "") -> Requester:
+    """Resolve an access token (one query in the common case).
+
+    Raises:
+        UnknownToken: unknown, revoked or of a deactivated user (soft_logout false), or
+            expired (soft_logout true: the client may refresh or log in again).
+    """
+    row = (
+        AccessToken.objects.select_related("user", "device")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+    if row is None or not row.user.is_active:
+        raise UnknownToken("Unknown access token")
+    now = now_ms()
+    if row.expires_ts is not None and row.expires_ts <= now:
+        raise UnknownToken("Access token has expired", soft_logout=True)
+    if not row.used:
+        from accounts.actions.tokens import do_mark_token_used
+
+        do_mark_token_used(row)
+    device = row.device
+    if device is not None and (device.last_seen_ts or 0) < now - LAST_SEEN_GRANULARITY_MS:
+        Device.objects.filter(pk=device.pk).update(
+            last_seen_ts=now, last_seen_ip=ip[:64], last_seen_user_agent=user_agent[:512]
+        )
+    return Requester(user=row.user, device=device, token_id=row.pk)
+
+
+def is_local_user_id(user_id: str) -> bool:
+    try:
+        _, server_name = split_id(user_id, "@")
+    except InvalidIdentifier:
+        return False
+    return server_name == settings.MATRIXHS_SERVER_NAME
+
+
+def get_local_user(user_id: str) -> User | None:
+    """The local user with this ID, or None (deactivated users included)."""
+    if not is_local_user_id(user_id):
+        return None
+    return User.objects.filter(user_id=user_id).first()
+
+
+def access_own_user(requester: Requester, user_id: str) -> None:
+    """Endpoints under /user/{userId}/ act on the caller's own data only.
+
+    Raises:
+        Forbidden: ``user_id`` is someone else.
+    """
+    if user_id != requester.user_id:
+        raise Forbidden("Cannot act on behalf of another user", Codes.FORBIDDEN)
+
+
+def format_profile(user: User) -> JsonDict:
+    profile: JsonDict = dict(user.profile_fields)
+    if user.displayname is not None:
+        profile["displayname"] = user.displayname
+    if user.avatar_url is not None:
+        profile["avatar_url"] = user.avatar_url
+    return profile
+
+
+def get_profile(user_id: str) -> JsonDict:
+    """The profile of a local user.
+
+    Raises:
+        NotFound: no such (active) user here.
+    """
+    user = get_local_user(user_id)
+    if user is None or not user.is_active:
+        raise NotFound("Profile was not found")
+    return format_profile(user)
+
+
+def format_device(device: Device) -> JsonDict:
+    body: JsonDict = {"device_id": device.device_id}
+    if device.display_name is not None:
+        body["display_name"] = device.display_name
+    if device.last_seen_ts is not None:
+        body["last_seen_ts"] = device.last_seen_ts
+    if device.last_seen_ip is not None:
+        body["last_seen_ip"] = device.last_seen_ip
+    return body
+
+
+def list_devices(user: User) -> list[JsonDict]:
+    return [format_device(d) for d in user.devices.order_by("created_ts", "pk")]
+
+
+def get_device(user: User, device_id: str) -> Device:
+    """Raises: NotFound: the user has no such device."""
+    device = user.devices.filter(device_id=device_id).first()
+    if device is None:
+        raise NotFound("Device not found")
+    return device
+
+
+def get_account_data(user: User, data_type: str, room_id: str = "") -> JsonDict:
+    """Raises: NotFound: nothing stored under this type."""
+    row = AccountData.objects.filter(user=user, room_id=room_id, type=data_type).first()
+    if row is None:
+        raise NotFound("Account data not found")
+    return dict(row.content)

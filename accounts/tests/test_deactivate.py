@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from accounts.models import AccessToken, Device, User
+from matrixhs.testing import MatrixTestCase
+
+DEACTIVATE = "/_matrix/client/v3/account/deactivate"
+
+
+class DeactivateTests(MatrixTestCase):
+    def deactivate(self, user: User, password: str, **extra: object) -> object:
+        session = self.api(user).post(DEACTIVATE, {}).body["session"]
+        auth = {"type": "m.login.password", "session": session, "password": password,
+                "identifier": {"type": "m.id.user", "user": user.user_id}}
+        return self.api(user).post(DEACTIVATE, {"auth": auth, **extra})
+
+    def test_deactivation_ends_everything(self) -> None:
+        response = self.deactivate(self.alice, self.password)
+        self.assertEqual(response.status_code, 200, response.body)
+        self.assertEqual(response.body["id_server_unbind_result"], "no-support")
+        alice = User.objects.get(pk=self.alice.pk)
+        self.assertFalse(alice.is_active)
+        self.assertFalse(Device.objects.filter(user=alice).exists())
+        self.assertFalse(AccessToken.objects.filter(user=alice).exists())
+        login = self.api().post("/_matrix/client/v3/login", {
+            "type": "m.login.password", "user": "alice", "password": self.password})
+        self.assert_matrix_error(login, 403, "M_USER_DEACTIVATED")
+        # The user ID is never handed out again.
+        again = self.api().post("/_matrix/client/v3/register", {
+            "username": "alice", "password": "x", "auth": {"type": "m.login.dummy"}})
+        self.assert_matrix_error(again, 400, "M_USER_IN_USE")
+        profile = self.api(self.bob).get("/_matrix/client/v3/profile/@alice:test.local")
+        self.assert_matrix_error(profile, 404, "M_NOT_FOUND")
+
+    def test_wrong_password_keeps_the_account(self) -> None:
+        response = self.deactivate(self.alice, "wrong")
+        self.assertEqual(response.status_code, 401)
+        self.assertTrue(User.objects.get(pk=self.alice.pk).is_active)
+        self.assertTrue(Device.objects.filter(user=self.alice).exists())
+
+    def test_erase_clears_the_profile(self) -> None:
+        self.deactivate(self.alice, self.password, erase=True)
+        self.assertIsNone(User.objects.get(pk=self.alice.pk).displayname)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from accounts.models import User
+from matrixhs.testing import MatrixTestCase
+
+PROFILE = "/_matrix/client/v3/profile"
+
+
+class ProfileTests(MatrixTestCase):
+    def test_new_user_profile_has_localpart_as_displayname(self) -> None:
+        response = self.api(self.bob).get(f"{PROFILE}/@alice:test.local")
+        self.assertEqual(response.body, {"displayname": "alice"})
+
+    def test_set_and_get_displayname(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/displayname"
+        self.assertEqual(self.api(self.alice).put(url, {"displayname": "Alice"}).status_code, 200)
+        self.assertEqual(self.api(self.bob).get(url).body, {"displayname": "Alice"})
+
+    def test_set_avatar_url(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/avatar_url"
+        self.api(self.alice).put(url, {"avatar_url": "mxc://test.local/abc"})
+        profile = self.api(self.bob).get(f"{PROFILE}/@alice:test.local").body
+        self.assertEqual(profile["avatar_url"], "mxc://test.local/abc")
+
+    def test_avatar_url_must_be_mxc(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/avatar_url"
+        response = self.api(self.alice).put(url, {"avatar_url": "https://evil.example/x.png"})
+        self.assert_matrix_error(response, 400, "M_INVALID_PARAM")
+
+    def test_custom_field_set_get_delete(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/m.tz"
+        self.api(self.alice).put(url, {"m.tz": "Europe/Paris"})
+        self.assertEqual(self.api(self.bob).get(url).body, {"m.tz": "Europe/Paris"})
+        self.assertEqual(self.api(self.alice).delete(url).status_code, 200)
+        self.assert_matrix_error(self.api(self.bob).get(url), 404, "M_NOT_FOUND")
+
+    def test_cannot_set_another_users_profile(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/displayname"
+        response = self.api(self.mallory).put(url, {"displayname": "pwned"})
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        self.assertEqual(User.objects.get(pk=self.alice.pk).displayname, "alice")
+
+    def test_displayname_must_be_a_string(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/displayname"
+        self.assert_matrix_error(self.api(self.alice).put(url, {"displayname": 5}), 400,
+                                 "M_BAD_JSON")
+
+    def test_displayname_too_long(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/displayname"
+        response = self.api(self.alice).put(url, {"displayname": "x" * 300})
+        self.assert_matrix_error(response, 400, "M_BAD_JSON")
+        self.assertEqual(User.objects.get(pk=self.alice.pk).displayname, "alice")
+
+    def test_body_without_the_key(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/displayname"
+        response = self.api(self.alice).put(url, {"other": "x"})
+        self.assert_matrix_error(response, 400, "M_MISSING_PARAM")
+
+    def test_invalid_key(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/NotNamespaced"
+        response = self.api(self.alice).put(url, {"NotNamespaced": "x"})
+        self.assert_matrix_error(response, 400, "M_INVALID_PARAM")
+
+    def test_key_too_long(self) -> None:
+        key = "org." + "a" * 300
+        response = self.api(self.alice).put(f"{PROFILE}/@alice:test.local/{key}", {key: 1})
+        self.assert_matrix_error(response, 400, "M_KEY_TOO_LARGE")
+
+    def test_profile_too_large(self) -> None:
+        url = f"{PROFILE}/@alice:test.local/org.example.big"
+        response = self.api(self.alice).put(url, {"org.example.big": "x" * 70000})
+        self.assert_matrix_error(response, 400, "M_PROFILE_TOO_LARGE")
+        self.assertEqual(User.objects.get(pk=self.alice.pk).profile_fields, {})
+
+    def test_unknown_user(self) -> None:
+        response = self.api(self.alice).get(f"{PROFILE}/@nobody:test.local")
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+
+    def test_malformed_user_id(self) -> None:
+        response = self.api(self.alice).get(f"{PROFILE}/alice")
+        self.assert_matrix_error(response, 400, "M_INVALID_PARAM")

@@ -1,0 +1,390 @@
+"""Client API views of accounts: register, login, tokens, password, devices, profile,
+account data. Views parse, call accounts.actions / accounts.queries, and answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import queries
+from accounts.actions import tokens, uia
+from accounts.actions.account_data import do_set_account_data
+from accounts.actions.devices import do_delete_devices, do_login_device, do_rename_device
+from accounts.actions.profile import (
+    check_profile_field,
+    check_profile_key,
+    do_delete_profile_field,
+    do_set_profile_field,
+)
+from accounts.actions.users import (
+    check_login_password,
+    check_password_acceptable,
+    check_username,
+    do_deactivate_user,
+    do_register_user,
+    do_set_password,
+    generate_localpart,
+)
+from accounts.models import RegistrationToken, User
+from accounts.schemas import (
+    ChangePasswordBody,
+    DeactivateBody,
+    DeleteDevicesBody,
+    DeviceDeleteBody,
+    DeviceUpdateBody,
+    LoginBody,
+    RefreshBody,
+    RegisterBody,
+)
+from matrixhs.errors import (
+    BadJson,
+    Codes,
+    Forbidden,
+    InvalidParam,
+    JsonDict,
+    MatrixError,
+    MissingParam,
+    NotFound,
+)
+from matrixhs.http import MatrixView, parse_body, parse_json_object
+from matrixhs.protocol.ids import InvalidIdentifier, parse_room_id, parse_user_id
+
+PASSWORD_FLOWS = [[uia.PASSWORD]]
+
+
+def _operation(request: Request) -> str:
+    return f"{request.method} {request.path}"
+
+
+def _signed_in(user: User, device_id: str | None, display_name: str | None, refresh: bool) -> JsonDict:
+    """Create (or re-use) the device and issue its tokens: the body of login/register."""
+    device = do_login_device(user, device_id, display_name)
+    body = {"user_id": user.user_id, "device_id": device.device_id}
+    body.update(tokens.issue_tokens(user, device, with_refresh=refresh))
+    return body
+
+
+# --- Registration ---------------------------------------------------------------------
+
+
+class RegisterView(MatrixView):
+    requires_auth = False
+    rate_limit = "auth"
+
+    def post(self, request: Request) -> Response:
+        kind = request.query_params.get("kind", "user")
+        if kind not in ("user", "guest"):
+            raise InvalidParam("kind must be user or guest")
+        body = parse_body(RegisterBody, request)
+        if kind == "guest":
+            return Response(self._register_guest(body))
+        if settings.MATRIXHS_REGISTRATION == "disabled":
+            raise Forbidden("Registration has been disabled")
+        localpart = check_username(body["username"]) if body.get("username") else None
+        password = body.get("password")
+        if password is None:
+            raise MissingParam("Missing parameter: password")
+        check_password_acceptable(password)
+        flows = (
+            [[uia.REGISTRATION_TOKEN]]
+            if settings.MATRIXHS_REGISTRATION == "token"
+            else [[uia.DUMMY]]
+        )
+        session = uia.check_uia(body.get("auth"), _operation(request), flows)
+        with transaction.atomic():
+            user = do_register_user(localpart or generate_localpart(), password)
+            result = self._log_in(user, body)
+            uia.finish_uia(session)
+        return Response(result)
+
+    def _register_guest(self, body: JsonDict) -> JsonDict:
+        if not settings.MATRIXHS_GUEST_ACCESS:
+            raise Forbidden("Guest access is disabled", Codes.GUEST_ACCESS_FORBIDDEN)
+        with transaction.atomic():
+            user = do_register_user(generate_localpart(), None, guest=True)
+            return self._log_in(user, body)
+
+    def _log_in(self, user: User, body: JsonDict) -> JsonDict:
+        if body["inhibit_login"]:
+            return {"user_id": user.user_id, "home_server": settings.MATRIXHS_SERVER_NAME}
+        result = _signed_in(
+            user, body.get("device_id"), body.get("initial_device_display_name"),
+            body["refresh_token"],
+        )
+        result["home_server"] = settings.MATRIXHS_SERVER_NAME
+        return result
+
+
+class RegisterAvailableView(MatrixView):
+    requires_auth = False
+    rate_limit = "auth"
+
+    def get(self, request: Request) -> Response:
+        username = request.query_params.get("username")
+        if username is None:
+            raise MissingParam("Missing parameter: username")
+        if settings.MATRIXHS_REGISTRATION == "disabled":
+            raise Forbidden("Registration has been disabled")
+        check_username(username)
+        return Response({"available": True})
+
+
+class RegistrationTokenValidityView(MatrixView):
+    requires_auth = False
+    rate_limit = "auth"
+
+    def get(self, request: Request) -> Response:
+        token = request.query_params.get("token")
+        if token is None:
+            raise MissingParam("Missing parameter: token")
+        if settings.MATRIXHS_REGISTRATION != "token":
+            raise Forbidden("Registration tokens are not in use")
+        valid = RegistrationToken.objects.filter(
+            uia.registration_token_usable(), token=token
+        ).exists()
+        return Response({"valid": valid})
+
+
+# --- Login and tokens -------------------------------------------------------------------
+
+
+class LoginView(MatrixView):
+    requires_auth = False
+    rate_limit = "auth"
+
+    def get(self, request: Request) -> Response:
+        return Response({"flows": [{"type": uia.PASSWORD}]})
+
+    def post(self, request: Request) -> Response:
+        body = parse_body(LoginBody, request)
+        if body["type"] != uia.PASSWORD:
+            raise MatrixError(400, Codes.UNKNOWN, "Unknown login type")
+        identifier = body.get("identifier")
+        if identifier is None:
+            if "user" not in body:
+                raise MissingParam("Missing parameter: identifier")
+            identifier = {"type": "m.id.user", "user": body["user"]}
+        if identifier.get("type") != "m.id.user":
+            raise MatrixError(400, Codes.UNKNOWN, "Unknown login identifier type")
+        if not isinstance(identifier.get("user"), str):
+            raise BadJson("identifier.user must be a string")
+        if "password" not in body:
+            raise MissingParam("Missing parameter: password")
+        user = check_login_password(identifier["user"], body["password"])
+        result = _signed_in(
+            user, body.get("device_id"), body.get("initial_device_display_name"),
+            body["refresh_token"],
+        )
+        result["home_server"] = settings.MATRIXHS_SERVER_NAME
+        result["well_known"] = {"m.homeserver": {"base_url": settings.MATRIXHS_PUBLIC_BASEURL}}
+        return Response(result)
+
+
+class RefreshView(MatrixView):
+    requires_auth = False
+    rate_limit = "auth"
+
+    def post(self, request: Request) -> Response:
+        body = parse_body(RefreshBody, request)
+        return Response(tokens.do_refresh(body["refresh_token"]))
+
+
+class LogoutView(MatrixView):
+    allow_guests = True
+
+    def post(self, request: Request) -> Response:
+        requester = request.requester
+        if requester.device is not None:
+            do_delete_devices(requester.user, [requester.device.device_id])
+        requester.user.access_tokens.filter(pk=requester.token_id).delete()
+        return Response({})
+
+
+class LogoutAllView(MatrixView):
+    allow_guests = True
+
+    def post(self, request: Request) -> Response:
+        user = request.requester.user
+        with transaction.atomic():
+            do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
+            user.access_tokens.all().delete()
+        return Response({})
+
+
+class WhoamiView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request) -> Response:
+        requester = request.requester
+        body: JsonDict = {"user_id": requester.user_id, "is_guest": requester.is_guest}
+        if requester.device_id is not None:
+            body["device_id"] = requester.device_id
+        return Response(body)
+
+
+# --- Password and deactivation ------------------------------------------------------------
+
+
+class PasswordView(MatrixView):
+    """Change the password: as the logged-in user, or, without a token, as the user whose
+    current password the UIA password stage proves."""
+
+    requires_auth = False
+    rate_limit = "auth"
+
+    def post(self, request: Request) -> Response:
+        body = parse_body(ChangePasswordBody, request)
+        requester = request.requester
+        check_password_acceptable(body["new_password"])
+        user = requester.user if requester is not None else None
+        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        with transaction.atomic():
+            do_set_password(
+                session.user,
+                body["new_password"],
+                requester.device_id if requester is not None else None,
+                body["logout_devices"],
+            )
+            uia.finish_uia(session)
+        return Response({})
+
+
+class DeactivateView(MatrixView):
+    rate_limit = "auth"
+
+    def post(self, request: Request) -> Response:
+        body = parse_body(DeactivateBody, request)
+        user = request.requester.user
+        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        with transaction.atomic():
+            do_deactivate_user(user, erase=body["erase"])
+            uia.finish_uia(session)
+        return Response({"id_server_unbind_result": "no-support"})
+
+
+# --- Devices ------------------------------------------------------------------------------
+
+
+class DevicesView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request) -> Response:
+        return Response({"devices": queries.list_devices(request.requester.user)})
+
+
+class DeviceView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, device_id: str) -> Response:
+        device = queries.get_device(request.requester.user, device_id)
+        return Response(queries.format_device(device))
+
+    def put(self, request: Request, device_id: str) -> Response:
+        body = parse_body(DeviceUpdateBody, request)
+        device = queries.get_device(request.requester.user, device_id)
+        if "display_name" in body:
+            do_rename_device(device, body["display_name"])
+        return Response({})
+
+    def delete(self, request: Request, device_id: str) -> Response:
+        body = parse_body(DeviceDeleteBody, request, allow_empty=True)
+        user = request.requester.user
+        queries.get_device(user, device_id)
+        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        with transaction.atomic():
+            do_delete_devices(user, [device_id])
+            uia.finish_uia(session)
+        return Response({})
+
+
+class DeleteDevicesView(MatrixView):
+    def post(self, request: Request) -> Response:
+        body = parse_body(DeleteDevicesBody, request)
+        user = request.requester.user
+        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        with transaction.atomic():
+            do_delete_devices(user, body["devices"])
+            uia.finish_uia(session)
+        return Response({})
+
+
+# --- Profile ------------------------------------------------------------------------------
+
+
+def _parse_user_id(user_id: str) -> str:
+    try:
+        return parse_user_id(user_id)
+    except InvalidIdentifier as exc:
+        raise InvalidParam(f"Invalid user ID: {exc}") from exc
+
+
+class ProfileView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, user_id: str) -> Response:
+        return Response(queries.get_profile(_parse_user_id(user_id)))
+
+
+class ProfileFieldView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, user_id: str, key: str) -> Response:
+        check_profile_key(key)
+        profile = queries.get_profile(_parse_user_id(user_id))
+        if key not in profile:
+            raise NotFound("Profile field not found")
+        return Response({key: profile[key]})
+
+    def put(self, request: Request, user_id: str, key: str) -> Response:
+        queries.access_own_user(request.requester, _parse_user_id(user_id))
+        check_profile_key(key)
+        body = parse_json_object(request)
+        if key not in body:
+            raise MissingParam(f"Missing parameter: {key}")
+        user = request.requester.user
+        check_profile_field(user, key, body[key])
+        do_set_profile_field(user, key, body[key])
+        return Response({})
+
+    def delete(self, request: Request, user_id: str, key: str) -> Response:
+        queries.access_own_user(request.requester, _parse_user_id(user_id))
+        do_delete_profile_field(request.requester.user, key)
+        return Response({})
+
+
+# --- Account data -------------------------------------------------------------------------
+
+#: Types the server manages itself (spec: clients may not set them here).
+SERVER_MANAGED_TYPES = ("m.fully_read", "m.push_rules")
+
+
+def _room_id_param(room_id: str) -> str:
+    try:
+        return parse_room_id(room_id)
+    except InvalidIdentifier as exc:
+        raise InvalidParam(f"Invalid room ID: {exc}") from exc
+
+
+class AccountDataView(MatrixView):
+    allow_guests = True
+
+    def _room(self, kwargs: dict[str, Any]) -> str:
+        return _room_id_param(kwargs["room_id"]) if "room_id" in kwargs else ""
+
+    def get(self, request: Request, user_id: str, data_type: str, **kwargs: Any) -> Response:
+        queries.access_own_user(request.requester, user_id)
+        room_id = self._room(kwargs)
+        return Response(queries.get_account_data(request.requester.user, data_type, room_id))
+
+    def put(self, request: Request, user_id: str, data_type: str, **kwargs: Any) -> Response:
+        queries.access_own_user(request.requester, user_id)
+        room_id = self._room(kwargs)
+        if data_type in SERVER_MANAGED_TYPES:
+            raise MatrixError(405, Codes.BAD_JSON, f"Cannot set {data_type} through this API.")
+        content = parse_json_object(request)
+        do_set_account_data(request.requester.user, data_type, content, room_id)
+        return Response({})

@@ -1,0 +1,28 @@
+"""Test-wide settings: no rate limits, open registration, cheap password hashing.
+
+They are set once for the session, directly on the settings object, so that a test's
+``override_settings`` still wins over them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    from federation.keys import get_signing_key
+
+    settings.MATRIXHS_RATELIMIT_ENABLED = False
+    settings.MATRIXHS_REGISTRATION = "open"
+    settings.MATRIXHS_SERVER_NAME = "test.local"
+    settings.PASSWORD_HASHERS = ["matrixhs.testing.FastArgon2PasswordHasher"]
+    settings.MATRIXHS_SIGNING_KEY_PATH = Path(tmp_path_factory.mktemp("keys")) / "signing.key"
+    get_signing_key.cache_clear()
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()

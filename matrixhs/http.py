@@ -1,0 +1,216 @@
+"""HTTP plumbing shared by every view: JSON bodies, strict schemas and the base view.
+
+DRF is used as plumbing only (STYLE 3.5): views subclass :class:`MatrixView`, read their
+body with :func:`parse_json_object` or :func:`parse_body`, and return plain dicts in a
+``Response``. Authentication, guest checks and rate limits happen in
+:meth:`MatrixView.initial`; errors are :class:`~matrixhs.errors.MatrixError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from matrixhs import auth, ratelimit
+from matrixhs.errors import (
+    BadJson,
+    Codes,
+    Forbidden,
+    InvalidParam,
+    JsonDict,
+    MissingParam,
+    NotJson,
+    TooLarge,
+)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """Decode JSON, refusing NaN and Infinity (they are not JSON)."""
+    return json.loads(raw, parse_constant=_reject_constant)
+
+
+def raw_body(request: HttpRequest | Request) -> bytes:
+    """The request body, or 413 M_TOO_LARGE past DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    try:
+        return request.body
+    except RequestDataTooBig as exc:
+        raise TooLarge() from exc
+
+
+def parse_json_object(request: HttpRequest | Request, allow_empty: bool = False) -> JsonDict:
+    """The body as a JSON object, whatever the Content-Type (it is optional per spec).
+
+    Raises:
+        NotJson: the body is not JSON (or is empty and that is not allowed).
+        BadJson: the body is JSON but not an object.
+        TooLarge: the body is over the limit.
+    """
+    body = raw_body(request)
+    if not body.strip():
+        if allow_empty:
+            return {}
+        raise NotJson("Content not JSON.")
+    try:
+        value = loads_strict(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotJson("Content not JSON.") from exc
+    if not isinstance(value, dict):
+        raise BadJson("Content must be a JSON object.")
+    return value
+
+
+# --- Strict fields: JSON types are not coerced ("1" is not 1, 1 is not true) ---------------
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
+class JsonObjectField(serializers.Field):
+    """Any JSON object, kept as is."""
+
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> JsonDict:
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class StringListField(serializers.ListField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=StrictCharField(allow_blank=True), **kwargs)
+
+
+def parse_body(schema: type[serializers.Serializer], request: Request, **kw: Any) -> JsonDict:
+    """Parse the JSON body and check its shape against a plain serializer.
+
+    Raises:
+        MissingParam: a required field is absent.
+        BadJson: a field has the wrong type.
+        InvalidParam: a field has a value the schema refuses (fields with "invalid_param").
+    """
+    return validate(schema, parse_json_object(request, **kw))
+
+
+def validate(schema: type[serializers.Serializer], data: JsonDict) -> JsonDict:
+    """Check ``data`` with ``schema``; see :func:`parse_body` for the errors."""
+    serializer = schema(data=data)
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    raise _schema_error(serializer.errors)
+
+
+def _schema_error(errors: Any, path: str = "") -> BadJson | MissingParam | InvalidParam:
+    """Turn the first serializer error into a Matrix error naming the field."""
+    for field, detail in errors.items():
+        name = f"{path}.{field}" if path and field != "non_field_errors" else (path or field)
+        if isinstance(detail, dict):
+            return _schema_error(detail, name)
+        first = detail[0] if isinstance(detail, list) and detail else detail
+        if isinstance(first, dict):
+            return _schema_error(first, name)
+        code = getattr(first, "code", "invalid")
+        if code == "required":
+            return MissingParam(f"Missing parameter: {name}")
+        if code == "invalid_param":
+            return InvalidParam(f"{name}: {first}")
+        return BadJson(f"Invalid parameter {name}: {first}")
+    return BadJson("Invalid request body")
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter: true/false only.
+
+    Raises:
+        InvalidParam: any other value.
+    """
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise InvalidParam(f"Query parameter {name} must be true or false")
+
+
+def query_int(request: Request, name: str, default: int, minimum: int = 0) -> int:
+    """An integer query parameter.
+
+    Raises:
+        InvalidParam: not an integer, or below ``minimum``.
+    """
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidParam(f"Query parameter {name} must be an integer") from exc
+    if value < minimum:
+        raise InvalidParam(f"Query parameter {name} must be at least {minimum}")
+    return value
+
+
+class MatrixView(APIView):
+    """Base of every client API view.
+
+    Class attributes:
+        requires_auth: a valid access token is needed (else 401 M_MISSING_TOKEN).
+        allow_guests: guest accounts may call it (else 403 M_GUEST_ACCESS_FORBIDDEN).
+        rate_limit: the rate-limit bucket, or None for no limit.
+    """
+
+    requires_auth = True
+    allow_guests = False
+    rate_limit: str | None = "client"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        requester = auth.authenticate(request, required=self.requires_auth)
+        request.requester = requester  # type: ignore[attr-defined]
+        if requester is not None and requester.is_guest and not self.allow_guests:
+            raise Forbidden("Guest access is not allowed here", Codes.GUEST_ACCESS_FORBIDDEN)
+        if self.rate_limit is not None:
+            key = requester.user_id if requester is not None else None
+            self.rate_state = ratelimit.check(self.rate_limit, request, key)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        state = getattr(self, "rate_state", None)
+        if state is not None:
+            response["X-RateLimit-Limit"] = str(state.limit)
+            response["X-RateLimit-Remaining"] = str(state.remaining)
+        return response

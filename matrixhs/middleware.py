@@ -1,0 +1,68 @@
+"""The one middleware in front of every view: CORS, OPTIONS, and MatrixError rendering.
+
+It is both sync- and async-capable, so it never forces a thread hop on an async view.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from matrixhs.errors import MatrixError, render_error
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
+    "Access-Control-Expose-Headers": "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining",
+}
+
+
+def add_cors(response: HttpResponse) -> HttpResponse:
+    for name, value in CORS_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith(("/_matrix/", "/.well-known/matrix/", "/_synapse/"))
+
+
+def error_response(exc: BaseException) -> JsonResponse:
+    status, body, headers = render_error(exc)
+    return add_cors(JsonResponse(body, status=status, headers=headers))  # type: ignore[return-value]
+
+
+class MatrixMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        if request.method == "OPTIONS" and _is_api(request.path):
+            return add_cors(JsonResponse({}))
+        return self._finish(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "OPTIONS" and _is_api(request.path):
+            return add_cors(JsonResponse({}))
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
+        return self._finish(request, await get_response(request))
+
+    def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return add_cors(response) if _is_api(request.path) else response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Plain (non-DRF) views raise MatrixError too; render it here."""
+        if isinstance(exception, MatrixError):
+            return error_response(exception)
+        return None

@@ -1,0 +1,289 @@
+"""Settings for matrixhs, all read from the environment (README: "Configuration").
+
+With no variable set the server runs embedded: SQLite in WAL mode under the data dir,
+an in-process channel layer, a local-memory cache and background work drained by
+``manage.py serve``. ``DATABASE_URL`` and ``REDIS_URL`` switch to the scaled mode.
+This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from matrixhs.files import read_or_create
+
+T = TypeVar("T")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _raw(name: str) -> str | None:
+    """The value of ``name``, or the contents of the file named by ``name_FILE``."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from exc
+    return None
+
+
+def _env(name: str, default: T, parse: Callable[[str], T]) -> T:
+    raw = _raw(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r}: {exc}") from exc
+
+
+def env_str(name: str, default: str) -> str:
+    return _env(name, default, str)
+
+
+def env_int(name: str, default: int) -> int:
+    return _env(name, default, int)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return _env(name, default, _parse_bool)
+
+
+def _parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def _parse_rate(raw: str) -> tuple[int, int]:
+    """``"count/seconds"`` -> (count, seconds)."""
+    count, sep, seconds = raw.partition("/")
+    if not sep or int(count) < 1 or int(seconds) < 1:
+        raise ValueError("expected COUNT/SECONDS, e.g. 10/60")
+    return int(count), int(seconds)
+
+
+def _parse_bind(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+# --- The homeserver -----------------------------------------------------------------------
+
+MATRIXHS_SERVER_NAME = env_str("MATRIXHS_SERVER_NAME", "localhost")
+MATRIXHS_BIND = _env("MATRIXHS_BIND", ("127.0.0.1", 8008), _parse_bind)
+MATRIXHS_DATA_DIR = Path(env_str("MATRIXHS_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+#: The URL clients reach us at, served in /.well-known/matrix/client.
+MATRIXHS_PUBLIC_BASEURL = env_str(
+    "MATRIXHS_PUBLIC_BASEURL", f"http://{MATRIXHS_BIND[0]}:{MATRIXHS_BIND[1]}"
+).rstrip("/")
+#: host:port other servers reach us at, served in /.well-known/matrix/server.
+MATRIXHS_FEDERATION_ADDRESS = env_str(
+    "MATRIXHS_FEDERATION_ADDRESS",
+    MATRIXHS_SERVER_NAME if ":" in MATRIXHS_SERVER_NAME else f"{MATRIXHS_SERVER_NAME}:443",
+)
+MATRIXHS_SIGNING_KEY_PATH = Path(
+    env_str("MATRIXHS_SIGNING_KEY_PATH", str(MATRIXHS_DATA_DIR / "signing.key"))
+)
+#: ASGI server used by `manage.py serve`: daphne (default) or uvicorn.
+MATRIXHS_ASGI_SERVER = _env("MATRIXHS_ASGI_SERVER", "daphne", _parse_choice(("daphne", "uvicorn")))
+
+# --- Accounts -----------------------------------------------------------------------------
+
+MATRIXHS_REGISTRATION = _env(
+    "MATRIXHS_REGISTRATION", "disabled", _parse_choice(("open", "token", "disabled"))
+)
+MATRIXHS_GUEST_ACCESS = env_bool("MATRIXHS_GUEST_ACCESS", False)
+#: Lifetime of access tokens issued with a refresh token (clients that ask for one).
+MATRIXHS_ACCESS_TOKEN_LIFETIME_MS = env_int("MATRIXHS_ACCESS_TOKEN_LIFETIME_MS", 5 * 60 * 1000)
+#: How long a User-Interactive Auth session may take.
+MATRIXHS_UIA_SESSION_LIFETIME_MS = env_int("MATRIXHS_UIA_SESSION_LIFETIME_MS", 15 * 60 * 1000)
+MATRIXHS_MAX_DISPLAYNAME_LENGTH = 256
+MATRIXHS_MAX_AVATAR_URL_LENGTH = 1000
+#: Largest JSON request body accepted on the client API (bytes).
+MATRIXHS_MAX_REQUEST_BYTES = env_int("MATRIXHS_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+
+# --- Rate limits (COUNT/SECONDS, per user or per IP) --------------------------------------
+
+MATRIXHS_RATELIMIT_ENABLED = env_bool("MATRIXHS_RATELIMIT_ENABLED", True)
+#: Behind a reverse proxy: take the client IP from X-Forwarded-For.
+MATRIXHS_TRUST_X_FORWARDED_FOR = env_bool("MATRIXHS_TRUST_X_FORWARDED_FOR", False)
+MATRIXHS_RATELIMITS = {
+    # Every client request, per user (per IP when there is no user).
+    "client": _env("MATRIXHS_RATELIMIT_CLIENT", (600, 60), _parse_rate),
+    # Login, register, refresh and password checks, per IP.
+    "auth": _env("MATRIXHS_RATELIMIT_AUTH", (30, 60), _parse_rate),
+}
+
+# --- Services -----------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", "")
+REDIS_URL = env_str("REDIS_URL", "")
+EMBEDDED = not REDIS_URL
+
+if DATABASE_URL:
+    _db = dj_database_url.parse(DATABASE_URL)
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # psycopg 3's pool: persistent connections and ASGI do not mix (CONN_MAX_AGE stays 0).
+        _db["CONN_MAX_AGE"] = 0
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("MATRIXHS_DB_POOL_MIN", 2),
+            "max_size": env_int("MATRIXHS_DB_POOL_MAX", 20),
+            "timeout": 30,
+        }
+else:
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(MATRIXHS_DATA_DIR / "homeserver.sqlite3"),
+    }
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            # One writer at a time, taken at BEGIN: no deadlock-prone lock upgrades.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+            ),
+        }
+    )
+    _db.setdefault("TEST", {})["NAME"] = None  # in-memory test database
+DATABASES = {"default": _db}
+
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_IGNORE_RESULT = True
+
+# --- Django -------------------------------------------------------------------------------
+
+DEBUG = env_bool("MATRIXHS_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """MATRIXHS_SECRET_KEY, else a random key generated once and kept in the data dir."""
+    configured = env_str("MATRIXHS_SECRET_KEY", "")
+    if configured:
+        return configured
+    try:
+        return read_or_create(
+            MATRIXHS_DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
+        ).strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"MATRIXHS_DATA_DIR {MATRIXHS_DATA_DIR}: {exc}") from exc
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "matrixhs",
+    "accounts",
+    "rooms",
+    "sync",
+    "e2ee",
+    "federation",
+    "media",
+    "push",
+]
+
+MIDDLEWARE = [
+    "matrixhs.middleware.MatrixMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "matrixhs.urls"
+ASGI_APPLICATION = "matrixhs.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+# The ASGI wrapper enforces MATRIXHS_MAX_REQUEST_BYTES before Django reads the body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MATRIXHS_MAX_REQUEST_BYTES
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+STATIC_URL = "/static/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "matrixhs.negotiation.JsonOnlyNegotiation",
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "matrixhs.errors.drf_exception_handler",
+    "COMPACT_JSON": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("MATRIXHS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

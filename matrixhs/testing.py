@@ -1,0 +1,174 @@
+"""Test support: spec validation of every response, and MatrixTestCase.
+
+Every request made through :meth:`MatrixTestCase.api` is checked against the spec's
+OpenAPI (tests/spec/, Matrix v1.19): a success must be a documented status whose body
+validates against its schema; an error must be a standard Matrix error body, and also
+validate where the spec documents that status for the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.test import Client, TestCase
+from jsonschema import Draft202012Validator
+
+from accounts.actions.devices import do_login_device
+from accounts.actions.tokens import issue_tokens
+from accounts.actions.users import do_register_user
+from accounts.models import User
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "tests" / "spec"
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errcode", "error"],
+    "properties": {"errcode": {"type": "string"}, "error": {"type": "string"}},
+}
+
+
+class FastArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2id with small costs, for tests only (the real one takes ~100 ms a hash)."""
+
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1
+
+
+@lru_cache(maxsize=None)
+def load_spec(api: str = "client-server") -> dict[str, Any]:
+    return json.loads((SPEC_DIR / f"{api}.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def event_schemas() -> dict[str, Any]:
+    return json.loads((SPEC_DIR / "event-schemas.json").read_text())
+
+
+def spec_operation(method: str, path: str, api: str = "client-server") -> dict[str, Any] | None:
+    """The operation a concrete path maps to: the template with fewest placeholders wins."""
+    spec = load_spec(api)
+    segs = path.split("?")[0].split("/")
+    # The spec lists /v3/ paths; r0 is the same API under its old name.
+    segs = ["v3" if (i == 3 and s == "r0") else s for i, s in enumerate(segs)]
+    matches = []
+    for template, item in spec["paths"].items():
+        tsegs = template.strip().split("/")
+        if method.lower() in item and len(tsegs) == len(segs):
+            if all(a == b or a.startswith("{") for a, b in zip(tsegs, segs)):
+                matches.append((template.count("{"), template))
+    if not matches:
+        return None
+    return spec["paths"][min(matches)[1]][method.lower()]  # type: ignore[no-any-return]
+
+
+def assert_conforms(
+    method: str, path: str, status: int, body: Any, api: str = "client-server"
+) -> None:
+    """Fail unless (status, body) is what the spec documents for this request.
+
+    Errors the spec does not document for an endpoint (401 M_MISSING_TOKEN, 404
+    M_UNRECOGNIZED, ...) must still be standard error bodies.
+    """
+    operation = spec_operation(method, path, api)
+    documented = operation["responses"].get(str(status)) if operation is not None else None
+    if documented is None:
+        if status < 400:
+            where = "an endpoint of" if operation is None else "a documented status in"
+            raise AssertionError(f"{method} {path} {status} is not {where} the {api} spec")
+        Draft202012Validator(ERROR_SCHEMA).validate(body)
+        return
+    schema = documented.get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        Draft202012Validator(schema).validate(body)
+    elif status >= 400:
+        Draft202012Validator(ERROR_SCHEMA).validate(body)
+
+
+def assert_event_conforms(event: dict[str, Any]) -> None:
+    """Validate an event against the spec's schema for its type (when there is one)."""
+    schemas = event_schemas()
+    schema = schemas.get(event["type"])
+    if schema is not None:
+        Draft202012Validator(schema).validate(event)
+
+
+class ApiResponse:
+    def __init__(self, status: int, body: Any, headers: Any) -> None:
+        self.status_code = status
+        self.body = body
+        self.headers = headers
+
+    def json(self) -> Any:
+        return self.body
+
+
+class ApiClient:
+    """A client for one access token; every response is checked against the spec."""
+
+    def __init__(self, client: Client, token: str | None, check_spec: bool = True) -> None:
+        self.client = client
+        self.token = token
+        self.check_spec = check_spec
+
+    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+                **headers: str) -> ApiResponse:
+        if self.token is not None:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        kwargs: dict[str, Any] = {"headers": headers}
+        if data is not None:
+            kwargs.update(data=data, content_type="application/json")
+        response = self.client.generic(method, path, **kwargs)
+        assert response["Content-Type"].startswith("application/json"), response.content[:200]
+        parsed = json.loads(response.content) if response.content else None
+        if self.check_spec and path.startswith(("/_matrix/", "/.well-known/")):
+            assert_conforms(method, path, response.status_code, parsed)
+        return ApiResponse(response.status_code, parsed, response)
+
+    def get(self, path: str, **headers: str) -> ApiResponse:
+        return self.request("GET", path, **headers)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
+        return self.request("POST", path, body if body is not None else {}, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
+        return self.request("PUT", path, body if body is not None else {}, **kw)
+
+    def delete(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
+        return self.request("DELETE", path, body, **kw)
+
+
+class MatrixTestCase(TestCase):
+    """A test case with three users (alice, bob, mallory) who each have a device and token."""
+
+    password = "correct horse battery staple"
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.alice = self.make_user("alice")
+        self.bob = self.make_user("bob")
+        self.mallory = self.make_user("mallory")
+
+    def make_user(self, localpart: str, **kwargs: Any) -> User:
+        user = do_register_user(localpart, self.password, **kwargs)
+        device = do_login_device(user, None, "test device")
+        user.test_device_id = device.device_id  # type: ignore[attr-defined]
+        user.test_token = issue_tokens(user, device, with_refresh=False)["access_token"]  # type: ignore[attr-defined]
+        return user
+
+    def api(self, user: User | None = None, token: str | None = None) -> ApiClient:
+        if user is not None:
+            token = user.test_token  # type: ignore[attr-defined]
+        return ApiClient(self.client, token)
+
+    def assert_matrix_error(self, response: ApiResponse, status: int, errcode: str) -> None:
+        self.assertEqual(
+            (response.status_code, (response.body or {}).get("errcode")),
+            (status, errcode),
+            response.body,
+        )

@@ -1,0 +1,29 @@
+"""URL routing: /_matrix/..., /.well-known/matrix/..., and the operators' /admin/."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from accounts.urls import client_patterns as accounts_client
+from accounts.urls import client_v1_patterns as accounts_client_v1
+from matrixhs import views
+
+client_v3 = [
+    path("capabilities", views.CapabilitiesView.as_view()),
+    *accounts_client,
+]
+
+urlpatterns = [
+    path("_matrix/client/versions", views.VersionsView.as_view()),
+    re_path(r"^_matrix/client/(?:v3|r0)/", include(client_v3)),
+    path("_matrix/client/v1/", include(accounts_client_v1)),
+    path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
+    path(".well-known/matrix/server", views.WellKnownServerView.as_view()),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "matrixhs.views.handler400"
+handler403 = "matrixhs.views.handler403"
+handler404 = "matrixhs.views.handler404"
+handler500 = "matrixhs.views.handler500"

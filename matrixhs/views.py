@@ -1,0 +1,91 @@
+"""Server-wide endpoints: versions, capabilities, .well-known, and the JSON 404/500."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from matrixhs.errors import INTERNAL_ERROR_BODY, NotFound, Unrecognized, render_error
+from matrixhs.http import MatrixView
+from matrixhs.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
+
+#: The spec versions whose client-server API we serve. A version goes in this list only
+#: once what it added is implemented; the README's "Status" names what is still missing.
+SUPPORTED_SPEC_VERSIONS = ["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"]
+
+
+class VersionsView(MatrixView):
+    requires_auth = False
+    rate_limit = None
+
+    def get(self, request: Request) -> Response:
+        return Response({"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {}})
+
+
+class CapabilitiesView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request) -> Response:
+        enabled = {"enabled": True}
+        return Response(
+            {
+                "capabilities": {
+                    "m.change_password": {"enabled": not request.requester.is_guest},
+                    "m.room_versions": {
+                        "default": DEFAULT_ROOM_VERSION,
+                        "available": {
+                            rv.identifier: "stable" if rv.stable else "unstable"
+                            for rv in KNOWN_ROOM_VERSIONS.values()
+                        },
+                    },
+                    "m.set_displayname": enabled,
+                    "m.set_avatar_url": enabled,
+                    "m.profile_fields": enabled,
+                    "m.3pid_changes": {"enabled": False},
+                    "m.get_login_token": {"enabled": False},
+                }
+            }
+        )
+
+
+class WellKnownClientView(MatrixView):
+    requires_auth = False
+    rate_limit = None
+
+    def get(self, request: Request) -> Response:
+        return Response({"m.homeserver": {"base_url": settings.MATRIXHS_PUBLIC_BASEURL}})
+
+
+class WellKnownServerView(MatrixView):
+    requires_auth = False
+    rate_limit = None
+
+    def get(self, request: Request) -> Response:
+        return Response({"m.server": settings.MATRIXHS_FEDERATION_ADDRESS})
+
+
+def _json(exc: Exception) -> JsonResponse:
+    status, body, headers = render_error(exc)
+    return JsonResponse(body, status=status, headers=headers)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """No route: 404 M_UNRECOGNIZED; a view's Http404: 404 M_NOT_FOUND."""
+    if exception is None or isinstance(exception, Resolver404):
+        return _json(Unrecognized())
+    return _json(NotFound())
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(INTERNAL_ERROR_BODY, status=500)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"errcode": "M_UNKNOWN", "error": "Bad request"}, status=400)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"errcode": "M_FORBIDDEN", "error": "Forbidden"}, status=403)
