@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from accounts import queries
 from accounts.actions import tokens, uia
 from accounts.actions.account_data import do_set_account_data
-from accounts.actions.devices import do_delete_devices, do_login_device, do_rename_device
+from accounts.actions.devices import do_delete_devices, do_rename_device
 from accounts.actions.profile import (
     check_profile_field,
     check_profile_key,
@@ -51,6 +51,7 @@ from matrixhs.errors import (
     NotFound,
 )
 from matrixhs.http import MatrixView, parse_body, parse_json_object
+from matrixhs.ratelimit import client_ip
 from matrixhs.protocol.ids import InvalidIdentifier, parse_room_id, parse_user_id
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
@@ -60,12 +61,18 @@ def _operation(request: Request) -> str:
     return f"{request.method} {request.path}"
 
 
-def _signed_in(user: User, device_id: str | None, display_name: str | None, refresh: bool) -> JsonDict:
-    """Create (or re-use) the device and issue its tokens: the body of login/register."""
-    device = do_login_device(user, device_id, display_name)
-    body = {"user_id": user.user_id, "device_id": device.device_id}
-    body.update(tokens.issue_tokens(user, device, with_refresh=refresh))
-    return body
+def _sign_in(request: Request, user: User, body: JsonDict) -> JsonDict:
+    """The device and tokens of a login or registration (``body`` as the schemas parse it)."""
+    result = tokens.do_sign_in(
+        user,
+        body.get("device_id"),
+        body.get("initial_device_display_name"),
+        body["refresh_token"],
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
+    result["home_server"] = settings.MATRIXHS_SERVER_NAME
+    return result
 
 
 # --- Registration ---------------------------------------------------------------------
@@ -81,7 +88,7 @@ class RegisterView(MatrixView):
             raise InvalidParam("kind must be user or guest")
         body = parse_body(RegisterBody, request)
         if kind == "guest":
-            return Response(self._register_guest(body))
+            return Response(self._register_guest(request, body))
         if settings.MATRIXHS_REGISTRATION == "disabled":
             raise Forbidden("Registration has been disabled")
         localpart = check_username(body["username"]) if body.get("username") else None
@@ -97,26 +104,21 @@ class RegisterView(MatrixView):
         session = uia.check_uia(body.get("auth"), _operation(request), flows)
         with transaction.atomic():
             user = do_register_user(localpart or generate_localpart(), password)
-            result = self._log_in(user, body)
+            result = self._log_in(request, user, body)
             uia.finish_uia(session)
         return Response(result)
 
-    def _register_guest(self, body: JsonDict) -> JsonDict:
+    def _register_guest(self, request: Request, body: JsonDict) -> JsonDict:
         if not settings.MATRIXHS_GUEST_ACCESS:
             raise Forbidden("Guest access is disabled", Codes.GUEST_ACCESS_FORBIDDEN)
         with transaction.atomic():
             user = do_register_user(generate_localpart(), None, guest=True)
-            return self._log_in(user, body)
+            return self._log_in(request, user, body)
 
-    def _log_in(self, user: User, body: JsonDict) -> JsonDict:
+    def _log_in(self, request: Request, user: User, body: JsonDict) -> JsonDict:
         if body["inhibit_login"]:
             return {"user_id": user.user_id, "home_server": settings.MATRIXHS_SERVER_NAME}
-        result = _signed_in(
-            user, body.get("device_id"), body.get("initial_device_display_name"),
-            body["refresh_token"],
-        )
-        result["home_server"] = settings.MATRIXHS_SERVER_NAME
-        return result
+        return _sign_in(request, user, body)
 
 
 class RegisterAvailableView(MatrixView):
@@ -175,11 +177,7 @@ class LoginView(MatrixView):
         if "password" not in body:
             raise MissingParam("Missing parameter: password")
         user = check_login_password(identifier["user"], body["password"])
-        result = _signed_in(
-            user, body.get("device_id"), body.get("initial_device_display_name"),
-            body["refresh_token"],
-        )
-        result["home_server"] = settings.MATRIXHS_SERVER_NAME
+        result = _sign_in(request, user, body)
         result["well_known"] = {"m.homeserver": {"base_url": settings.MATRIXHS_PUBLIC_BASEURL}}
         return Response(result)
 
@@ -198,9 +196,7 @@ class LogoutView(MatrixView):
 
     def post(self, request: Request) -> Response:
         requester = request.requester
-        if requester.device is not None:
-            do_delete_devices(requester.user, [requester.device.device_id])
-        requester.user.access_tokens.filter(pk=requester.token_id).delete()
+        tokens.do_logout(requester.user, requester.device_id, requester.token_id)
         return Response({})
 
 
@@ -208,10 +204,7 @@ class LogoutAllView(MatrixView):
     allow_guests = True
 
     def post(self, request: Request) -> Response:
-        user = request.requester.user
-        with transaction.atomic():
-            do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
-            user.access_tokens.all().delete()
+        tokens.do_logout_all(request.requester.user)
         return Response({})
 
 

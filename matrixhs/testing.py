@@ -115,8 +115,15 @@ class ApiClient:
         self.token = token
         self.check_spec = check_spec
 
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-                **headers: str) -> ApiResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        headers = dict(headers or {})
         if self.token is not None:
             headers.setdefault("Authorization", f"Bearer {self.token}")
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
@@ -130,8 +137,8 @@ class ApiClient:
             assert_conforms(method, path, response.status_code, parsed)
         return ApiResponse(response.status_code, parsed, response)
 
-    def get(self, path: str, **headers: str) -> ApiResponse:
-        return self.request("GET", path, **headers)
+    def get(self, path: str, headers: dict[str, str] | None = None) -> ApiResponse:
+        return self.request("GET", path, headers=headers)
 
     def post(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
         return self.request("POST", path, body if body is not None else {}, **kw)

@@ -25,11 +25,18 @@ def check_device_display_name(display_name: str | None) -> None:
         raise InvalidParam(f"Device display name is longer than {MAX_DISPLAY_NAME_LENGTH}")
 
 
-def do_login_device(user: User, device_id: str | None, display_name: str | None) -> Device:
+def do_login_device(
+    user: User,
+    device_id: str | None,
+    display_name: str | None,
+    ip: str = "",
+    user_agent: str = "",
+) -> Device:
     """The device a login or registration signs in: a new one, or the one the client names.
 
     Re-using a device ID logs out the sessions that device had (spec: the old access
-    tokens are invalidated); its display name only changes if a new one is given.
+    tokens are invalidated); its display name only changes if a new one is given. The
+    device counts as seen now, from ``ip``.
 
     Raises:
         InvalidParam: the device ID or display name is too long.
@@ -40,17 +47,21 @@ def do_login_device(user: User, device_id: str | None, display_name: str | None)
     with transaction.atomic():
         if device_id is None:
             device_id = generate_device_id()
+        now = now_ms()
+        seen = {"last_seen_ts": now, "last_seen_ip": ip[:64], "last_seen_user_agent": user_agent[:512]}
         device, created = Device.objects.select_for_update().get_or_create(
             user=user,
             device_id=device_id,
-            defaults={"display_name": display_name, "created_ts": now_ms()},
+            defaults={"display_name": display_name, "created_ts": now, **seen},
         )
         if not created:
             device.access_tokens.all().delete()
             device.refresh_tokens.all().delete()
             if display_name is not None:
                 device.display_name = display_name
-                device.save(update_fields=["display_name"])
+            for name, value in seen.items():
+                setattr(device, name, value)
+            device.save(update_fields=["display_name", *seen])
     return device
 
 

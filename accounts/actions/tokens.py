@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from accounts.actions.devices import do_delete_devices, do_login_device
 from accounts.models import AccessToken, Device, RefreshToken, User
 from accounts.queries import hash_token
 from matrixhs.errors import JsonDict, UnknownToken
@@ -25,6 +26,21 @@ def issue_tokens(user: User, device: Device, with_refresh: bool) -> JsonDict:
         ``access_token`` and, with a refresh token, ``refresh_token`` and ``expires_in_ms``.
     """
     return _issue(user, device, with_refresh)[0]
+
+
+def do_sign_in(
+    user: User,
+    device_id: str | None,
+    display_name: str | None,
+    with_refresh: bool,
+    ip: str = "",
+    user_agent: str = "",
+) -> JsonDict:
+    """Log a user in on a device (new, or re-used by ID): the body of login and register."""
+    with transaction.atomic():
+        device = do_login_device(user, device_id, display_name, ip, user_agent)
+        body: JsonDict = {"user_id": user.user_id, "device_id": device.device_id}
+        return {**body, **issue_tokens(user, device, with_refresh)}
 
 
 def _issue(user: User, device: Device, with_refresh: bool) -> tuple[JsonDict, RefreshToken | None]:
@@ -70,7 +86,7 @@ def do_refresh(refresh_token: str) -> JsonDict:
         UnknownToken: unknown or retired refresh token, or deactivated user.
     """
     row = (
-        RefreshToken.objects.select_for_update()
+        RefreshToken.objects.select_for_update(of=("self",))
         .select_related("user", "device", "next_token")
         .filter(token_hash=hash_token(refresh_token))
         .first()
@@ -83,3 +99,18 @@ def do_refresh(refresh_token: str) -> JsonDict:
     tokens, row.next_token = _issue(row.user, row.device, with_refresh=True)
     row.save(update_fields=["next_token"])
     return tokens
+
+
+def do_logout(user: User, device_id: str | None, token_id: int) -> None:
+    """End one session: its device goes (with its tokens), and the token itself."""
+    with transaction.atomic():
+        if device_id is not None:
+            do_delete_devices(user, [device_id])
+        AccessToken.objects.filter(pk=token_id).delete()
+
+
+def do_logout_all(user: User) -> None:
+    """End every session of ``user``: all devices and all tokens."""
+    with transaction.atomic():
+        do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
+        AccessToken.objects.filter(user=user).delete()

@@ -80,7 +80,7 @@ class TokenTests(MatrixTestCase):
         self.assertIs(response.body["soft_logout"], False)
 
     def test_non_bearer_authorization_is_missing_token(self) -> None:
-        response = self.api().get(WHOAMI, Authorization="Basic abc")
+        response = self.api().get(WHOAMI, headers={"Authorization": "Basic abc"})
         self.assert_matrix_error(response, 401, "M_MISSING_TOKEN")
 
     def test_query_parameter_token_is_accepted(self) -> None:

@@ -1,0 +1,40 @@
+"""/versions, /capabilities and .well-known."""
+
+from __future__ import annotations
+
+from django.test import override_settings
+
+from matrixhs.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
+from matrixhs.testing import MatrixTestCase
+
+
+class VersionsTests(MatrixTestCase):
+    def test_versions_without_auth(self) -> None:
+        response = self.api().get("/_matrix/client/versions")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("v1.1", response.body["versions"])
+
+
+class CapabilitiesTests(MatrixTestCase):
+    def test_capabilities(self) -> None:
+        caps = self.api(self.alice).get("/_matrix/client/v3/capabilities").body["capabilities"]
+        self.assertEqual(caps["m.room_versions"]["default"], DEFAULT_ROOM_VERSION)
+        self.assertEqual(set(caps["m.room_versions"]["available"]), set(KNOWN_ROOM_VERSIONS))
+        self.assertEqual(caps["m.change_password"], {"enabled": True})
+
+    def test_capabilities_need_auth(self) -> None:
+        response = self.api().get("/_matrix/client/v3/capabilities")
+        self.assert_matrix_error(response, 401, "M_MISSING_TOKEN")
+
+
+class WellKnownTests(MatrixTestCase):
+    @override_settings(MATRIXHS_PUBLIC_BASEURL="https://matrix.example.org")
+    def test_client(self) -> None:
+        response = self.api().get("/.well-known/matrix/client")
+        self.assertEqual(response.body, {"m.homeserver": {"base_url": "https://matrix.example.org"}})
+        self.assertEqual(response.headers["Access-Control-Allow-Origin"], "*")
+
+    @override_settings(MATRIXHS_FEDERATION_ADDRESS="matrix.example.org:443")
+    def test_server(self) -> None:
+        response = self.client.get("/.well-known/matrix/server")
+        self.assertEqual(response.json(), {"m.server": "matrix.example.org:443"})

@@ -1,0 +1,92 @@
+"""Start the real homeserver (`manage.py migrate` + `manage.py serve`) for end-to-end tests.
+
+Each server gets its own data dir, a free port on 127.0.0.1 and its own database: a
+SQLite file, or, when DATABASE_URL points at PostgreSQL, a fresh database on that
+server that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningServer:
+    def __init__(self, data_dir: Path, server_name: str | None = None, **env: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server_name = server_name or f"127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.database_url, self._pg_admin_url, self._pg_name = self._database()
+        self.env = {
+            **os.environ,
+            "MATRIXHS_DATA_DIR": str(data_dir),
+            "MATRIXHS_SERVER_NAME": self.server_name,
+            "MATRIXHS_BIND": f"127.0.0.1:{self.port}",
+            "MATRIXHS_REGISTRATION": "open",
+            "MATRIXHS_RATELIMIT_ENABLED": "false",
+            **env,
+        }
+        if self.database_url:
+            self.env["DATABASE_URL"] = self.database_url
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    def _database(self) -> tuple[str, str, str]:
+        url = os.environ.get("DATABASE_URL", "")
+        if not url.startswith(("postgres://", "postgresql://")):
+            return "", "", ""
+        name = f"matrixhs_e2e_{secrets.token_hex(4)}"
+        parsed = urlparse(url)
+        admin_url = urlunparse(parsed._replace(path="/postgres"))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return urlunparse(parsed._replace(path=f"/{name}")), admin_url, name
+
+    def start(self, timeout: float = 60) -> RunningServer:
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "-v0"], env=self.env, check=True, cwd=ROOT)
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [*manage, "serve"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                httpx.get(f"{self.base_url}/_matrix/client/versions", timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._pg_name:
+            with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
