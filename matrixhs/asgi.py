@@ -9,8 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matrixhs.settings")
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
+from matrixhs.asgi_handler import get_asgi_application  # noqa: E402
 from matrixhs.asgi_limits import RequestBodyLimit  # noqa: E402
 
 django_application = get_asgi_application()

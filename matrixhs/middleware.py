@@ -66,3 +66,30 @@ class MatrixMiddleware:
         if isinstance(exception, MatrixError):
             return error_response(exception)
         return None
+
+
+class AdminOnlyMiddleware:
+    """Sessions, auth and messages, for the Django admin only.
+
+    Django's stock middleware run their hooks through sync_to_async under ASGI: a thread
+    hop each. The Matrix API needs none of them (it authenticates by access token), so
+    they wrap only requests under /admin/.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        from django.contrib.auth.middleware import AuthenticationMiddleware
+        from django.contrib.messages.middleware import MessageMiddleware
+        from django.contrib.sessions.middleware import SessionMiddleware
+
+        self.get_response = get_response
+        self.admin_chain = SessionMiddleware(AuthenticationMiddleware(MessageMiddleware(get_response)))
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if request.path.startswith("/admin/"):
+            return self.admin_chain(request)
+        return self.get_response(request)

@@ -109,8 +109,11 @@ MATRIXHS_FEDERATION_ADDRESS = env_str(
 MATRIXHS_SIGNING_KEY_PATH = Path(
     env_str("MATRIXHS_SIGNING_KEY_PATH", str(MATRIXHS_DATA_DIR / "signing.key"))
 )
-#: ASGI server used by `manage.py serve`: daphne (default) or uvicorn.
-MATRIXHS_ASGI_SERVER = _env("MATRIXHS_ASGI_SERVER", "daphne", _parse_choice(("daphne", "uvicorn")))
+#: ASGI server used by `manage.py serve`: uvicorn (default, measured faster: bench/http_bench.py)
+#: or daphne.
+MATRIXHS_ASGI_SERVER = _env(
+    "MATRIXHS_ASGI_SERVER", "uvicorn", _parse_choice(("uvicorn", "daphne"))
+)
 
 # --- Accounts -----------------------------------------------------------------------------
 
@@ -171,6 +174,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             ),
         }
     )
+    # Request threads are pooled (matrixhs.asgi_handler), so each keeps its connection.
+    _db["CONN_MAX_AGE"] = None
+    _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = None  # in-memory test database
 DATABASES = {"default": _db}
 
@@ -235,16 +241,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "matrixhs.middleware.MatrixMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions, auth and messages, applied to /admin/ only (see the class).
+    "matrixhs.middleware.AdminOnlyMiddleware",
 ]
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
 ROOT_URLCONF = "matrixhs.urls"
 ASGI_APPLICATION = "matrixhs.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+PASSWORD_HASHERS = ["matrixhs.passwords.Argon2idHasher"]
 # The ASGI wrapper enforces MATRIXHS_MAX_REQUEST_BYTES before Django reads the body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MATRIXHS_MAX_REQUEST_BYTES
 USE_TZ = True

@@ -1,0 +1,91 @@
+"""Requests per second of the real server for /versions and for password login.
+
+Starts `manage.py serve` (embedded mode unless DATABASE_URL is set, rate limits off),
+then drives it with wrk (Debian package `wrk`) from a second process on loopback:
+
+    .venv/bin/python bench/http_bench.py [--seconds 10] [--connections 32] [--asgi daphne,uvicorn]
+
+Prints one line per (ASGI server, endpoint): requests/s and latency percentiles. Login
+is bounded by Argon2id password hashing (matrixhs/passwords.py); whoami is the cheapest
+request that reads the database (the access-token lookup).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.server import RunningServer  # noqa: E402
+
+LOGIN_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '%s'
+"""
+
+
+def wrk(
+    url: str, seconds: int, connections: int, script: str | None = None, token: str | None = None
+) -> dict[str, str]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    if token:
+        cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result = {"req/s": re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.MULTILINE)
+        result[f"p{pct}"] = match.group(1) if match else "?"
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non-2xx"] = errors.group(1) if errors else "0"
+    return result
+
+
+def run(asgi: str, seconds: int, connections: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RunningServer(Path(tmp), MATRIXHS_ASGI_SERVER=asgi).start()
+        try:
+            body = {"username": "bench", "password": "bench password", "auth": {"type": "m.login.dummy"}}
+            registered = httpx.post(f"{server.base_url}/_matrix/client/v3/register", json=body)
+            token = registered.raise_for_status().json()["access_token"]
+            login = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "bench"},
+                     "password": "bench password"}
+            script = Path(tmp) / "login.lua"
+            script.write_text(LOGIN_LUA % json.dumps(login))
+            for name, url, lua, auth in (
+                ("GET /versions", "/_matrix/client/versions", None, None),
+                ("GET /whoami", "/_matrix/client/v3/account/whoami", None, token),
+                ("POST /login", "/_matrix/client/v3/login", str(script), None),
+            ):
+                r = wrk(server.base_url + url, seconds, connections, lua, auth)
+                print(f"{asgi:8} {name:14} {r['req/s']:>9} req/s  p50 {r['p50']:>8}  "
+                      f"p99 {r['p99']:>8}  non-2xx {r['non-2xx']}", flush=True)
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--asgi", default="daphne,uvicorn")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt install wrk")
+    for asgi in args.asgi.split(","):
+        run(asgi, args.seconds, args.connections)
+
+
+if __name__ == "__main__":
+    main()
