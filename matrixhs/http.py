@@ -187,17 +187,21 @@ class MatrixView(APIView):
 
     Class attributes:
         requires_auth: a valid access token is needed (else 401 M_MISSING_TOKEN).
+        anonymous_methods: HTTP methods that need no token even so (a token, if given,
+            must still be valid).
         allow_guests: guest accounts may call it (else 403 M_GUEST_ACCESS_FORBIDDEN).
         rate_limit: the rate-limit bucket, or None for no limit.
     """
 
     requires_auth = True
+    anonymous_methods: tuple[str, ...] = ()
     allow_guests = False
     rate_limit: str | None = "client"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        requester = auth.authenticate(request, required=self.requires_auth)
+        required = self.requires_auth and request.method not in self.anonymous_methods
+        requester = auth.authenticate(request, required=required)
         request.requester = requester  # type: ignore[attr-defined]
         if requester is not None and requester.is_guest and not self.allow_guests:
             raise Forbidden("Guest access is not allowed here", Codes.GUEST_ACCESS_FORBIDDEN)

@@ -7,17 +7,22 @@ from django.urls import include, path, re_path
 
 from accounts.urls import client_patterns as accounts_client
 from accounts.urls import client_v1_patterns as accounts_client_v1
+from e2ee.urls import client_patterns as e2ee_client
+from e2ee.urls import client_unstable_patterns as e2ee_client_unstable
 from matrixhs import views
+from rooms.urls import client_patterns as rooms_client
+from rooms.urls import client_v1_patterns as rooms_client_v1
 
 client_v3 = [
     path("capabilities", views.CapabilitiesView.as_view()),
     *accounts_client,
+    *rooms_client,
 ]
 
 urlpatterns = [
     path("_matrix/client/versions", views.VersionsView.as_view()),
     re_path(r"^_matrix/client/(?:v3|r0)/", include(client_v3)),
-    path("_matrix/client/v1/", include(accounts_client_v1)),
+    path("_matrix/client/v1/", include([*accounts_client_v1, *rooms_client_v1])),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),
     path("admin/", admin.site.urls),

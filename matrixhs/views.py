@@ -10,7 +10,16 @@ from rest_framework.response import Response
 
 from matrixhs.errors import INTERNAL_ERROR_BODY, NotFound, Unrecognized, render_error
 from matrixhs.http import MatrixView
-from matrixhs.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
+from matrixhs.protocol.room_versions import (
+    DEFAULT_ROOM_VERSION,
+    KNOWN_ROOM_VERSIONS,
+    StateResolution,
+)
+
+#: Room versions we offer: all but those needing state resolution v1 (room version 1).
+SERVED_ROOM_VERSIONS = [
+    rv for rv in KNOWN_ROOM_VERSIONS.values() if rv.state_res is not StateResolution.V1
+]
 
 #: The spec versions whose client-server API we serve. A version goes in this list only
 #: once what it added is implemented; the README's "Status" names what is still missing.
@@ -38,7 +47,7 @@ class CapabilitiesView(MatrixView):
                         "default": DEFAULT_ROOM_VERSION,
                         "available": {
                             rv.identifier: "stable" if rv.stable else "unstable"
-                            for rv in KNOWN_ROOM_VERSIONS.values()
+                            for rv in SERVED_ROOM_VERSIONS
                         },
                     },
                     "m.set_displayname": enabled,

@@ -7,6 +7,7 @@ from django.db import transaction
 from accounts.models import AccountData, User
 from matrixhs.errors import JsonDict
 from matrixhs.streams import Stream, next_position
+from sync.notifier import notify_users_on_commit
 
 
 def do_set_account_data(user: User, data_type: str, content: JsonDict, room_id: str = "") -> int:
@@ -18,4 +19,5 @@ def do_set_account_data(user: User, data_type: str, content: JsonDict, room_id: 
         row.content = content
         row.stream_id = next_position(Stream.ACCOUNT_DATA)
         row.save(update_fields=["content", "stream_id"])
+        notify_users_on_commit([user.user_id])
     return row.stream_id

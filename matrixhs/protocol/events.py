@@ -35,6 +35,13 @@ class EventTypes:
     REDACTION: Final = "m.room.redaction"
     ALIASES: Final = "m.room.aliases"
     HISTORY_VISIBILITY: Final = "m.room.history_visibility"
+    NAME: Final = "m.room.name"
+    TOPIC: Final = "m.room.topic"
+    AVATAR: Final = "m.room.avatar"
+    CANONICAL_ALIAS: Final = "m.room.canonical_alias"
+    GUEST_ACCESS: Final = "m.room.guest_access"
+    ENCRYPTION: Final = "m.room.encryption"
+    TOMBSTONE: Final = "m.room.tombstone"
 
 
 class Membership:

@@ -1,0 +1,105 @@
+"""Sending events: messages, state and redactions, with client transaction IDs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.queries import Requester
+from matrixhs.errors import JsonDict, MatrixError
+from matrixhs.protocol.events import EventTypes
+from matrixhs.protocol.ids import server_name_of
+from rooms.events import Txn, create_and_send_event, current_state_ids, lock_room, send_in_locked_room
+from rooms.models import Event, RoomAlias
+
+
+def _txn(requester: Requester, endpoint: str, txn_id: str) -> Txn:
+    return Txn(requester.user_id, requester.device_id or "", endpoint, txn_id)
+
+
+def do_send_message(
+    requester: Requester, room_id: str, event_type: str, content: JsonDict, txn_id: str
+) -> Event:
+    """PUT /rooms/{roomId}/send/{eventType}/{txnId}: the same txnId gives the same event.
+
+    Raises:
+        MatrixError: 400 M_DUPLICATE_ANNOTATION for a second identical reaction.
+    """
+    txn = _txn(requester, f"send/{room_id}/{event_type}", txn_id)
+    redacts = None
+    if event_type == EventTypes.REDACTION and isinstance(content.get("redacts"), str):
+        # Clients may put redacts in content in every room version; the builder puts it
+        # where the room version wants it (top level before v11).
+        content = dict(content)
+        redacts = content.pop("redacts")
+    check_not_duplicate_annotation(requester.user_id, event_type, content)
+    return create_and_send_event(
+        requester.user_id, room_id, event_type, content, txn=txn, redacts=redacts
+    )
+
+
+def check_not_duplicate_annotation(sender: str, event_type: str, content: JsonDict) -> None:
+    """Spec "Avoiding duplicate annotations": one (sender, target, key) per reaction."""
+    relation = content.get("m.relates_to")
+    if not isinstance(relation, dict) or relation.get("rel_type") != "m.annotation":
+        return
+    target, key = relation.get("event_id"), relation.get("key")
+    if not isinstance(target, str) or not isinstance(key, str):
+        return
+    candidates = Event.objects.filter(
+        sender=sender, type=event_type, relates_to=target, rel_type="m.annotation",
+        redacted_by__isnull=True, rejected_reason__isnull=True,
+    ).values_list("json", flat=True)
+    for raw in candidates:
+        if json.loads(raw).get("content", {}).get("m.relates_to", {}).get("key") == key:
+            raise MatrixError(400, "M_DUPLICATE_ANNOTATION", "You already reacted with this key")
+
+
+def do_redact(
+    requester: Requester, room_id: str, target_id: str, reason: Any, txn_id: str
+) -> Event:
+    content: JsonDict = {}
+    if isinstance(reason, str):
+        content["reason"] = reason
+    txn = _txn(requester, f"redact/{room_id}/{target_id}", txn_id)
+    return create_and_send_event(
+        requester.user_id, room_id, EventTypes.REDACTION, content, txn=txn, redacts=target_id
+    )
+
+
+def check_canonical_alias(room_id: str, content: JsonDict) -> None:
+    """Aliases in m.room.canonical_alias must point to the room (spec: 400 M_BAD_ALIAS).
+
+    Only aliases of this server can be checked without federation; others pass.
+    """
+    aliases = [content.get("alias")] if content.get("alias") is not None else []
+    alt = content.get("alt_aliases", [])
+    if not isinstance(alt, list):
+        raise MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be a list")
+    for alias in [*aliases, *alt]:
+        if not isinstance(alias, str):
+            raise MatrixError(400, "M_INVALID_PARAM", "Aliases must be strings")
+        if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
+            continue
+        if not RoomAlias.objects.filter(alias=alias, room__room_id=room_id).exists():
+            raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
+
+
+def do_send_state(
+    requester: Requester, room_id: str, event_type: str, state_key: str, content: JsonDict
+) -> Event:
+    """PUT /rooms/{roomId}/state/{eventType}/{stateKey}. Setting the same content again
+    returns the current event instead of sending a duplicate."""
+    if event_type == EventTypes.CANONICAL_ALIAS:
+        check_canonical_alias(room_id, content)
+    with transaction.atomic():
+        room = lock_room(room_id)
+        current = current_state_ids(room, [(event_type, state_key)])
+        existing = Event.objects.filter(event_id__in=current.values()).first()
+        if existing is not None and existing.sender == requester.user_id:
+            if json.loads(existing.json).get("content") == content:
+                return existing
+        return send_in_locked_room(room, requester.user_id, event_type, content, state_key)

@@ -1,0 +1,1 @@
+"""Reads of rooms: access checks, visibility, event formatting, timelines, state."""

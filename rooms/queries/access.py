@@ -1,0 +1,79 @@
+"""Who may read a room: access_*() guards that never reveal whether a room exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matrixhs.errors import Forbidden
+from matrixhs.protocol.events import EventTypes, Membership
+from rooms.events import current_state_ids, load_pdus
+from rooms.models import Event, Room, RoomMembership
+
+WORLD_READABLE = "world_readable"
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    """A reader's standing in a room.
+
+    Attributes:
+        room: the room.
+        membership: the reader's current membership (None: never a member).
+        membership_event: the event of that membership.
+        peeking: reading a world-readable room without being joined.
+    """
+
+    room: Room
+    membership: str | None
+    membership_event: Event | None
+    peeking: bool
+
+    @property
+    def is_joined(self) -> bool:
+        return self.membership == Membership.JOIN
+
+    @property
+    def left(self) -> bool:
+        """Was in the room and is no longer: reads stop at the leave."""
+        return self.membership in (Membership.LEAVE, Membership.BAN) and not self.peeking
+
+
+def history_visibility(room: Room) -> str:
+    state = current_state_ids(room, [(EventTypes.HISTORY_VISIBILITY, "")])
+    if not state:
+        return "shared"
+    pdu = load_pdus(state.values()).popitem()[1]
+    value = pdu.get("content", {}).get("history_visibility")
+    return value if isinstance(value, str) else "shared"
+
+
+def access_room(user_id: str, room_id: str, allow_left: bool = True) -> RoomAccess:
+    """The reader's access to a room they are in, were in, or may peek into.
+
+    Raises:
+        Forbidden: unknown room, or not a member now or before (and not world-readable).
+    """
+    room = Room.objects.filter(room_id=room_id).first()
+    if room is None:
+        raise Forbidden("You aren't a member of the room")
+    row = RoomMembership.objects.filter(room=room, user_id=user_id).first()
+    membership = row.membership if row is not None else None
+    if membership == Membership.JOIN:
+        event = Event.objects.filter(event_id=row.event_id).first() if row else None
+        return RoomAccess(room, membership, event, peeking=False)
+    if history_visibility(room) == WORLD_READABLE:
+        return RoomAccess(room, membership, None, peeking=True)
+    if row is not None and allow_left and membership in (Membership.LEAVE, Membership.BAN):
+        event = Event.objects.filter(event_id=row.event_id).first()
+        if row.forgotten or event is None:
+            raise Forbidden("You aren't a member of the room")
+        return RoomAccess(room, membership, event, peeking=False)
+    raise Forbidden("You aren't a member of the room")
+
+
+def access_joined_room(user_id: str, room_id: str) -> RoomAccess:
+    """Raises: Forbidden: the user is not joined to the room (or it does not exist)."""
+    access = access_room(user_id, room_id, allow_left=False)
+    if not access.is_joined:
+        raise Forbidden("You aren't joined to the room")
+    return access

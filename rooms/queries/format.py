@@ -1,0 +1,127 @@
+"""Events in the client format (spec "ClientEvent"), from stored PDUs.
+
+Redacted events are served pruned with ``unsigned.redacted_because``; state events carry
+``unsigned.prev_content`` and ``replaces_state``; the sender's own device sees its
+``transaction_id``; ``unsigned.m.relations`` bundles edits and thread summaries. Every
+lookup is batched: formatting N events costs a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from matrixhs.errors import JsonDict
+from matrixhs.protocol.events import EventTypes
+from matrixhs.protocol.redaction import redact_event
+from matrixhs.protocol.room_versions import get_room_version
+from matrixhs.time import now_ms
+from rooms.events import load_pdus
+from rooms.models import ClientTransaction, Event
+from rooms.queries.relations import bundled_aggregations
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who events are formatted for (transaction IDs and thread participation differ)."""
+
+    user_id: str
+    device_id: str | None = None
+
+
+def format_events(
+    events: Sequence[Event], viewer: Viewer, bundle: bool = True
+) -> list[JsonDict]:
+    """Client-format ``events`` (Event rows, with ``room`` selected) for ``viewer``."""
+    if not events:
+        return []
+    related = load_pdus(
+        [e.redacted_by for e in events if e.redacted_by]
+        + [e.replaces_state for e in events if e.replaces_state]
+    )
+    txn_ids = _transaction_ids(events, viewer)
+    aggregations = bundled_aggregations(events, viewer.user_id) if bundle else {}
+    now = now_ms()
+    out = []
+    for event in events:
+        body = _client_event(event, related, now)
+        if event.event_id in txn_ids:
+            body["unsigned"]["transaction_id"] = txn_ids[event.event_id]
+        if event.event_id in aggregations and event.redacted_by is None:
+            body["unsigned"]["m.relations"] = aggregations[event.event_id]
+        out.append(body)
+    return out
+
+
+def format_event(event: Event, viewer: Viewer) -> JsonDict:
+    return format_events([event], viewer)[0]
+
+
+def _transaction_ids(events: Sequence[Event], viewer: Viewer) -> dict[str, str]:
+    if viewer.device_id is None:
+        return {}
+    own = [e.event_id for e in events if e.sender == viewer.user_id]
+    if not own:
+        return {}
+    rows = ClientTransaction.objects.filter(
+        user_id=viewer.user_id, device_id=viewer.device_id, event_id__in=own
+    ).values_list("event_id", "txn_id")
+    return dict(rows)
+
+
+def _client_event(event: Event, related: dict[str, JsonDict], now: int) -> JsonDict:
+    rv = get_room_version(event.room.room_version)
+    pdu: JsonDict = json.loads(event.json)
+    unsigned: dict[str, Any] = {"age": max(0, now - event.origin_server_ts)}
+    if event.redacted_by is not None:
+        pdu = redact_event(pdu, rv)
+        because = related.get(event.redacted_by)
+        if because is not None:
+            unsigned["redacted_because"] = client_format_pdu(
+                because, event.redacted_by, event.room.room_id, now
+            )
+    body = client_format_pdu(pdu, event.event_id, event.room.room_id, now, unsigned)
+    if event.state_key is not None and event.replaces_state:
+        unsigned["replaces_state"] = event.replaces_state
+        previous = related.get(event.replaces_state)
+        if previous is not None:
+            unsigned["prev_content"] = previous.get("content", {})
+            unsigned["prev_sender"] = previous.get("sender")
+    return body
+
+
+def client_format_pdu(
+    pdu: JsonDict, event_id: str, room_id: str, now: int, unsigned: dict[str, Any] | None = None
+) -> JsonDict:
+    """The client-visible fields of a PDU."""
+    body: JsonDict = {
+        "content": pdu.get("content", {}),
+        "event_id": event_id,
+        "origin_server_ts": pdu.get("origin_server_ts", 0),
+        "room_id": room_id,
+        "sender": pdu.get("sender", ""),
+        "type": pdu.get("type", ""),
+        "unsigned": unsigned
+        if unsigned is not None
+        else {"age": max(0, now - int(pdu.get("origin_server_ts", now)))},
+    }
+    if "state_key" in pdu:
+        body["state_key"] = pdu["state_key"]
+    if pdu.get("type") == EventTypes.REDACTION:
+        redacts = pdu.get("redacts", body["content"].get("redacts"))
+        if isinstance(redacts, str):
+            body["redacts"] = redacts  # top level too, for clients of older rooms
+    return body
+
+
+def strip_state_event(event: Event) -> JsonDict:
+    """The stripped form (invite/knock room state): type, state_key, sender, content."""
+    pdu = json.loads(event.json)
+    return {
+        "type": pdu["type"],
+        "state_key": pdu.get("state_key", ""),
+        "sender": pdu["sender"],
+        "content": pdu.get("content", {}),
+    }

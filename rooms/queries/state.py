@@ -1,0 +1,68 @@
+"""Room state as a reader may see it: current state, or the state when they left."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from matrixhs.errors import NotFound
+from matrixhs.protocol.events import EventTypes, StateKey
+from rooms.events import current_state_ids
+from rooms.models import Event, RoomMembership
+from rooms.queries.access import RoomAccess
+from rooms.queries.timeline import parse_token, timeline_events
+from rooms.state import state_of_group
+
+
+def visible_state_ids(access: RoomAccess, keys: list[StateKey] | None = None) -> dict[StateKey, str]:
+    """Current state for members and peekers; the state at their leave for those who left."""
+    if access.left and access.membership_event is not None:
+        return state_of_group(access.membership_event.state_group_id, keys)
+    return current_state_ids(access.room, keys)
+
+
+def state_events(access: RoomAccess, keys: list[StateKey] | None = None) -> list[Event]:
+    ids = visible_state_ids(access, keys)
+    return list(Event.objects.filter(event_id__in=ids.values()).select_related("room"))
+
+
+def state_event(access: RoomAccess, event_type: str, state_key: str) -> Event:
+    """Raises: NotFound: no such state in the room (as the reader sees it)."""
+    events = state_events(access, [(event_type, state_key)])
+    if not events:
+        raise NotFound("Event not found.")
+    return events[0]
+
+
+def member_events(
+    access: RoomAccess, at: str | None, membership: str | None, not_membership: str | None
+) -> list[Event]:
+    """The m.room.member events of /members (at a token, filtered by membership)."""
+    if at is not None:
+        events: QuerySet[Event] = timeline_events(access)
+        position = parse_token(events, at)
+        anchor = (
+            events.filter(depth__lte=position.depth, stream_ordering__lte=position.stream)
+            .order_by("-depth", "-stream_ordering")
+            .first()
+        )
+        state = state_of_group(anchor.state_group_id if anchor else None)
+        ids = [eid for (t, _), eid in state.items() if t == EventTypes.MEMBER]
+    else:
+        ids = [eid for (t, _), eid in visible_state_ids(access).items() if t == EventTypes.MEMBER]
+    rows = Event.objects.filter(event_id__in=ids).select_related("room")
+    if membership is not None or not_membership is not None:
+        rows = [
+            e for e in rows
+            if (membership is not None and e.membership == membership)
+            or (not_membership is not None and e.membership != not_membership)
+        ]
+    return list(rows)
+
+
+def joined_members(access: RoomAccess) -> dict[str, dict[str, str | None]]:
+    """/joined_members: display name and avatar of each joined user."""
+    rows = RoomMembership.objects.filter(room=access.room, membership="join")
+    return {
+        row.user_id: {"display_name": row.displayname, "avatar_url": row.avatar_url}
+        for row in rows
+    }

@@ -1,0 +1,67 @@
+"""History visibility (spec "Room history visibility"), applied to every event served.
+
+For each event, the room's ``m.room.history_visibility`` and the reader's membership
+*at that event* decide:
+
+- the reader was joined at the event: visible;
+- ``world_readable``: visible;
+- ``shared``: visible unless the reader is not joined now (peeking or gone);
+- ``invited``: visible if the reader was invited (or joined) at the event;
+- ``joined``: visible only if joined at the event.
+
+A reader always sees events about their own membership. State is read from each
+event's state group ("state before the event") in one batched query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matrixhs.protocol.events import EventTypes, Membership
+from rooms.events import load_pdus
+from rooms.models import Event
+from rooms.state import states_of_groups
+
+HISTORY_KEY = (EventTypes.HISTORY_VISIBILITY, "")
+
+
+def filter_visible(user_id: str, events: Sequence[Event], joined_now: bool) -> list[Event]:
+    """The events ``user_id`` may see, in the given order (rejected/soft-failed dropped)."""
+    events = [e for e in events if e.rejected_reason is None and not e.soft_failed]
+    if not events:
+        return []
+    member_key = (EventTypes.MEMBER, user_id)
+    groups = {e.state_group_before_id for e in events if e.state_group_before_id is not None}
+    states = states_of_groups(groups, [HISTORY_KEY, member_key])
+    wanted = {eid for state in states.values() for eid in state.values()}
+    pdus = load_pdus(wanted)
+
+    def content_field(event_id: str | None, field: str) -> str | None:
+        value = pdus.get(event_id or "", {}).get("content", {}).get(field)
+        return value if isinstance(value, str) else None
+
+    visible = []
+    for event in events:
+        if event.type == EventTypes.MEMBER and event.state_key == user_id:
+            visible.append(event)
+            continue
+        state = states.get(event.state_group_before_id or -1, {})
+        visibility = content_field(state.get(HISTORY_KEY), "history_visibility") or "shared"
+        membership = content_field(state.get(member_key), "membership")
+        if _allowed(visibility, membership, joined_now):
+            visible.append(event)
+    return visible
+
+
+def _allowed(visibility: str, membership: str | None, joined_now: bool) -> bool:
+    if membership == Membership.JOIN or visibility == "world_readable":
+        return True
+    if visibility == "shared":
+        return joined_now
+    if visibility == "invited":
+        return membership == Membership.INVITE
+    return False
+
+
+def event_is_visible(user_id: str, event: Event, joined_now: bool) -> bool:
+    return bool(filter_visible(user_id, [event], joined_now))

@@ -1,0 +1,107 @@
+"""Room aliases, directory visibility and the published room directory."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from matrixhs.errors import BadJson, InvalidParam, NotFound
+from matrixhs.http import MatrixView, parse_body, query_int
+from matrixhs.protocol.events import EventTypes
+from matrixhs.protocol.ids import server_name_of
+from rooms.actions.aliases import check_new_alias, do_create_alias, do_delete_alias
+from rooms.actions.directory import check_can_edit_room, do_set_room_visibility
+from rooms.models import Room, RoomAlias
+from rooms.queries.access import access_joined_room, access_room
+from rooms.queries.directory import alias_servers, local_aliases, public_rooms
+from rooms.schemas import AliasBody, PublicRoomsBody, VisibilityBody
+from rooms.views import alias_param, room_id_param
+
+
+def _local_alias(alias: str) -> str:
+    alias = alias_param(alias)
+    if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
+        raise NotFound("Room alias not found (aliases of other servers need federation)")
+    return alias
+
+
+class AliasView(MatrixView):
+    anonymous_methods = ("GET",)
+
+    def get(self, request: Request, alias: str) -> Response:
+        row = RoomAlias.objects.select_related("room").filter(alias=_local_alias(alias)).first()
+        if row is None:
+            raise NotFound("Room alias not found")
+        return Response({"room_id": row.room.room_id, "servers": alias_servers(row.room)})
+
+    def put(self, request: Request, alias: str) -> Response:
+        body = parse_body(AliasBody, request)
+        alias = check_new_alias(_local_alias(alias), for_directory=True)
+        access = access_joined_room(request.requester.user_id, room_id_param(body["room_id"]))
+        do_create_alias(alias, access.room, request.requester.user_id, for_directory=True)
+        return Response({})
+
+    def delete(self, request: Request, alias: str) -> Response:
+        row = RoomAlias.objects.select_related("room").filter(alias=_local_alias(alias)).first()
+        if row is None:
+            raise NotFound("Room alias not found")
+        requester = request.requester
+        if row.creator != requester.user_id and not requester.user.is_admin:
+            check_can_edit_room(row.room, requester.user_id, EventTypes.CANONICAL_ALIAS)
+        do_delete_alias(row)
+        return Response({})
+
+
+class RoomAliasesView(MatrixView):
+    def get(self, request: Request, room_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id), allow_left=False)
+        return Response({"aliases": local_aliases(access.room)})
+
+
+class RoomVisibilityView(MatrixView):
+    anonymous_methods = ("GET",)
+
+    def get(self, request: Request, room_id: str) -> Response:
+        room = Room.objects.filter(room_id=room_id_param(room_id)).first()
+        if room is None:
+            raise NotFound("Room not found")
+        return Response({"visibility": "public" if room.is_public else "private"})
+
+    def put(self, request: Request, room_id: str) -> Response:
+        body = parse_body(VisibilityBody, request)
+        room = Room.objects.filter(room_id=room_id_param(room_id)).first()
+        if room is None:
+            raise NotFound("Room not found")
+        if not request.requester.user.is_admin:
+            check_can_edit_room(room, request.requester.user_id, EventTypes.CANONICAL_ALIAS)
+        do_set_room_visibility(room, body["visibility"] == "public")
+        return Response({})
+
+
+def _check_server(request: Request) -> None:
+    server = request.query_params.get("server")
+    if server is not None and server != settings.MATRIXHS_SERVER_NAME:
+        raise InvalidParam("Only this server's directory is available (no federation yet)")
+
+
+class PublicRoomsView(MatrixView):
+    anonymous_methods = ("GET",)
+
+    def get(self, request: Request) -> Response:
+        _check_server(request)
+        limit = query_int(request, "limit", 0, minimum=0) or None
+        return Response(public_rooms(limit, request.query_params.get("since"), None, None))
+
+    def post(self, request: Request) -> Response:
+        _check_server(request)
+        body = parse_body(PublicRoomsBody, request, allow_empty=True)
+        room_filter = body.get("filter") or {}
+        search = room_filter.get("generic_search_term")
+        room_types = room_filter.get("room_types")
+        if search is not None and not isinstance(search, str):
+            raise BadJson("generic_search_term must be a string")
+        if room_types is not None and not isinstance(room_types, list):
+            raise BadJson("room_types must be a list")
+        return Response(public_rooms(body.get("limit") or None, body.get("since"), search, room_types))
+

@@ -1,0 +1,143 @@
+"""Sending and reading events: send, state, redact, event, messages, context, members."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from matrixhs.errors import Forbidden, InvalidParam, NotFound
+from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
+from rooms.actions.send import do_redact, do_send_message, do_send_state
+from rooms.models import Event
+from rooms.queries import state as state_queries
+from rooms.queries.access import access_room
+from rooms.queries.format import format_event, format_events
+from rooms.queries.timeline import context, paginate
+from rooms.queries.visibility import event_is_visible
+from rooms.schemas import ReasonBody
+from rooms.views import event_id_param, room_id_param, viewer_of
+from sync.filters import RoomEventFilter
+
+
+class SendView(MatrixView):
+    allow_guests = True
+
+    def put(self, request: Request, room_id: str, event_type: str, txn_id: str) -> Response:
+        content = parse_json_object(request)
+        event = do_send_message(request.requester, room_id_param(room_id), event_type, content, txn_id)
+        return Response({"event_id": event.event_id})
+
+
+class RedactView(MatrixView):
+    def put(self, request: Request, room_id: str, event_id: str, txn_id: str) -> Response:
+        body = parse_body(ReasonBody, request, allow_empty=True)
+        event = do_redact(
+            request.requester, room_id_param(room_id), event_id_param(event_id),
+            body.get("reason"), txn_id,
+        )
+        return Response({"event_id": event.event_id})
+
+
+class StateView(MatrixView):
+    """GET /rooms/{roomId}/state, and /state/{eventType}[/{stateKey}] (GET and PUT)."""
+
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str, event_type: str | None = None,
+            state_key: str = "") -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        viewer = viewer_of(request)
+        if event_type is None:
+            return Response(format_events(state_queries.state_events(access), viewer, bundle=False))
+        event = state_queries.state_event(access, event_type, state_key)
+        formatted = format_event(event, viewer)
+        fmt = request.query_params.get("format", "content")
+        if fmt not in ("content", "event"):
+            raise InvalidParam("format must be content or event")
+        return Response(formatted if fmt == "event" else formatted["content"])
+
+    def put(self, request: Request, room_id: str, event_type: str | None = None,
+            state_key: str = "") -> Response:
+        if event_type is None:
+            raise NotFound()
+        content = parse_json_object(request)
+        event = do_send_state(request.requester, room_id_param(room_id), event_type, state_key, content)
+        return Response({"event_id": event.event_id})
+
+
+class EventView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str, event_id: str) -> Response:
+        room_id, event_id = room_id_param(room_id), event_id_param(event_id)
+        try:
+            access = access_room(request.requester.user_id, room_id)
+        except Forbidden as exc:  # the spec answers 404 for "not allowed" here
+            raise NotFound("Event not found") from exc
+        event = Event.objects.select_related("room").filter(
+            event_id=event_id, room=access.room, outlier=False
+        ).first()
+        if event is None or not event_is_visible(request.requester.user_id, event, access.is_joined):
+            raise NotFound("Event not found")
+        if access.left and access.membership_event is not None and (
+            (event.stream_ordering or 0) > (access.membership_event.stream_ordering or 0)
+        ):
+            raise NotFound("Event not found")
+        return Response(format_event(event, viewer_of(request)))
+
+
+class MessagesView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        direction = request.query_params.get("dir", "b")
+        if direction not in ("b", "f"):
+            raise InvalidParam("dir must be b or f")
+        limit = query_int(request, "limit", 10, minimum=0)
+        event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
+        if event_filter.limit is not None:
+            limit = min(limit, event_filter.limit)
+        body = paginate(
+            access,
+            viewer_of(request),
+            request.query_params.get("from"),
+            request.query_params.get("to"),
+            backwards=direction == "b",
+            limit=limit,
+            event_filter=event_filter,
+        )
+        return Response(body)
+
+
+class ContextView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str, event_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        event = Event.objects.select_related("room").filter(
+            event_id=event_id_param(event_id), room=access.room, outlier=False
+        ).first()
+        if event is None or not event_is_visible(request.requester.user_id, event, access.is_joined):
+            raise NotFound("Event not found")
+        limit = query_int(request, "limit", 10, minimum=0)
+        event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
+        return Response(context(access, viewer_of(request), event, min(limit, 100), event_filter))
+
+
+class MembersView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        params = request.query_params
+        members = state_queries.member_events(
+            access, params.get("at"), params.get("membership"), params.get("not_membership")
+        )
+        return Response({"chunk": format_events(members, viewer_of(request), bundle=False)})
+
+
+class JoinedMembersView(MatrixView):
+    def get(self, request: Request, room_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        return Response({"joined": state_queries.joined_members(access)})

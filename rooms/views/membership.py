@@ -1,0 +1,105 @@
+"""Membership endpoints: join, invite, leave, forget, kick, ban, unban, knock, joined_rooms."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from matrixhs.errors import NotFound
+from matrixhs.http import MatrixView, parse_body
+from rooms.actions import membership
+from rooms.models import RoomAlias, RoomMembership
+from rooms.schemas import InviteBody, ReasonBody, TargetBody
+from rooms.views import alias_param, room_id_param, user_id_param
+
+
+def resolve_room(room_id_or_alias: str) -> str:
+    """A room ID, or the room a local alias points to.
+
+    Raises:
+        NotFound: an unknown alias (aliases of other servers need federation).
+    """
+    if room_id_or_alias.startswith("#"):
+        alias = RoomAlias.objects.filter(alias=alias_param(room_id_or_alias)).select_related("room").first()
+        if alias is None:
+            raise NotFound("Room alias not found")
+        return alias.room.room_id
+    return room_id_param(room_id_or_alias)
+
+
+class JoinView(MatrixView):
+    """POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join."""
+
+    allow_guests = True
+
+    def post(self, request: Request, room: str) -> Response:
+        body = parse_body(ReasonBody, request, allow_empty=True)
+        room_id = resolve_room(room)
+        membership.do_join(request.requester.user, room_id, body.get("reason"))
+        return Response({"room_id": room_id})
+
+
+class KnockView(MatrixView):
+    def post(self, request: Request, room: str) -> Response:
+        body = parse_body(ReasonBody, request, allow_empty=True)
+        room_id = resolve_room(room)
+        membership.do_knock(request.requester.user, room_id, body.get("reason"))
+        return Response({"room_id": room_id})
+
+
+class InviteView(MatrixView):
+    def post(self, request: Request, room_id: str) -> Response:
+        body = parse_body(InviteBody, request)
+        invitee = user_id_param(body["user_id"])
+        membership.do_invite(
+            request.requester.user_id, room_id_param(room_id), invitee, body.get("reason"),
+            is_direct=body["is_direct"],
+        )
+        return Response({})
+
+
+class LeaveView(MatrixView):
+    allow_guests = True
+
+    def post(self, request: Request, room_id: str) -> Response:
+        body = parse_body(ReasonBody, request, allow_empty=True)
+        membership.do_leave(request.requester.user_id, room_id_param(room_id), body.get("reason"))
+        return Response({})
+
+
+class ForgetView(MatrixView):
+    def post(self, request: Request, room_id: str) -> Response:
+        membership.do_forget(request.requester.user_id, room_id_param(room_id))
+        return Response({})
+
+
+class _TargetView(MatrixView):
+    action = staticmethod(membership.do_kick)
+
+    def post(self, request: Request, room_id: str) -> Response:
+        body = parse_body(TargetBody, request)
+        target = user_id_param(body["user_id"])
+        type(self).action(request.requester.user_id, room_id_param(room_id), target, body.get("reason"))
+        return Response({})
+
+
+class KickView(_TargetView):
+    action = staticmethod(membership.do_kick)
+
+
+class BanView(_TargetView):
+    action = staticmethod(membership.do_ban)
+
+
+class UnbanView(_TargetView):
+    action = staticmethod(membership.do_unban)
+
+
+class JoinedRoomsView(MatrixView):
+    allow_guests = True
+
+    def get(self, request: Request) -> Response:
+        rooms = RoomMembership.objects.filter(
+            user_id=request.requester.user_id, membership="join"
+        ).values_list("room__room_id", flat=True)
+        return Response({"joined_rooms": list(rooms)})
