@@ -52,3 +52,29 @@ def test_views_do_not_write_models_directly() -> None:
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+EVENT_TABLES = {
+    "Event", "EventEdge", "EventAuthEdge", "CurrentStateEvent", "StateGroup", "StateGroupEntry",
+    "ForwardExtremity",
+}
+WRITES = {"create", "bulk_create", "update", "update_or_create", "get_or_create", "delete",
+          "bulk_update"}
+
+
+def test_events_and_state_are_written_only_by_rooms_events() -> None:
+    """STYLE 3.3: one module persists events and state (rooms/state.py holds its groups)."""
+    allowed = {ROOT / "rooms" / "events.py", ROOT / "rooms" / "state.py"}
+    offenders = []
+    for path in _sources():
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in WRITES:
+                continue
+            chain = ast.unparse(node.func.value)
+            if any(chain.startswith(f"{table}.objects") for table in EVENT_TABLES):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

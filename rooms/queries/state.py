@@ -59,10 +59,11 @@ def member_events(
     return list(rows)
 
 
-def joined_members(access: RoomAccess) -> dict[str, dict[str, str | None]]:
-    """/joined_members: display name and avatar of each joined user."""
+def joined_members(access: RoomAccess) -> dict[str, dict[str, str]]:
+    """/joined_members: display name and avatar of each joined user (when they have one)."""
     rows = RoomMembership.objects.filter(room=access.room, membership="join")
-    return {
-        row.user_id: {"display_name": row.displayname, "avatar_url": row.avatar_url}
-        for row in rows
-    }
+    members: dict[str, dict[str, str]] = {}
+    for row in rows:
+        profile = {"display_name": row.displayname, "avatar_url": row.avatar_url}
+        members[row.user_id] = {k: v for k, v in profile.items() if v is not None}
+    return members
