@@ -17,12 +17,14 @@ client_v3 = [
     path("capabilities", views.CapabilitiesView.as_view()),
     *accounts_client,
     *rooms_client,
+    *e2ee_client,
 ]
 
 urlpatterns = [
     path("_matrix/client/versions", views.VersionsView.as_view()),
     re_path(r"^_matrix/client/(?:v3|r0)/", include(client_v3)),
     path("_matrix/client/v1/", include([*accounts_client_v1, *rooms_client_v1])),
+    path("_matrix/client/unstable/", include(e2ee_client_unstable)),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),
     path("admin/", admin.site.urls),

@@ -8,6 +8,7 @@ import string
 from django.db import transaction
 
 from accounts.models import Device, User
+from e2ee.actions.devices import on_devices_deleted
 from matrixhs.errors import InvalidParam
 from matrixhs.time import now_ms
 
@@ -72,11 +73,13 @@ def do_rename_device(device: Device, display_name: str | None) -> None:
 
 
 def do_delete_devices(user: User, device_ids: list[str]) -> int:
-    """Delete devices and, with them, their access and refresh tokens.
+    """Delete devices and, with them, their access and refresh tokens and their E2EE
+    keys and pending to-device messages (a device-list change when they had keys).
 
     Returns:
         How many devices were deleted (unknown IDs are ignored).
     """
     with transaction.atomic():
-        deleted, _ = Device.objects.filter(user=user, device_id__in=device_ids).delete()
-    return deleted
+        on_devices_deleted(user, device_ids)
+        _, deleted = Device.objects.filter(user=user, device_id__in=device_ids).delete()
+    return deleted.get(Device._meta.label, 0)

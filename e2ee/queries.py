@@ -1,0 +1,332 @@
+"""Reads of end-to-end encryption state: key queries, device-list changes, to-device
+inboxes and key backups, including what /sync needs.
+
+/sync calls: :func:`one_time_key_counts`, :func:`unused_fallback_key_types`,
+:func:`device_list_changes`, :func:`signature_changes`, :func:`to_device_messages` (and
+``e2ee.actions.to_device.delete_to_device_up_to`` for acknowledged messages).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F, Q
+
+from accounts.models import User
+from e2ee.models import (
+    CrossSigningKey,
+    CrossSigningSignature,
+    DeviceKeys,
+    DeviceListChange,
+    FallbackKey,
+    OneTimeKey,
+    RoomKey,
+    RoomKeysVersion,
+    ToDeviceMessage,
+)
+from e2ee.remote import query_remote_keys
+from matrixhs.errors import BadJson, InvalidParam, JsonDict, NotFound
+from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
+from matrixhs.streams import Stream, current_position
+
+#: Clients count on an answer for the one algorithm in use, even when it is zero.
+SIGNED_CURVE25519 = "signed_curve25519"
+
+
+def is_local(user_id: str) -> bool:
+    return server_name_of(user_id) == settings.MATRIXHS_SERVER_NAME
+
+
+def split_by_server(user_ids: Any) -> tuple[list[str], dict[str, list[str]]]:
+    """Valid user IDs, split into local ones and remote ones by server name (invalid
+    ones are dropped, as if the user had no keys)."""
+    local: list[str] = []
+    remote: dict[str, list[str]] = defaultdict(list)
+    for user_id in user_ids:
+        try:
+            parse_user_id(user_id)
+        except InvalidIdentifier:
+            continue
+        if is_local(user_id):
+            local.append(user_id)
+        else:
+            remote[server_name_of(user_id)].append(user_id)
+    return local, dict(remote)
+
+
+# --- One-time and fallback keys of a device (/keys/upload, /sync) ------------------------------
+
+
+def one_time_key_counts(user: User, device_id: str) -> dict[str, int]:
+    """{algorithm: unclaimed one-time keys} of a device; ``signed_curve25519`` always."""
+    counts = {SIGNED_CURVE25519: 0}
+    rows = (
+        OneTimeKey.objects.filter(device__user=user, device__device_id=device_id)
+        .values("algorithm")
+        .annotate(count=Count("id"))
+        .values_list("algorithm", "count")
+    )
+    counts.update(dict(rows))
+    return counts
+
+
+def unused_fallback_key_types(user: User, device_id: str) -> list[str]:
+    """The algorithms for which the device has a fallback key no claim has used yet."""
+    return sorted(
+        FallbackKey.objects.filter(
+            device__user=user, device__device_id=device_id, used=False
+        ).values_list("algorithm", flat=True)
+    )
+
+
+# --- /keys/query -------------------------------------------------------------------------------
+
+
+def check_keys_query(device_keys: Any) -> dict[str, list[str]]:
+    """Raises: BadJson: not a map of user ID to a list of device IDs."""
+    if not isinstance(device_keys, dict) or not all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+        for ids in device_keys.values()
+    ):
+        raise BadJson("device_keys must map user IDs to lists of device IDs")
+    return device_keys
+
+
+def query_keys(requester_id: str, query: dict[str, list[str]], timeout_ms: int) -> JsonDict:
+    """The /keys/query answer: devices and cross-signing keys, with the signatures
+    ``requester_id`` may see. A fixed number of queries for the local users."""
+    local, remote = split_by_server(query)
+    signatures = _visible_signatures(requester_id, local)
+    body: JsonDict = {
+        "device_keys": _local_device_keys({u: query[u] for u in local}, signatures),
+        **_local_cross_signing_keys(requester_id, local, signatures),
+    }
+    answer = query_remote_keys(
+        {server: {u: query[u] for u in users} for server, users in remote.items()}, timeout_ms
+    )
+    body["device_keys"].update(answer.device_keys)
+    body["master_keys"].update(answer.master_keys)
+    body["self_signing_keys"].update(answer.self_signing_keys)
+    body["failures"] = answer.failures
+    return body
+
+
+#: {(target user ID, target key ID): [(signer, signing key ID, signature)]}
+Signatures = dict[tuple[str, str], list[tuple[str, str, str]]]
+
+
+def _visible_signatures(requester_id: str, user_ids: list[str]) -> Signatures:
+    """Signatures of the users' keys by the users themselves, or by the requester (so
+    nobody sees what someone else's user-signing key signed)."""
+    rows = CrossSigningSignature.objects.filter(target_user_id__in=user_ids).filter(
+        Q(signer_user_id=F("target_user_id")) | Q(signer_user_id=requester_id)
+    )
+    signatures: Signatures = defaultdict(list)
+    for row in rows:
+        signatures[(row.target_user_id, row.target_key_id)].append(
+            (row.signer_user_id, row.signing_key_id, row.signature)
+        )
+    return signatures
+
+
+def _with_signatures(key: JsonDict, extra: list[tuple[str, str, str]]) -> JsonDict:
+    for signer, signing_key_id, signature in extra:
+        key.setdefault("signatures", {}).setdefault(signer, {})[signing_key_id] = signature
+    return key
+
+
+def _local_device_keys(query: dict[str, list[str]], signatures: Signatures) -> JsonDict:
+    """{user_id: {device_id: keys}}; every queried user is there, if only as ``{}``."""
+    result: JsonDict = {user_id: {} for user_id in query}
+    wanted = Q(pk__in=[])
+    for user_id, device_ids in query.items():
+        if device_ids:
+            wanted |= Q(device__user__user_id=user_id, device__device_id__in=device_ids)
+        else:
+            wanted |= Q(device__user__user_id=user_id)
+    for row in DeviceKeys.objects.filter(wanted).select_related("device__user"):
+        user_id, device_id = row.device.user.user_id, row.device.device_id
+        keys = _with_signatures(json.loads(row.key_json), signatures.get((user_id, device_id), []))
+        if row.device.display_name:
+            keys["unsigned"] = {"device_display_name": row.device.display_name}
+        result[user_id][device_id] = keys
+    return result
+
+
+def _local_cross_signing_keys(
+    requester_id: str, user_ids: list[str], signatures: Signatures
+) -> JsonDict:
+    """Master and self-signing keys of the users, and the requester's own user-signing
+    key (nobody else's)."""
+    body: JsonDict = {"master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
+    rows = CrossSigningKey.objects.filter(user__user_id__in=user_ids).select_related("user")
+    for row in rows:
+        user_id = row.user.user_id
+        if row.key_type == CrossSigningKey.KeyType.USER_SIGNING and user_id != requester_id:
+            continue
+        extra = signatures.get((user_id, row.public_key), [])
+        key = _with_signatures(json.loads(row.key_json), extra)
+        body[f"{row.key_type}_keys"][user_id] = key
+    return body
+
+
+# --- Device-list changes (/keys/changes, /sync) --------------------------------------------
+
+
+def device_list_position(token: str) -> int:
+    """The device-list stream position of a ``from``/``to`` token of /keys/changes.
+
+    Until /sync tokens exist the token *is* the position; /sync replaces this function
+    with the device-list part of its own tokens.
+
+    Raises:
+        InvalidParam: not a token of ours.
+    """
+    if not (token.isascii() and token.isdigit() and len(token) < 19):
+        raise InvalidParam("Invalid stream token")
+    return int(token)
+
+
+def device_list_changes(since: int, until: int) -> set[str]:
+    """Users whose devices or master/self-signing keys changed in ``(since, until]``.
+
+    Everyone who shares a room with such a user is to be told; picking those needs the
+    rooms, so it is the caller's job.
+    """
+    return set(
+        DeviceListChange.objects.filter(
+            stream_id__gt=since, stream_id__lte=until, observer_user_id__isnull=True
+        ).values_list("user_id", flat=True)
+    )
+
+
+def signature_changes(observer_id: str, since: int, until: int) -> set[str]:
+    """Users only ``observer_id`` is to be told about in ``(since, until]``: they got a
+    signature from the observer's user-signing key (or it is the observer, whose
+    user-signing key changed)."""
+    return set(
+        DeviceListChange.objects.filter(
+            stream_id__gt=since, stream_id__lte=until, observer_user_id=observer_id
+        ).values_list("user_id", flat=True)
+    )
+
+
+def key_changes(user: User, since: int, until: int) -> JsonDict:
+    """The /keys/changes answer for ``user``.
+
+    Not narrowed to the users who share a room with ``user`` (rooms do not exist yet):
+    clients ignore users whose devices they do not track. ``left`` needs rooms too.
+    """
+    until = min(until, current_position(Stream.DEVICE_LISTS))
+    changed = device_list_changes(since, until) | signature_changes(user.user_id, since, until)
+    return {"changed": sorted(changed), "left": []}
+
+
+# --- To-device inbox (/sync) -----------------------------------------------------------------
+
+
+def to_device_messages(
+    user: User, device_id: str, since: int, limit: int = 100, until: int | None = None
+) -> tuple[list[JsonDict], int]:
+    """The device's messages in ``(since, until]``, oldest first, at most ``limit``.
+
+    Read ``until`` (the to-device position of the next token) before calling, or leave it
+    out to use the current position.
+
+    Returns:
+        ``(events, position)``: the ``to_device.events`` of /sync, and the to-device
+        position its next token should carry (the last event's when ``limit`` cut the
+        list short, else ``until``).
+    """
+    if until is None:
+        until = current_position(Stream.TO_DEVICE)
+    rows = list(
+        ToDeviceMessage.objects.filter(
+            device__user=user,
+            device__device_id=device_id,
+            stream_id__gt=since,
+            stream_id__lte=until,
+        )
+        .order_by("stream_id")
+        .values_list("stream_id", "sender", "type", "content")[:limit]
+    )
+    events = [{"sender": s, "type": t, "content": c} for _, s, t, c in rows]
+    position = rows[-1][0] if rows and len(rows) >= limit else until
+    return events, position
+
+
+# --- Key backups -------------------------------------------------------------------------------
+
+
+def parse_version(version: str) -> int | None:
+    """Versions are the decimal numbers we hand out; anything else names no backup."""
+    if version.isascii() and version.isdigit() and len(version) < 19:
+        return int(version)
+    return None
+
+
+def access_backup_version(user: User, version: str | None = None) -> RoomKeysVersion:
+    """The user's backup version ``version``, or the current one.
+
+    Raises:
+        NotFound: no such (undeleted) version, or no backup at all.
+    """
+    rows = RoomKeysVersion.objects.filter(user=user, deleted=False)
+    if version is None:
+        row = rows.order_by("-version").first()
+    else:
+        number = parse_version(version)
+        row = rows.filter(version=number).first() if number is not None else None
+    if row is None:
+        raise NotFound("No backup found" if version is None else "Unknown backup version")
+    return row
+
+
+def format_backup_version(row: RoomKeysVersion) -> JsonDict:
+    return {
+        "algorithm": row.algorithm,
+        "auth_data": row.auth_data,
+        "count": row.keys.count(),
+        "etag": str(row.etag),
+        "version": str(row.version),
+    }
+
+
+def format_room_key(row: RoomKey) -> JsonDict:
+    return {
+        "first_message_index": row.first_message_index,
+        "forwarded_count": row.forwarded_count,
+        "is_verified": row.is_verified,
+        "session_data": row.session_data,
+    }
+
+
+def get_room_keys(
+    user: User, version: str, room_id: str | None = None, session_id: str | None = None
+) -> JsonDict:
+    """Keys of a backup version, shaped by how much was asked: all rooms, one room, or
+    one session.
+
+    Raises:
+        NotFound: no such backup version, or (for one session) no such key.
+    """
+    backup = access_backup_version(user, version)
+    keys = backup.keys.all()
+    if room_id is not None:
+        keys = keys.filter(room_id=room_id)
+    if session_id is not None:
+        row = keys.filter(session_id=session_id).first()
+        if row is None:
+            raise NotFound("No room_keys found")
+        return format_room_key(row)
+    rooms: JsonDict = {}
+    for row in keys.order_by("room_id", "session_id"):
+        rooms.setdefault(row.room_id, {"sessions": {}})["sessions"][row.session_id] = (
+            format_room_key(row)
+        )
+    if room_id is not None:
+        return rooms.get(room_id, {"sessions": {}})
+    return {"rooms": rooms}
