@@ -9,6 +9,7 @@ as Django requires, but threads (and, on SQLite, their database connections) liv
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +23,7 @@ class PooledThreadASGIHandler(ASGIHandler):
         super().__init__()
         self._idle: list[ThreadPoolExecutor] = []
         self._created = 0
+        self._loop_bound = False
 
     def _acquire(self) -> ThreadPoolExecutor:
         if self._idle:
@@ -30,6 +32,11 @@ class PooledThreadASGIHandler(ASGIHandler):
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{self._created}")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not self._loop_bound:
+            from sync.notifier import bind_server_loop  # the app registry is ready now
+
+            bind_server_loop(asyncio.get_running_loop())
+            self._loop_bound = True
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         executor = self._acquire()

@@ -164,6 +164,7 @@ else:
         "NAME": str(MATRIXHS_DATA_DIR / "homeserver.sqlite3"),
     }
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["ENGINE"] = "matrixhs.sqlite_backend"  # writers queue in-process (see the module)
     _db.setdefault("OPTIONS", {}).update(
         {
             # One writer at a time, taken at BEGIN: no deadlock-prone lock upgrades.
@@ -177,7 +178,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Request threads are pooled (matrixhs.asgi_handler), so each keeps its connection.
     _db["CONN_MAX_AGE"] = None
     _db["CONN_HEALTH_CHECKS"] = True
-    _db.setdefault("TEST", {})["NAME"] = None  # in-memory test database
+    _db.setdefault("TEST", {})["NAME"] = ":memory:"  # in-memory test database
 DATABASES = {"default": _db}
 
 if REDIS_URL:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 
 from federation.keys import get_signing_key
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
@@ -50,12 +51,32 @@ from rooms.models import (
     RoomMembership,
 )
 from rooms.state import new_state_group
-from sync.notifier import notify_users_on_commit
+from sync.notifier import notify_users
 
 logger = logging.getLogger(__name__)
 
 #: At most this many forward extremities become the prev_events of a new event.
 MAX_PREV_EVENTS = 10
+
+# The hot path (send) uses plain SQL on these tables: the ORM's query building costs
+# more than the queries themselves, and it runs while the room is locked.
+_ROOM = Room._meta.db_table
+_EVENT = Event._meta.db_table
+_EDGE = EventEdge._meta.db_table
+_AUTH_EDGE = EventAuthEdge._meta.db_table
+_EXTREMITY = ForwardExtremity._meta.db_table
+_CURRENT = CurrentStateEvent._meta.db_table
+
+
+def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _execute(sql: str, params: list[Any]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 @dataclass(frozen=True)
@@ -68,24 +89,69 @@ class Txn:
     txn_id: str
 
 
+class _PduCache:
+    """Stored PDUs by event ID. Events never change once stored (a redaction marks the
+    event, it does not rewrite its JSON), so caching them in memory is safe in every
+    process; this saves the hot paths re-reading auth and state events."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, str] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get_many(self, event_ids: set[str]) -> dict[str, str]:
+        with self.lock:
+            found = {e: self.entries[e] for e in event_ids if e in self.entries}
+            for event_id in found:
+                self.entries.move_to_end(event_id)
+        return found
+
+    def put(self, event_id: str, raw: str) -> None:
+        with self.lock:
+            self.entries[event_id] = raw
+            self.entries.move_to_end(event_id)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+_pdu_cache = _PduCache(20_000)
+
+
 def load_pdus(event_ids: Iterable[str]) -> dict[str, JsonDict]:
     """The stored PDUs (exactly as signed) of the given events that we have."""
-    rows = Event.objects.filter(event_id__in=set(event_ids)).values_list("event_id", "json")
-    return {event_id: json.loads(raw) for event_id, raw in rows}
+    wanted = set(event_ids)
+    raw = _pdu_cache.get_many(wanted)
+    missing = wanted - raw.keys()
+    if missing:
+        for event_id, text in Event.objects.filter(event_id__in=missing).values_list(
+            "event_id", "json"
+        ):
+            raw[event_id] = text
+            _pdu_cache.put(event_id, text)
+    return {event_id: json.loads(text) for event_id, text in raw.items()}
+
+
+def current_power_levels(room: Room) -> PowerLevels:
+    """The room's power levels now (with its creators, per its room version)."""
+    rv = get_room_version(room.room_version)
+    state = current_state_ids(room, [POWER_LEVELS_KEY, CREATE_KEY])
+    pdus = load_pdus(state.values())
+    return PowerLevels.from_state(
+        pdus.get(state.get(POWER_LEVELS_KEY, "")), pdus.get(state.get(CREATE_KEY, "")), rv
+    )
 
 
 def current_state_ids(room: Room, keys: Iterable[StateKey] | None = None) -> dict[StateKey, str]:
     """The room's current state as (type, state_key) -> event ID, optionally for some keys."""
-    rows = CurrentStateEvent.objects.filter(room=room)
+    sql = f"SELECT type, state_key, event_id FROM {_CURRENT} WHERE room_id = %s"
+    params: list[Any] = [room.pk]
     if keys is not None:
         keys = list(keys)
         if not keys:
             return {}
-        condition = Q()
-        for event_type, state_key in keys:
-            condition |= Q(type=event_type, state_key=state_key)
-        rows = rows.filter(condition)
-    return {(t, k): e for t, k, e in rows.values_list("type", "state_key", "event_id")}
+        sql += " AND (" + " OR ".join(["(type = %s AND state_key = %s)"] * len(keys)) + ")"
+        params += [part for key in keys for part in key]
+    return {(t, k): e for t, k, e in _rows(sql, params)}
 
 
 def lock_room(room_id: str) -> Room:
@@ -94,10 +160,20 @@ def lock_room(room_id: str) -> Room:
     Raises:
         NotFound: unknown room.
     """
-    room = Room.objects.select_for_update().filter(room_id=room_id).first()
-    if room is None:
+    sql = (
+        f"SELECT id, room_id, room_version, creator, created_ts, is_public, "
+        f"current_state_group_id FROM {_ROOM} WHERE room_id = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    rows = _rows(sql, [room_id])
+    if not rows:
         raise NotFound("Unknown room")
-    return room
+    pk, room_id, version, creator, created_ts, is_public, group_id = rows[0]
+    return Room(
+        pk=pk, room_id=room_id, room_version=version, creator=creator, created_ts=created_ts,
+        is_public=bool(is_public), current_state_group_id=group_id,
+    )
 
 
 def create_and_send_event(
@@ -117,23 +193,30 @@ def create_and_send_event(
         TooLarge: the event is over 64 KiB (or a field over its limit).
         BadJson: the content cannot be canonical JSON (floats, huge integers).
     """
-    with transaction.atomic():
-        room = lock_room(room_id)
-        if txn is not None:
-            previous = _event_of_txn(txn)
-            if previous is not None:
-                return previous
-        event = send_in_locked_room(room, sender, event_type, content, state_key, redacts)
-        if txn is not None:
-            ClientTransaction.objects.create(
-                user_id=txn.user_id,
-                device_id=txn.device_id,
-                endpoint=txn.endpoint,
-                txn_id=txn.txn_id,
-                event_id=event.event_id,
-                created_ts=now_ms(),
-            )
-        return event
+    if txn is not None:
+        previous = _event_of_txn(txn)
+        if previous is not None:
+            return previous
+    try:
+        with transaction.atomic():
+            room = lock_room(room_id)
+            event = send_in_locked_room(room, sender, event_type, content, state_key, redacts)
+            if txn is not None:
+                ClientTransaction.objects.create(
+                    user_id=txn.user_id,
+                    device_id=txn.device_id,
+                    endpoint=txn.endpoint,
+                    txn_id=txn.txn_id,
+                    event_id=event.event_id,
+                    created_ts=now_ms(),
+                )
+            return event
+    except IntegrityError:
+        # The same transaction ID raced us and won: answer with its event.
+        previous = _event_of_txn(txn) if txn is not None else None
+        if previous is None:
+            raise
+        return previous
 
 
 def _event_of_txn(txn: Txn) -> Event | None:
@@ -153,10 +236,10 @@ def send_in_locked_room(
 ) -> Event:
     """Build, authorize and persist an event in a room locked by the caller's transaction."""
     rv = get_room_version(room.room_version)
-    extremities = list(
-        ForwardExtremity.objects.filter(room=room)
-        .order_by("-depth", "event_id")
-        .values_list("event_id", "depth")[:MAX_PREV_EVENTS]
+    extremities = _rows(
+        f"SELECT event_id, depth FROM {_EXTREMITY} WHERE room_id = %s "
+        f"ORDER BY depth DESC, event_id LIMIT {MAX_PREV_EVENTS}",
+        [room.pk],
     )
     partial: JsonDict = {
         "type": event_type,
@@ -236,47 +319,83 @@ def persist_event(
 ) -> Event:
     """Store an authorized event as the room's new latest event (the caller holds the lock)."""
     state_key = pdu.get("state_key")
-    before = room.current_state_group
-    after = before
+    before_id = room.current_state_group_id
+    after_id = before_id
     if state_key is not None:
-        after = new_state_group(room, before, {(pdu["type"], state_key): event_id})
+        group = new_state_group(room, room.current_state_group, {(pdu["type"], state_key): event_id})
+        after_id = group.pk
     relation = pdu["content"].get("m.relates_to") if isinstance(pdu.get("content"), dict) else None
     relates_to, rel_type = _relation(relation)
     membership = pdu["content"].get("membership") if pdu["type"] == EventTypes.MEMBER else None
     prev_ids = [p if isinstance(p, str) else p[0] for p in pdu.get("prev_events", [])]
     auth_ids = [a if isinstance(a, str) else a[0] for a in pdu.get("auth_events", [])]
     stream_ordering = next_position(Stream.EVENTS)  # last: see matrixhs.streams
-    try:
-        event = Event.objects.create(
-            event_id=event_id,
-            room=room,
-            type=pdu["type"],
-            state_key=state_key,
-            sender=pdu["sender"],
-            depth=pdu["depth"],
-            origin_server_ts=pdu["origin_server_ts"],
-            stream_ordering=stream_ordering,
-            json=encode_canonical_json(pdu, strict=rv.strict_canonical_json).decode("utf-8"),
-            membership=membership if isinstance(membership, str) else None,
-            replaces_state=replaces_state,
-            relates_to=relates_to,
-            rel_type=rel_type,
-            state_group_before=before,
-            state_group=after,
-            received_ts=now_ms(),
-        )
-    except IntegrityError as exc:
-        raise BadJson(f"Event {event_id} already exists") from exc
-    EventEdge.objects.bulk_create(EventEdge(event=event, prev_event_id=p) for p in prev_ids)
-    EventAuthEdge.objects.bulk_create(EventAuthEdge(event=event, auth_event_id=a) for a in auth_ids)
-    ForwardExtremity.objects.filter(room=room, event_id__in=prev_ids).delete()
-    ForwardExtremity.objects.create(room=room, event_id=event_id, depth=pdu["depth"])
+    event = Event(
+        event_id=event_id,
+        room=room,
+        type=pdu["type"],
+        state_key=state_key,
+        sender=pdu["sender"],
+        depth=pdu["depth"],
+        origin_server_ts=pdu["origin_server_ts"],
+        stream_ordering=stream_ordering,
+        json=encode_canonical_json(pdu, strict=rv.strict_canonical_json).decode("utf-8"),
+        membership=membership if isinstance(membership, str) else None,
+        replaces_state=replaces_state,
+        relates_to=relates_to,
+        rel_type=rel_type,
+        state_group_before_id=before_id,
+        state_group_id=after_id,
+        received_ts=now_ms(),
+    )
+    _insert_event(event, prev_ids, auth_ids)
     if state_key is not None:
-        _update_current_state(room, event, pdu, after)
+        _update_current_state(room, event, pdu, after_id)
     if pdu["type"] == EventTypes.REDACTION:
         _apply_redaction(room, rv, event, pdu)
     _notify_local_members(room, pdu)
     return event
+
+
+_EVENT_COLUMNS = (
+    "event_id", "room_id", "type", "state_key", "sender", "depth", "origin_server_ts",
+    "stream_ordering", "json", "outlier", "rejected_reason", "soft_failed", "redacted_by",
+    "membership", "replaces_state", "relates_to", "rel_type", "state_group_before_id",
+    "state_group_id", "received_ts",
+)
+
+
+def _insert_event(event: Event, prev_ids: list[str], auth_ids: list[str]) -> None:
+    """The event row, its edges and the new forward extremity, in a few plain statements:
+    this runs while the room is locked, so every round trip saved shortens the queue."""
+    columns = ", ".join(_EVENT_COLUMNS)
+    values = [getattr(event, name) for name in _EVENT_COLUMNS]
+    event.pk = _rows(
+        f"INSERT INTO {_EVENT} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
+        "RETURNING id",
+        values,
+    )[0][0]
+    if prev_ids:
+        _execute(
+            f"INSERT INTO {_EDGE} (event_id, prev_event_id) VALUES "
+            + ", ".join(["(%s, %s)"] * len(prev_ids)),
+            [part for p in prev_ids for part in (event.pk, p)],
+        )
+        _execute(
+            f"DELETE FROM {_EXTREMITY} WHERE room_id = %s AND event_id IN "
+            f"({', '.join(['%s'] * len(prev_ids))})",
+            [event.room_id, *prev_ids],
+        )
+    if auth_ids:
+        _execute(
+            f"INSERT INTO {_AUTH_EDGE} (event_id, auth_event_id) VALUES "
+            + ", ".join(["(%s, %s)"] * len(auth_ids)),
+            [part for a in auth_ids for part in (event.pk, a)],
+        )
+    _execute(
+        f"INSERT INTO {_EXTREMITY} (room_id, event_id, depth) VALUES (%s, %s, %s)",
+        [event.room_id, event.event_id, event.depth],
+    )
 
 
 def _relation(relation: Any) -> tuple[str | None, str | None]:
@@ -291,14 +410,14 @@ def _relation(relation: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _update_current_state(room: Room, event: Event, pdu: JsonDict, group: Any) -> None:
+def _update_current_state(room: Room, event: Event, pdu: JsonDict, group_id: int | None) -> None:
     CurrentStateEvent.objects.update_or_create(
         room=room,
         type=event.type,
         state_key=event.state_key,
         defaults={"event_id": event.event_id},
     )
-    room.current_state_group = group
+    room.current_state_group_id = group_id
     room.save(update_fields=["current_state_group"])
     if event.type != EventTypes.MEMBER or event.membership is None:
         return
@@ -328,21 +447,22 @@ def _apply_redaction(room: Room, rv: RoomVersion, event: Event, pdu: JsonDict) -
     target = Event.objects.filter(event_id=target_id, room=room).first()
     if target is None or target.redacted_by is not None:
         return
-    state = current_state_ids(room, [POWER_LEVELS_KEY, CREATE_KEY])
-    pdus = load_pdus(state.values())
-    levels = PowerLevels.from_state(
-        pdus.get(state.get(POWER_LEVELS_KEY, "")), pdus.get(state.get(CREATE_KEY, "")), rv
-    )
-    if should_apply_redaction(pdu, json.loads(target.json), levels):
+    if should_apply_redaction(pdu, json.loads(target.json), current_power_levels(room)):
         Event.objects.filter(pk=target.pk).update(redacted_by=event.event_id)
 
 
 def _notify_local_members(room: Room, pdu: JsonDict) -> None:
-    suffix = f":{settings.MATRIXHS_SERVER_NAME}"
-    members = set(
-        RoomMembership.objects.filter(room=room, membership__in=("join", "invite", "knock"))
-        .values_list("user_id", flat=True)
-    )
-    if pdu["type"] == EventTypes.MEMBER and isinstance(pdu.get("state_key"), str):
-        members.add(pdu["state_key"])  # the user whose membership changed hears of it
-    notify_users_on_commit(user_id for user_id in members if user_id.endswith(suffix))
+    """After commit, wake the room's local users (and the user whose membership changed)."""
+    changed = pdu.get("state_key") if pdu["type"] == EventTypes.MEMBER else None
+
+    def wake() -> None:
+        suffix = f":{settings.MATRIXHS_SERVER_NAME}"
+        members = set(
+            RoomMembership.objects.filter(room=room, membership__in=("join", "invite", "knock"))
+            .values_list("user_id", flat=True)
+        )
+        if isinstance(changed, str):
+            members.add(changed)
+        notify_users(user_id for user_id in members if user_id.endswith(suffix))
+
+    transaction.on_commit(wake)

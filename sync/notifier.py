@@ -9,9 +9,11 @@ delays an answer until its timeout.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -27,16 +29,39 @@ def group_for_user(user_id: str) -> str:
     return "u." + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
 
 
-def notify_users(user_ids: Iterable[str]) -> None:
-    """Wake the waiting requests of ``user_ids`` now (call after commit)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for user_id in set(user_ids):
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The ASGI server's event loop: wake-ups from request threads are handed to it."""
+    global _server_loop
+    _server_loop = loop
+
+
+async def _send_all(layer: Any, groups: list[str]) -> None:
+    for group in groups:
         try:
-            async_to_sync(layer.group_send)(group_for_user(user_id), WAKE_UP)
+            await layer.group_send(group, WAKE_UP)
         except Exception:  # a lost wake-up only delays a reply until its timeout
-            logger.warning("Could not send a wake-up to %s", user_id, exc_info=True)
+            logger.warning("Could not send a wake-up to %s", group, exc_info=True)
+
+
+def notify_users(user_ids: Iterable[str]) -> None:
+    """Wake the waiting requests of ``user_ids`` (call after commit).
+
+    In the server, the sends are handed to its event loop and not waited for (the request
+    thread goes on at once, and the in-memory layer is only ever used from its own loop);
+    elsewhere (commands, Celery, tests) they run to completion here.
+    """
+    layer = get_channel_layer()
+    groups = sorted({group_for_user(user_id) for user_id in user_ids})
+    if layer is None or not groups:
+        return
+    loop = _server_loop
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(_send_all(layer, groups), loop)
+        return
+    async_to_sync(_send_all)(layer, groups)
 
 
 def notify_users_on_commit(user_ids: Iterable[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import User
-from matrixhs.errors import BadJson, InvalidParam, MatrixError
+from matrixhs.errors import BadJson, Codes, InvalidParam, MatrixError
 
 #: The spec's grammar of profile keys: the two classic fields, m.tz, or namespaced keys.
 PROFILE_KEY_RE = re.compile(r"^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
@@ -21,7 +21,7 @@ MAX_KEY_BYTES = 255
 def check_profile_key(key: str) -> None:
     """Raises: MatrixError: M_KEY_TOO_LARGE or M_INVALID_PARAM for a key outside the grammar."""
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise MatrixError(400, "M_KEY_TOO_LARGE", f"Profile key is longer than {MAX_KEY_BYTES} bytes")
+        raise MatrixError(400, Codes.KEY_TOO_LARGE, f"Profile key is longer than {MAX_KEY_BYTES} bytes")
     if not PROFILE_KEY_RE.match(key):
         raise InvalidParam("Invalid profile key.")
 
@@ -55,7 +55,7 @@ def check_profile_field(user: User, key: str, value: Any) -> None:
     }
     size = len(json.dumps(profile, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_PROFILE_BYTES:
-        raise MatrixError(400, "M_PROFILE_TOO_LARGE", "The profile would exceed 64 KiB")
+        raise MatrixError(400, Codes.PROFILE_TOO_LARGE, "The profile would exceed 64 KiB")
 
 
 def do_set_profile_field(user: User, key: str, value: Any) -> None:

@@ -13,12 +13,12 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
-from matrixhs.errors import Forbidden, JsonDict, MatrixError, NotFound
+from matrixhs.errors import Codes, Forbidden, JsonDict, MatrixError, NotFound
 from matrixhs.protocol.events import EventTypes, JoinRules, Membership
 from matrixhs.protocol.ids import server_name_of
-from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.protocol.room_versions import get_room_version
 from rooms.events import (
+    current_power_levels,
     current_state_ids,
     load_pdus,
     lock_room,
@@ -98,8 +98,7 @@ def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
     rv = get_room_version(room.room_version)
     if not rv.restricted_join_rule:
         return None
-    state = current_state_ids(room, [(EventTypes.JOIN_RULES, ""), (EventTypes.POWER_LEVELS, ""),
-                                     (EventTypes.CREATE, "")])
+    state = current_state_ids(room, [(EventTypes.JOIN_RULES, "")])
     pdus = load_pdus(state.values())
     join_rules = pdus.get(state.get((EventTypes.JOIN_RULES, ""), ""), {}).get("content", {})
     if join_rules.get("join_rule") not in (JoinRules.RESTRICTED, JoinRules.KNOCK_RESTRICTED):
@@ -115,11 +114,7 @@ def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
         membership=Membership.JOIN,
     ).exists():
         return None
-    levels = PowerLevels.from_state(
-        pdus.get(state.get((EventTypes.POWER_LEVELS, ""), "")),
-        pdus.get(state.get((EventTypes.CREATE, ""), "")),
-        rv,
-    )
+    levels = current_power_levels(room)
     suffix = f":{settings.MATRIXHS_SERVER_NAME}"
     for member in RoomMembership.objects.filter(
         room=room, membership=Membership.JOIN, user_id__endswith=suffix
@@ -193,6 +188,6 @@ def do_forget(user_id: str, room_id: str) -> None:
     if membership is None:
         return
     if membership.membership not in (Membership.LEAVE, Membership.BAN):
-        raise MatrixError(400, "M_UNKNOWN", "The user is still in the room; leave it first")
+        raise MatrixError(400, Codes.UNKNOWN, "The user is still in the room; leave it first")
     membership.forgotten = True
     membership.save(update_fields=["forgotten"])

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from accounts.actions.account_data import do_set_account_data
 from accounts.models import User
-from matrixhs.errors import InvalidParam, MatrixError, NotFound
+from matrixhs.errors import InvalidParam, NotFound
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
 from rooms.models import Event, Receipt, Room, RoomMembership
@@ -44,7 +44,7 @@ def do_set_receipt(user: User, room: Room, receipt_type: str, event_id: str, thr
         do_set_fully_read(user, room, event_id)
         return
     if receipt_type not in RECEIPT_TYPES:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Unknown receipt type {receipt_type}")
+        raise InvalidParam(f"Unknown receipt type {receipt_type}")
     target = _target(room, event_id)
     with transaction.atomic():
         existing = Receipt.objects.select_for_update().filter(

@@ -9,16 +9,14 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.queries import Requester
-from matrixhs.errors import Forbidden, JsonDict, MatrixError
-from matrixhs.protocol.events import CREATE_KEY, POWER_LEVELS_KEY, EventTypes
+from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
+from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.ids import server_name_of
-from matrixhs.protocol.power_levels import PowerLevels
-from matrixhs.protocol.room_versions import get_room_version
 from rooms.events import (
     Txn,
     create_and_send_event,
+    current_power_levels,
     current_state_ids,
-    load_pdus,
     lock_room,
     send_in_locked_room,
 )
@@ -66,7 +64,7 @@ def check_not_duplicate_annotation(sender: str, event_type: str, content: JsonDi
     ).values_list("json", flat=True)
     for raw in candidates:
         if json.loads(raw).get("content", {}).get("m.relates_to", {}).get("key") == key:
-            raise MatrixError(400, "M_DUPLICATE_ANNOTATION", "You already reacted with this key")
+            raise MatrixError(400, Codes.DUPLICATE_ANNOTATION, "You already reacted with this key")
 
 
 def do_redact(
@@ -96,12 +94,7 @@ def check_can_redact(sender: str, room_id: str, target_id: str) -> None:
         "room").first()
     if target is None or target.sender == sender:
         return
-    rv = get_room_version(target.room.room_version)
-    state = current_state_ids(target.room, [POWER_LEVELS_KEY, CREATE_KEY])
-    pdus = load_pdus(state.values())
-    levels = PowerLevels.from_state(
-        pdus.get(state.get(POWER_LEVELS_KEY, "")), pdus.get(state.get(CREATE_KEY, "")), rv
-    )
+    levels = current_power_levels(target.room)
     if levels.user_level(sender) < levels.named_level("redact"):
         raise Forbidden("You may only redact your own events")
 
@@ -114,14 +107,14 @@ def check_canonical_alias(room_id: str, content: JsonDict) -> None:
     aliases = [content.get("alias")] if content.get("alias") is not None else []
     alt = content.get("alt_aliases", [])
     if not isinstance(alt, list):
-        raise MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be a list")
+        raise InvalidParam("alt_aliases must be a list")
     for alias in [*aliases, *alt]:
         if not isinstance(alias, str):
-            raise MatrixError(400, "M_INVALID_PARAM", "Aliases must be strings")
+            raise InvalidParam("Aliases must be strings")
         if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
             continue
         if not RoomAlias.objects.filter(alias=alias, room__room_id=room_id).exists():
-            raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
+            raise MatrixError(400, Codes.BAD_ALIAS, f"{alias} does not point to this room")
 
 
 def do_send_state(

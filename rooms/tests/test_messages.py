@@ -32,7 +32,7 @@ class MessagesTests(RoomTestCase):
     def test_to_token_stops_pagination(self) -> None:
         top = self.messages(self.bob, self.room, "dir=b&limit=2").body
         rest = self.messages(self.bob, self.room, f"dir=b&limit=50&from={top['end']}").body
-        stop = self.messages(self.bob, self.room, f"dir=b&limit=3").body["end"]
+        stop = self.messages(self.bob, self.room, "dir=b&limit=3").body["end"]
         bounded = self.messages(self.bob, self.room, f"dir=b&limit=50&to={stop}").body
         self.assertEqual(len(bounded["chunk"]), 3)
         self.assertGreater(len(rest["chunk"]), 3)

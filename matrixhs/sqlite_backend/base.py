@@ -1,0 +1,54 @@
+"""SQLite with write transactions taken in turn, in the process, before SQLite's lock.
+
+SQLite allows one writer; our transactions start with BEGIN IMMEDIATE, and a writer
+that finds the lock taken sleeps in SQLite's busy handler with growing back-off. Under
+twenty concurrent senders that makes a few requests wait seconds while others pass.
+Here a writer first waits on a process-wide lock, which hands the database over as soon
+as the previous transaction ends. SQLite's own lock still guards correctness (and other
+processes, such as `manage.py` commands, still wait on it as usual).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.db.backends.sqlite3 import base
+
+_write_lock = threading.Lock()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    _holds_write_lock = False
+
+    def _start_transaction_under_autocommit(self) -> None:
+        _write_lock.acquire()
+        self._holds_write_lock = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_write_lock()
+            raise
+
+    def _release_write_lock(self) -> None:
+        if self._holds_write_lock:
+            self._holds_write_lock = False
+            _write_lock.release()
+
+    def _commit(self) -> Any:
+        try:
+            return super()._commit()
+        finally:
+            self._release_write_lock()
+
+    def _rollback(self) -> Any:
+        try:
+            return super()._rollback()
+        finally:
+            self._release_write_lock()
+
+    def _close(self) -> Any:
+        try:
+            return super()._close()
+        finally:
+            self._release_write_lock()
