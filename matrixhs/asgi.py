@@ -1,4 +1,4 @@
-"""The ASGI application: Django behind the body limit (Channels routes come with /sync)."""
+"""The ASGI application: the /sync long-polls, then Django, behind the body limit."""
 
 from __future__ import annotations
 
@@ -6,16 +6,24 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matrixhs.settings")
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from matrixhs.asgi_handler import get_asgi_application  # noqa: E402
 from matrixhs.asgi_limits import RequestBodyLimit  # noqa: E402
 
 django_application = get_asgi_application()
 
+from sync.consumers import SyncLongPollConsumer  # noqa: E402  (after the app registry)
+
+http = URLRouter([
+    re_path(r"^_matrix/client/(v3|r0)/sync$", SyncLongPollConsumer()),
+    re_path(r"", ASGIStaticFilesHandler(django_application)),
+])
+
 application = RequestBodyLimit(
-    ProtocolTypeRouter({"http": ASGIStaticFilesHandler(django_application)}),
+    ProtocolTypeRouter({"http": http}),
     limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
 )

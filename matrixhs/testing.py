@@ -187,6 +187,27 @@ class MatrixTestCase(TestCase):
             token = user.test_token  # type: ignore[attr-defined]
         return ApiClient(self.client, token)
 
+    def sync(self, user: User, since: str | None = None, **params: str) -> dict[str, Any]:
+        """GET /sync for ``user`` without waiting, run in this thread (the long-poll itself
+        runs on request threads, which cannot see a test's uncommitted data), checked
+        against the spec."""
+        from urllib.parse import urlencode
+
+        from sync.consumers import LongPollRequest, SyncLongPollConsumer
+
+        query = {**params, **({"since": since} if since else {})}
+        scope = {
+            "method": "GET",
+            "query_string": urlencode(query).encode(),
+            "headers": [(b"authorization", f"Bearer {user.test_token}".encode())],  # type: ignore[attr-defined]
+            "client": ("127.0.0.1", 1),
+        }
+        endpoint = SyncLongPollConsumer()
+        request = LongPollRequest(scope, b"")
+        status, body, _, _ = endpoint.compute(request, endpoint.prepare(request))
+        assert_conforms("GET", "/_matrix/client/v3/sync", status, body)
+        return body  # type: ignore[no-any-return]
+
     def assert_matrix_error(self, response: ApiResponse, status: int, errcode: str) -> None:
         self.assertEqual(
             (response.status_code, (response.body or {}).get("errcode")),

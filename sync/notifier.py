@@ -69,3 +69,43 @@ def notify_users_on_commit(user_ids: Iterable[str]) -> None:
     targets = list(user_ids)
     if targets:
         transaction.on_commit(lambda: notify_users(targets))
+
+
+class WakeUps:
+    """A waiting request's subscription to its user's wake-ups (DESIGN: sync/notifier.py).
+
+    Subscribe *before* reading the database, so that a change committed between the read
+    and the wait still wakes the request::
+
+        async with WakeUps(user_id) as wake_ups:
+            answer = await read()
+            while answer is empty and time remains:
+                await wake_ups.wait(remaining)
+                answer = await read()
+    """
+
+    def __init__(self, user_id: str) -> None:
+        self.group = group_for_user(user_id)
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+
+    async def __aenter__(self) -> WakeUps:
+        if self.layer is not None:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, self.channel)
+        return self
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a wake-up; False when ``timeout`` (seconds) ran out first."""
+        if self.layer is None or self.channel is None:
+            await asyncio.sleep(max(0.0, timeout))
+            return False
+        try:
+            await asyncio.wait_for(self.layer.receive(self.channel), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return True
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.layer is not None and self.channel is not None:
+            await self.layer.group_discard(self.group, self.channel)

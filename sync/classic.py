@@ -1,0 +1,323 @@
+"""GET /sync (the classic, "v2" sync): the response for one user and device.
+
+``sync_for_user`` reads everything from the database (and the typing cache) as of one
+token, read first; it never waits. The long-poll (sync/consumers.py) calls it again
+when woken. A room appears when something in it changed since the client's token;
+state is the full state for new rooms and initial syncs, and the difference between
+the token and the start of the timeline for gappy ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.models import AccountData, User
+from e2ee.actions.to_device import delete_to_device_up_to
+from e2ee.queries import (
+    device_list_changes,
+    one_time_key_counts,
+    signature_changes,
+    to_device_messages,
+    unused_fallback_key_types,
+)
+from matrixhs.errors import JsonDict
+from matrixhs.protocol.events import EventTypes, Membership
+from rooms.models import Event, Room
+from rooms.queries.format import Viewer, format_events
+from sync import rooms as data
+from sync.actions import typing_in_rooms
+from sync.filters import RoomEventFilter
+from sync.tokens import SyncToken, current_token
+
+DEFAULT_TIMELINE_LIMIT = 10
+TO_DEVICE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    user: User
+    device_id: str | None
+    since: SyncToken | None
+    full_state: bool = False
+    timeline: RoomEventFilter = field(default_factory=RoomEventFilter)
+    state: RoomEventFilter = field(default_factory=RoomEventFilter)
+    include_leave: bool = False
+    room_ids: list[str] | None = None
+    not_room_ids: list[str] = field(default_factory=list)
+    account_data_types: Any = None
+
+
+@dataclass
+class SyncResult:
+    body: JsonDict
+    has_changes: bool
+    #: When a typing notification seen here runs out (ms): wake up then and look again.
+    next_typing_expiry_ms: int | None = None
+
+
+def sync_for_user(request: SyncRequest) -> SyncResult:
+    """Build one /sync response (no waiting)."""
+    now = current_token()
+    since = request.since
+    viewer = Viewer(request.user.user_id, request.device_id)
+    rooms_body, changed_rooms, typing_expiry = _rooms(request, since, now, viewer)
+    body: JsonDict = {"next_batch": now.encode(), "rooms": rooms_body}
+    account_data = _global_account_data(request.user, since, now)
+    to_device, to_device_position = _to_device(request, since, now)
+    device_lists = _device_lists(request.user.user_id, since, now)
+    if account_data:
+        body["account_data"] = {"events": account_data}
+    if to_device:
+        body["to_device"] = {"events": to_device}
+    if device_lists:
+        body["device_lists"] = device_lists
+    if request.device_id is not None:
+        body["device_one_time_keys_count"] = one_time_key_counts(request.user, request.device_id)
+        body["device_unused_fallback_key_types"] = unused_fallback_key_types(
+            request.user, request.device_id
+        )
+    if to_device_position != now.to_device:
+        body["next_batch"] = now.with_(to_device=to_device_position).encode()
+    has_changes = since is None or bool(changed_rooms or account_data or to_device or device_lists)
+    return SyncResult(body, has_changes, typing_expiry)
+
+
+# --- rooms ----------------------------------------------------------------------------------
+
+
+def _wanted(request: SyncRequest, room: Room) -> bool:
+    if request.room_ids is not None and room.room_id not in request.room_ids:
+        return False
+    return room.room_id not in request.not_room_ids
+
+
+def _rooms(request: SyncRequest, since: SyncToken | None, now: SyncToken,
+           viewer: Viewer) -> tuple[JsonDict, bool, int | None]:
+    user_id = request.user.user_id
+    memberships = [m for m in data.current_memberships(user_id, now.events) if _wanted(request, m.room)]
+    changes = (
+        data.membership_changes(user_id, since.events, now.events) if since is not None else {}
+    )
+    joined = [m.room for m in memberships if m.membership == Membership.JOIN]
+    newly_joined = {pk for pk, c in changes.items() if c.membership == Membership.JOIN}
+    join_body, typing_expiry = _joined_rooms(request, joined, newly_joined, since, now, viewer)
+    invites = _stripped_section(memberships, changes, since, Membership.INVITE, "invite_state")
+    knocks = _stripped_section(memberships, changes, since, Membership.KNOCK, "knock_state")
+    leaves = _left_rooms(request, memberships, changes, since, now, viewer)
+    body: JsonDict = {}
+    for name, section in (("join", join_body), ("invite", invites), ("knock", knocks),
+                          ("leave", leaves)):
+        if section:
+            body[name] = section
+    return body, bool(body), typing_expiry
+
+
+def _joined_rooms(request: SyncRequest, rooms: list[Room], newly_joined: set[int],
+                  since: SyncToken | None, now: SyncToken,
+                  viewer: Viewer) -> tuple[JsonDict, int | None]:
+    if not rooms:
+        return {}, None
+    user_id = request.user.user_id
+    limit = request.timeline.limit or DEFAULT_TIMELINE_LIMIT
+    fresh = {r.pk for r in rooms if since is None or r.pk in newly_joined}
+    # Rooms seen afresh (initial sync, just joined) get their latest events and full
+    # state; the others what happened since the token (with full state if asked for).
+    full = fresh | ({r.pk for r in rooms} if request.full_state else set())
+    timelines = data.timelines([r for r in rooms if r.pk in fresh], None, now.events, limit,
+                               request.timeline)
+    if since is not None:
+        timelines.update(data.timelines([r for r in rooms if r.pk not in fresh], since.events,
+                                        now.events, limit, request.timeline))
+    states = _room_states(request, rooms, timelines, full, since, viewer)
+    receipts = data.receipts(rooms, user_id, None if since is None else since.receipts, now.receipts)
+    account = data.room_account_data(request.user, rooms, None if since is None
+                                     else since.account_data, now.account_data)
+    members = _local_members_by_room(rooms)
+    typing = typing_in_rooms([r.room_id for r in rooms], members)
+    summaries = data.summaries([r for r in rooms if r.pk in full or timelines[r.pk][0]], user_id)
+    visible_events = data.visible(user_id, [e for r in rooms for e in timelines[r.pk][0]])
+    formatted = {e["event_id"]: e for e in format_events(visible_events, viewer)}
+    body: JsonDict = {}
+    expiry = None
+    for room in rooms:
+        events, limited = timelines[room.pk]
+        ephemeral = []
+        room_typing = typing.get(room.room_id)
+        if room_typing is not None:
+            if since is None or room_typing.position > since.typing or since.typing > now.typing:
+                if since is not None or room_typing.users:
+                    ephemeral.append({"type": "m.typing", "content": {"user_ids": room_typing.users}})
+            if room_typing.next_expiry_ms is not None:
+                expiry = min(expiry or room_typing.next_expiry_ms, room_typing.next_expiry_ms)
+        if room.pk in receipts:
+            ephemeral.append({"type": "m.receipt", "content": receipts[room.pk]})
+        timeline = [formatted[e.event_id] for e in events if e.event_id in formatted]
+        state = states.get(room.pk, [])
+        room_account = account.get(room.room_id, [])
+        if since is not None and room.pk not in full and not (timeline or state or ephemeral
+                                                               or room_account):
+            continue
+        entry: JsonDict = {
+            "timeline": {"events": timeline, "limited": limited,
+                         "prev_batch": _prev_batch(events, since, now)},
+            "state": {"events": state},
+            "ephemeral": {"events": ephemeral},
+            "account_data": {"events": room_account},
+        }
+        if room.pk in summaries:
+            entry["summary"] = summaries[room.pk]
+        body[room.room_id] = entry
+    return body, expiry
+
+
+def _prev_batch(events: list[Event], since: SyncToken | None, now: SyncToken) -> str:
+    """A /messages token just before the timeline (its first event's stream position - 1)."""
+    if events:
+        return f"s{(events[0].stream_ordering or 1) - 1}"
+    return f"s{now.events}"
+
+
+def _room_states(request: SyncRequest, rooms: list[Room],
+                 timelines: dict[int, tuple[list[Event], bool]], full: set[int],
+                 since: SyncToken | None, viewer: Viewer) -> dict[int, list[JsonDict]]:
+    """The state section of each room: full state at the timeline's start for ``full``
+    rooms; for gappy incremental syncs, what changed between the token and that start."""
+    user_id = request.user.user_id
+    start_group: dict[int, int | None] = {}
+    for room in rooms:
+        events, limited = timelines[room.pk]
+        if room.pk in full or limited:
+            start_group[room.pk] = (events[0].state_group_before_id if events
+                                    else room.current_state_group_id)
+    if not start_group:
+        return {}
+    gappy = [r for r in rooms if r.pk in start_group and r.pk not in full]
+    since_events = data.last_events_at(gappy, since.events) if since is not None and gappy else {}
+    groups = list(start_group.values()) + [e.state_group_id for e in since_events.values()]
+    maps = data.state_maps(groups)
+    lazy = request.state.lazy_load_members
+    wanted: dict[int, set[str]] = {}
+    for room_pk, group in start_group.items():
+        state = maps.get(group or -1, {})
+        if room_pk not in full and room_pk in since_events:
+            before = maps.get(since_events[room_pk].state_group_id or -1, {})
+            state = {k: v for k, v in state.items() if before.get(k) != v}
+        if lazy:
+            keys = data.lazy_member_keys(timelines[room_pk][0], user_id)
+            state = {k: v for k, v in state.items() if k[0] != EventTypes.MEMBER or k in keys}
+        in_timeline = {e.event_id for e in timelines[room_pk][0]}
+        wanted[room_pk] = {v for v in state.values() if v not in in_timeline}
+    formatted = data.state_events({e for ids in wanted.values() for e in ids}, viewer, request.state)
+    return {pk: [formatted[e] for e in sorted(ids) if e in formatted] for pk, ids in wanted.items()}
+
+
+def _local_members_by_room(rooms: list[Room]) -> dict[str, list[str]]:
+    from rooms.models import RoomMembership
+
+    members: dict[str, list[str]] = {}
+    for room_id, user_id in RoomMembership.objects.filter(
+        room__in=rooms, membership="join"
+    ).values_list("room__room_id", "user_id"):
+        if data.is_local(user_id):
+            members.setdefault(room_id, []).append(user_id)
+    return members
+
+
+def _stripped_section(memberships: list[Any], changes: dict[int, data.MembershipChange],
+                      since: SyncToken | None, membership: str, key: str) -> JsonDict:
+    rooms = [m.room for m in memberships if m.membership == membership
+             and (since is None or m.room.pk in changes)]
+    if not rooms:
+        return {}
+    own = {m.room.pk: m.event_id for m in memberships if m.room in rooms}
+    events = {e.room_id: e for e in Event.objects.filter(event_id__in=own.values())}
+    stripped = data.stripped_state(rooms, events)
+    return {room.room_id: {key: {"events": stripped.get(room.pk, [])}} for room in rooms}
+
+
+def _left_rooms(request: SyncRequest, memberships: list[Any],
+                changes: dict[int, data.MembershipChange], since: SyncToken | None,
+                now: SyncToken, viewer: Viewer) -> JsonDict:
+    """Rooms the user left (or was kicked or banned from) since the token: their timeline
+    up to the leave, and the state then. On initial syncs only with include_leave."""
+    left = [m for m in memberships if m.membership in (Membership.LEAVE, Membership.BAN)]
+    if since is None and not request.include_leave:
+        return {}
+    if since is not None:
+        left = [m for m in left if m.room.pk in changes]
+    body: JsonDict = {}
+    limit = request.timeline.limit or DEFAULT_TIMELINE_LIMIT
+    for membership in left:
+        leave = Event.objects.filter(event_id=membership.event_id).first()
+        if leave is None or leave.stream_ordering is None:
+            continue
+        after = None if since is None else since.events
+        events, limited = data.timelines([membership.room], after, leave.stream_ordering, limit,
+                                         request.timeline)[membership.room.pk]
+        events = data.visible(request.user.user_id, events)
+        state = data.state_maps([events[0].state_group_before_id if events
+                                 else leave.state_group_id])
+        ids = next(iter(state.values()), {}).values() if state else []
+        state_events = data.state_events(set(ids) - {e.event_id for e in events}, viewer)
+        body[membership.room.room_id] = {
+            "timeline": {"events": format_events(events, viewer), "limited": limited,
+                         "prev_batch": _prev_batch(events, since, now)},
+            "state": {"events": list(state_events.values())},
+            "account_data": {"events": []},
+        }
+    return body
+
+
+# --- everything else ------------------------------------------------------------------------
+
+
+def _global_account_data(user: User, since: SyncToken | None, now: SyncToken) -> list[JsonDict]:
+    query = AccountData.objects.filter(user=user, room_id="", stream_id__lte=now.account_data)
+    if since is not None:
+        query = query.filter(stream_id__gt=since.account_data)
+    events = [{"type": t, "content": c} for t, c in query.values_list("type", "content")]
+    if since is None and not any(e["type"] == "m.push_rules" for e in events):
+        events.extend(_default_push_rules(user))
+    return events
+
+
+def _default_push_rules(user: User) -> list[JsonDict]:
+    """Clients expect m.push_rules in the initial sync's account data."""
+    try:
+        from push.queries import push_rules_content
+    except ImportError:
+        return []
+    return [{"type": "m.push_rules", "content": push_rules_content(user)}]
+
+
+def _to_device(request: SyncRequest, since: SyncToken | None,
+               now: SyncToken) -> tuple[list[JsonDict], int]:
+    if request.device_id is None:
+        return [], now.to_device
+    after = since.to_device if since is not None else 0
+    if after:
+        delete_to_device_up_to(request.user, request.device_id, after)  # acknowledged
+    return to_device_messages(request.user, request.device_id, after, TO_DEVICE_LIMIT,
+                              now.to_device)
+
+
+def _device_lists(user_id: str, since: SyncToken | None, now: SyncToken) -> JsonDict:
+    """Users whose keys the client must (re)fetch: their devices changed, or they now
+    share a room with the user; and users who no longer share any room ("left")."""
+    if since is None:
+        return {}
+    sharing = data.users_sharing_rooms(user_id)
+    changed: set[str] = set()
+    if since.device_lists < now.device_lists:
+        changed |= device_list_changes(since.device_lists, now.device_lists) & sharing
+        changed |= signature_changes(user_id, since.device_lists, now.device_lists)
+    joined, departed = data.membership_movements(user_id, since.events, now.events)
+    changed |= joined & sharing
+    left = departed - sharing
+    body: JsonDict = {}
+    if changed:
+        body["changed"] = sorted(changed)
+    if left:
+        body["left"] = sorted(left)
+    return body

@@ -1,0 +1,162 @@
+"""The /sync long-poll, as a plain ASGI application routed before Django (matrixhs/asgi.py).
+
+It answers as soon as there is something new, or when ``timeout`` runs out, holding
+neither a thread nor a database connection while it waits: each read borrows a request
+thread (matrixhs.asgi_handler) and gives it back. It is not a Channels AsyncHttpConsumer:
+those read the next ASGI message only after ``handle`` returns, so they cannot notice a
+client that went away during the wait (channels#1249); this one listens for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from matrixhs.asgi_handler import request_threads
+from matrixhs.errors import InvalidParam, Unrecognized, render_error
+from matrixhs.middleware import CORS_HEADERS
+from sync.classic import SyncRequest, sync_for_user
+from sync.notifier import WakeUps
+from sync.params import parse_sync_request
+
+logger = logging.getLogger(__name__)
+
+MAX_TIMEOUT_MS = 120_000
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    all_headers = {"Content-Type": "application/json", **CORS_HEADERS, **(headers or {})}
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
+class LongPollRequest:
+    """What a long-poll endpoint needs from the ASGI scope."""
+
+    def __init__(self, scope: dict[str, Any], body: bytes) -> None:
+        self.method = scope["method"]
+        self.query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        self.headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        self.client = (scope.get("client") or ("unknown", 0))[0]
+        self.body = body
+
+    @property
+    def META(self) -> dict[str, str]:  # noqa: N802 - what matrixhs.auth reads, as on Django's
+        meta = {"REMOTE_ADDR": self.client}
+        for name, value in self.headers.items():
+            meta["HTTP_" + name.upper().replace("-", "_")] = value
+        return meta
+
+    @property
+    def GET(self) -> dict[str, str]:  # noqa: N802
+        return self.query
+
+    def timeout_ms(self) -> int:
+        raw = self.query.get("timeout", "0")
+        if not raw.isdigit():
+            raise InvalidParam("timeout must be a non-negative integer")
+        return min(int(raw), MAX_TIMEOUT_MS)
+
+
+Compute = Callable[[LongPollRequest, Any], Any]
+
+
+class LongPollEndpoint:
+    """Authenticate, read, and if the answer is empty wait for a wake-up and read again.
+
+    Subclasses give ``methods``, ``prepare`` (parse the request, on a request thread),
+    ``compute`` (build the answer: ``(status, body, has_changes, wake_at_ms)``, on a
+    request thread) and optionally ``user_of``.
+    """
+
+    methods: tuple[str, ...] = ("GET",)
+
+    def prepare(self, request: LongPollRequest) -> Any:
+        raise NotImplementedError
+
+    def compute(self, request: LongPollRequest, prepared: Any) -> tuple[int, Any, bool, int | None]:
+        raise NotImplementedError
+
+    def user_of(self, prepared: Any) -> str:
+        return str(prepared.user.user_id)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return
+        request = LongPollRequest(scope, body)
+        if request.method == "OPTIONS":
+            await send_json(send, 200, {})
+            return
+        disconnected = asyncio.ensure_future(receive())
+        try:
+            status, answer = await self._answer(request, disconnected)
+        except Exception as exc:  # MatrixError, or 500 M_UNKNOWN (logged by render_error)
+            status, answer, headers = render_error(exc)
+            await send_json(send, status, answer, headers)
+            return
+        finally:
+            disconnected.cancel()
+        if status:  # 0: the client went away
+            await send_json(send, status, answer)
+
+    async def _answer(self, request: LongPollRequest, disconnected: asyncio.Future[Any]) -> tuple[int, Any]:
+        if request.method not in self.methods:
+            raise Unrecognized("Method not allowed", status=405)
+        prepared = await request_threads.run(self.prepare, request)
+        deadline = time.monotonic() + request.timeout_ms() / 1000
+        if request.timeout_ms() == 0:
+            status, body, _, _ = await request_threads.run(self.compute, request, prepared)
+            return status, body
+        async with WakeUps(self.user_of(prepared)) as wake_ups:
+            while True:
+                status, body, changed, wake_at_ms = await request_threads.run(
+                    self.compute, request, prepared
+                )
+                remaining = deadline - time.monotonic()
+                if changed or remaining <= 0:
+                    return status, body
+                if wake_at_ms is not None:
+                    remaining = min(remaining, max(0.05, wake_at_ms / 1000 - time.time()))
+                waiter = asyncio.ensure_future(wake_ups.wait(remaining))
+                done, _ = await asyncio.wait(
+                    {waiter, disconnected}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if disconnected in done:
+                    waiter.cancel()
+                    return 0, None
+
+
+async def _read_body(receive: Any) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+class SyncLongPollConsumer(LongPollEndpoint):
+    """GET /_matrix/client/v3/sync (and r0)."""
+
+    def prepare(self, request: LongPollRequest) -> SyncRequest:
+        return parse_sync_request(request)
+
+    def compute(self, request: LongPollRequest, prepared: SyncRequest) -> tuple[int, Any, bool, int | None]:
+        result = sync_for_user(prepared)
+        return 200, result.body, result.has_changes, result.next_typing_expiry_ms

@@ -1,0 +1,263 @@
+"""What /sync (both kinds) needs to know about a user's rooms, read in batches.
+
+Every function takes all the rooms of one sync at once and costs a fixed number of
+queries, whatever the number of rooms (a user in 200 rooms must not mean 200 queries).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from django.conf import settings
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+
+from accounts.models import AccountData, User
+from matrixhs.errors import JsonDict
+from matrixhs.protocol.events import EventTypes, StateKey
+from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
+from rooms.queries.format import Viewer, format_events, strip_state_event
+from rooms.queries.visibility import filter_visible
+from rooms.state import states_of_groups
+from sync.filters import RoomEventFilter
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    room: Room
+    membership: str
+    event: Event
+
+
+def membership_changes(user_id: str, since: int, until: int) -> dict[int, MembershipChange]:
+    """The user's latest membership event per room in (since, until], by room pk."""
+    rows = (
+        Event.objects.filter(
+            type=EventTypes.MEMBER, state_key=user_id,
+            stream_ordering__gt=since, stream_ordering__lte=until, rejected_reason__isnull=True,
+        )
+        .select_related("room")
+        .order_by("stream_ordering")
+    )
+    latest: dict[int, MembershipChange] = {}
+    for event in rows:
+        latest[event.room_id] = MembershipChange(event.room, event.membership or "", event)
+    return latest
+
+
+def current_memberships(user_id: str, until: int) -> list[RoomMembership]:
+    """The user's rooms with their current membership (forgotten rooms left out)."""
+    return list(
+        RoomMembership.objects.filter(user_id=user_id, forgotten=False)
+        .filter(Q(stream_ordering__lte=until) | Q(stream_ordering__isnull=True))
+        .select_related("room")
+    )
+
+
+def timelines(
+    rooms: Sequence[Room], since: int | None, until: int, limit: int, event_filter: RoomEventFilter
+) -> dict[int, tuple[list[Event], bool]]:
+    """The newest ``limit`` events of each room in (since, until]: ``(events oldest first,
+    limited)``, in one query."""
+    if not rooms or limit <= 0:
+        return {room.pk: ([], False) for room in rooms}
+    query = Event.objects.filter(
+        room__in=rooms, stream_ordering__lte=until, outlier=False
+    ).filter(event_filter.as_q())
+    if since is not None:
+        query = query.filter(stream_ordering__gt=since)
+    ranked = (
+        query.annotate(
+            rank=Window(RowNumber(), partition_by=[F("room_id")],
+                        order_by=F("stream_ordering").desc())
+        )
+        .filter(rank__lte=limit + 1)
+        .select_related("room")
+    )
+    found: dict[int, list[Event]] = defaultdict(list)
+    for event in ranked:
+        found[event.room_id].append(event)
+    result = {}
+    for room in rooms:
+        events = sorted(found.get(room.pk, []), key=lambda e: e.stream_ordering or 0)
+        limited = len(events) > limit
+        result[room.pk] = (events[-limit:] if limited else events, limited)
+    return result
+
+
+def visible(user_id: str, events: list[Event]) -> list[Event]:
+    return filter_visible(user_id, events, joined_now=True)
+
+
+def last_events_at(rooms: Sequence[Room], position: int) -> dict[int, Event]:
+    """Each room's last event at or before ``position`` (its state group is the state then)."""
+    ranked = (
+        Event.objects.filter(room__in=rooms, stream_ordering__lte=position, outlier=False)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("room_id")],
+                              order_by=F("stream_ordering").desc()))
+        .filter(rank=1)
+    )
+    return {event.room_id: event for event in ranked}
+
+
+def state_maps(groups: Iterable[int | None]) -> dict[int, dict[StateKey, str]]:
+    return states_of_groups([g for g in groups if g is not None])
+
+
+def state_events(
+    event_ids: Iterable[str], viewer: Viewer, event_filter: RoomEventFilter | None = None
+) -> dict[str, JsonDict]:
+    """Client-format state events by event ID (one batch)."""
+    rows = list(Event.objects.filter(event_id__in=set(event_ids)).select_related("room"))
+    if event_filter is not None:
+        rows = [e for e in rows if _matches(event_filter, e)]
+    return {e["event_id"]: e for e in format_events(rows, viewer, bundle=False)}
+
+
+def _matches(event_filter: RoomEventFilter, event: Event) -> bool:
+    return (
+        (event_filter.types is None or any(_glob_match(p, event.type) for p in event_filter.types))
+        and not any(_glob_match(p, event.type) for p in event_filter.not_types)
+        and (event_filter.senders is None or event.sender in event_filter.senders)
+        and event.sender not in event_filter.not_senders
+    )
+
+
+def _glob_match(pattern: str, value: str) -> bool:
+    return fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+def lazy_member_keys(events: list[Event], user_id: str) -> set[StateKey]:
+    """Member state keys a lazy-loading client needs for ``events``: their senders and
+    the targets of membership events, plus the user."""
+    keys = {(EventTypes.MEMBER, e.sender) for e in events}
+    keys |= {(EventTypes.MEMBER, e.state_key) for e in events
+             if e.type == EventTypes.MEMBER and e.state_key}
+    keys.add((EventTypes.MEMBER, user_id))
+    return keys
+
+
+def summaries(rooms: Sequence[Room], user_id: str) -> dict[int, JsonDict]:
+    """m.heroes (up to 5 other members) and joined/invited counts, per room."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: {"join": 0, "invite": 0})
+    heroes: dict[int, list[str]] = defaultdict(list)
+    rows = RoomMembership.objects.filter(
+        room__in=rooms, membership__in=("join", "invite", "leave", "ban")
+    ).order_by("room_id", "user_id").values_list("room_id", "user_id", "membership")
+    fallback: dict[int, list[str]] = defaultdict(list)
+    for room_pk, member, membership in rows:
+        if membership in ("join", "invite"):
+            counts[room_pk][membership] += 1
+            if member != user_id and len(heroes[room_pk]) < 5:
+                heroes[room_pk].append(member)
+        elif member != user_id and len(fallback[room_pk]) < 5:
+            fallback[room_pk].append(member)
+    return {
+        room.pk: {
+            "m.heroes": heroes.get(room.pk) or fallback.get(room.pk, []),
+            "m.joined_member_count": counts[room.pk]["join"],
+            "m.invited_member_count": counts[room.pk]["invite"],
+        }
+        for room in rooms
+    }
+
+
+def receipts(rooms: Sequence[Room], user_id: str, since: int | None, until: int) -> dict[int, JsonDict]:
+    """m.receipt content per room: receipts changed in (since, until] (all when initial);
+    private receipts only the reader's own."""
+    query = Receipt.objects.filter(room__in=rooms, stream_id__lte=until).filter(
+        ~Q(receipt_type="m.read.private") | Q(user_id=user_id)
+    )
+    if since is not None:
+        query = query.filter(stream_id__gt=since)
+    content: dict[int, JsonDict] = defaultdict(dict)
+    for room_pk, event_id, kind, member, ts, thread in query.values_list(
+        "room_id", "event_id", "receipt_type", "user_id", "ts", "thread_id"
+    ):
+        entry: JsonDict = {"ts": ts}
+        if thread:
+            entry["thread_id"] = thread
+        content[room_pk].setdefault(event_id, {}).setdefault(kind, {})[member] = entry
+    return dict(content)
+
+
+def room_account_data(user: User, rooms: Sequence[Room], since: int | None,
+                      until: int) -> dict[str, list[JsonDict]]:
+    """Per-room account data changed in (since, until], by room ID."""
+    query = AccountData.objects.filter(
+        user=user, room_id__in=[r.room_id for r in rooms], stream_id__lte=until
+    )
+    if since is not None:
+        query = query.filter(stream_id__gt=since)
+    result: dict[str, list[JsonDict]] = defaultdict(list)
+    for room_id, data_type, content in query.values_list("room_id", "type", "content"):
+        result[room_id].append({"type": data_type, "content": content})
+    return dict(result)
+
+
+def stripped_state(rooms: Sequence[Room], extra: dict[int, Event]) -> dict[int, list[JsonDict]]:
+    """invite_state / knock_state: the room's stripped state plus the user's own event."""
+    keys = {EventTypes.CREATE, EventTypes.JOIN_RULES, EventTypes.NAME, EventTypes.AVATAR,
+            EventTypes.CANONICAL_ALIAS, EventTypes.ENCRYPTION, EventTypes.TOPIC}
+    ids = CurrentStateEvent.objects.filter(room__in=rooms, type__in=keys, state_key="")
+    events = Event.objects.filter(event_id__in=ids.values("event_id"))
+    result: dict[int, list[JsonDict]] = defaultdict(list)
+    for event in events:
+        result[event.room_id].append(strip_state_event(event))
+    for room_pk, event in extra.items():
+        result[room_pk].append(strip_state_event(event))
+    return dict(result)
+
+
+def is_local(user_id: str) -> bool:
+    return user_id.endswith(f":{settings.MATRIXHS_SERVER_NAME}")
+
+
+def users_sharing_rooms(user_id: str) -> set[str]:
+    """Everyone in a room the user is joined to (the user included)."""
+    rooms = RoomMembership.objects.filter(user_id=user_id, membership="join").values("room_id")
+    return set(
+        RoomMembership.objects.filter(room_id__in=rooms, membership="join")
+        .values_list("user_id", flat=True)
+    ) | {user_id}
+
+
+
+def membership_movements(user_id: str, since: int, until: int) -> tuple[set[str], set[str]]:
+    """Who came into, and who went out of, the user's rooms in (since, until]: joins in
+    rooms the user is in (all members of rooms the user just joined), and leaves."""
+    my_rooms = RoomMembership.objects.filter(user_id=user_id, membership="join").values("room_id")
+    moves = Event.objects.filter(
+        room_id__in=my_rooms, type=EventTypes.MEMBER, stream_ordering__gt=since,
+        stream_ordering__lte=until,
+    ).values_list("room_id", "state_key", "membership")
+    joined: set[str] = set()
+    departed: set[str] = set()
+    rooms_i_joined = []
+    for room_pk, member, membership in moves:
+        if membership == "join":
+            joined.add(member)
+            if member == user_id:
+                rooms_i_joined.append(room_pk)
+        elif membership in ("leave", "ban"):
+            departed.add(member)
+    if rooms_i_joined:
+        joined |= set(
+            RoomMembership.objects.filter(room_id__in=rooms_i_joined, membership="join")
+            .values_list("user_id", flat=True)
+        )
+    # Rooms the user left in the window: their members may no longer share a room.
+    left_rooms = Event.objects.filter(
+        type=EventTypes.MEMBER, state_key=user_id, membership__in=("leave", "ban"),
+        stream_ordering__gt=since, stream_ordering__lte=until,
+    ).values("room_id")
+    departed |= set(
+        RoomMembership.objects.filter(room_id__in=left_rooms, membership="join")
+        .values_list("user_id", flat=True)
+    )
+    joined.discard(user_id)
+    departed.discard(user_id)
+    return joined, departed
