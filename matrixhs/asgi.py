@@ -16,10 +16,15 @@ from matrixhs.asgi_limits import RequestBodyLimit  # noqa: E402
 
 django_application = get_asgi_application()
 
-from sync.consumers import SyncLongPollConsumer  # noqa: E402  (after the app registry)
+from sync.consumers import (  # noqa: E402  (after the app registry)
+    SlidingSyncConsumer,
+    SyncLongPollConsumer,
+)
 
 http = URLRouter([
     re_path(r"^_matrix/client/(v3|r0)/sync$", SyncLongPollConsumer()),
+    re_path(r"^_matrix/client/unstable/org\.matrix\.simplified_msc3575/sync$",
+            SlidingSyncConsumer()),
     re_path(r"", ASGIStaticFilesHandler(django_application)),
 ])
 

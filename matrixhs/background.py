@@ -27,6 +27,7 @@ class PeriodicJob:
 
 PERIODIC_JOBS = [
     PeriodicJob("accounts.actions.uia.purge_expired_sessions", 300),
+    PeriodicJob("sync.presence.expire_idle_presence", 60),
 ]
 
 

@@ -56,7 +56,11 @@ def parse_json_object(request: HttpRequest | Request, allow_empty: bool = False)
         BadJson: the body is JSON but not an object.
         TooLarge: the body is over the limit.
     """
-    body = raw_body(request)
+    return parse_json_bytes(raw_body(request), allow_empty)
+
+
+def parse_json_bytes(body: bytes, allow_empty: bool = False) -> JsonDict:
+    """A request body as a JSON object (see :func:`parse_json_object`)."""
     if not body.strip():
         if allow_empty:
             return {}

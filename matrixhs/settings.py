@@ -129,6 +129,33 @@ MATRIXHS_MAX_DISPLAYNAME_LENGTH = 256
 MATRIXHS_MAX_AVATAR_URL_LENGTH = 1000
 #: Largest JSON request body accepted on the client API (bytes).
 MATRIXHS_MAX_REQUEST_BYTES = env_int("MATRIXHS_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+#: Presence (online/unavailable/offline). Off: PUT /presence is accepted but nothing is
+#: stored or sent, everyone reads as offline, and /sync has no presence.
+MATRIXHS_PRESENCE_ENABLED = env_bool("MATRIXHS_PRESENCE_ENABLED", True)
+
+# --- VoIP (TURN REST API credentials, as coturn's use-auth-secret checks them) -----------
+
+
+def _parse_turn_uris(raw: str) -> list[str]:
+    uris = [uri.strip() for uri in raw.split(",") if uri.strip()]
+    bad = [uri for uri in uris if not uri.startswith(("turn:", "turns:"))]
+    if bad:
+        raise ValueError(f"not turn: or turns: URIs: {', '.join(bad)}")
+    return uris
+
+
+def _parse_positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a positive number")
+    return value
+
+
+#: Comma-separated TURN URIs served by /voip/turnServer (empty: no TURN server).
+MATRIXHS_TURN_URIS = _env("MATRIXHS_TURN_URIS", [], _parse_turn_uris)
+MATRIXHS_TURN_SHARED_SECRET = env_str("MATRIXHS_TURN_SHARED_SECRET", "")
+#: Lifetime of the TURN credentials (seconds).
+MATRIXHS_TURN_TTL = _env("MATRIXHS_TURN_TTL", 86400, _parse_positive)
 
 # --- Rate limits (COUNT/SECONDS, per user or per IP) --------------------------------------
 

@@ -10,14 +10,20 @@ from accounts.urls import client_v1_patterns as accounts_client_v1
 from e2ee.urls import client_patterns as e2ee_client
 from e2ee.urls import client_unstable_patterns as e2ee_client_unstable
 from matrixhs import views
+from push.urls import client_patterns as push_client
 from rooms.urls import client_patterns as rooms_client
 from rooms.urls import client_v1_patterns as rooms_client_v1
+from sync.urls import client_patterns as sync_client
+from sync.urls import client_startup_patterns as sync_client_startup
 
 client_v3 = [
     path("capabilities", views.CapabilitiesView.as_view()),
     *accounts_client,
     *rooms_client,
     *e2ee_client,
+    *sync_client,
+    *sync_client_startup,
+    *push_client,
 ]
 
 urlpatterns = [

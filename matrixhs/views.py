@@ -26,12 +26,16 @@ SERVED_ROOM_VERSIONS = [
 SUPPORTED_SPEC_VERSIONS = ["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"]
 
 
+#: Unstable features we implement: simplified sliding sync (MSC4186), for Element X.
+UNSTABLE_FEATURES = {"org.matrix.simplified_msc3575": True}
+
+
 class VersionsView(MatrixView):
     requires_auth = False
     rate_limit = None
 
     def get(self, request: Request) -> Response:
-        return Response({"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": {}})
+        return Response({"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES})
 
 
 class CapabilitiesView(MatrixView):

@@ -27,10 +27,12 @@ from rooms.models import Event, Room
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.filters import RoomEventFilter
+from sync.filters import Filter, RoomEventFilter
+from sync.presence import presence_changes
 from sync.tokens import SyncToken, current_token
 
 DEFAULT_TIMELINE_LIMIT = 10
+MAX_TIMELINE_LIMIT = 1000
 TO_DEVICE_LIMIT = 100
 
 
@@ -40,12 +42,19 @@ class SyncRequest:
     device_id: str | None
     since: SyncToken | None
     full_state: bool = False
-    timeline: RoomEventFilter = field(default_factory=RoomEventFilter)
-    state: RoomEventFilter = field(default_factory=RoomEventFilter)
-    include_leave: bool = False
-    room_ids: list[str] | None = None
-    not_room_ids: list[str] = field(default_factory=list)
-    account_data_types: Any = None
+    filter: Filter = field(default_factory=Filter)
+
+    @property
+    def timeline(self) -> RoomEventFilter:
+        return self.filter.room.timeline
+
+    @property
+    def state(self) -> RoomEventFilter:
+        return self.filter.room.state
+
+    @property
+    def include_leave(self) -> bool:
+        return self.filter.room.include_leave
 
 
 @dataclass
@@ -63,11 +72,17 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
     viewer = Viewer(request.user.user_id, request.device_id)
     rooms_body, changed_rooms, typing_expiry = _rooms(request, since, now, viewer)
     body: JsonDict = {"next_batch": now.encode(), "rooms": rooms_body}
-    account_data = _global_account_data(request.user, since, now)
+    account_data = request.filter.account_data.apply(_global_account_data(request.user, since, now))
     to_device, to_device_position = _to_device(request, since, now)
     device_lists = _device_lists(request.user.user_id, since, now)
+    presence = request.filter.presence.apply(presence_changes(
+        request.user.user_id, None if since is None or request.full_state else since.presence,
+        now.presence,
+    ))
     if account_data:
         body["account_data"] = {"events": account_data}
+    if presence:
+        body["presence"] = {"events": presence}
     if to_device:
         body["to_device"] = {"events": to_device}
     if device_lists:
@@ -79,7 +94,9 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
         )
     if to_device_position != now.to_device:
         body["next_batch"] = now.with_(to_device=to_device_position).encode()
-    has_changes = since is None or bool(changed_rooms or account_data or to_device or device_lists)
+    has_changes = since is None or bool(
+        changed_rooms or account_data or to_device or device_lists or presence
+    )
     return SyncResult(body, has_changes, typing_expiry)
 
 
@@ -87,9 +104,7 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
 
 
 def _wanted(request: SyncRequest, room: Room) -> bool:
-    if request.room_ids is not None and room.room_id not in request.room_ids:
-        return False
-    return room.room_id not in request.not_room_ids
+    return request.filter.room.allows_room(room.room_id)
 
 
 def _rooms(request: SyncRequest, since: SyncToken | None, now: SyncToken,
@@ -119,7 +134,7 @@ def _joined_rooms(request: SyncRequest, rooms: list[Room], newly_joined: set[int
     if not rooms:
         return {}, None
     user_id = request.user.user_id
-    limit = request.timeline.limit or DEFAULT_TIMELINE_LIMIT
+    limit = min(request.timeline.limit or DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT)
     fresh = {r.pk for r in rooms if since is None or r.pk in newly_joined}
     # Rooms seen afresh (initial sync, just joined) get their latest events and full
     # state; the others what happened since the token (with full state if asked for).
@@ -152,9 +167,13 @@ def _joined_rooms(request: SyncRequest, rooms: list[Room], newly_joined: set[int
                 expiry = min(expiry or room_typing.next_expiry_ms, room_typing.next_expiry_ms)
         if room.pk in receipts:
             ephemeral.append({"type": "m.receipt", "content": receipts[room.pk]})
-        timeline = [formatted[e.event_id] for e in events if e.event_id in formatted]
-        state = states.get(room.pk, [])
-        room_account = account.get(room.room_id, [])
+        ephemeral = [e for e in ephemeral
+                     if request.filter.room.ephemeral.matches({**e, "room_id": room.room_id})]
+        timeline = [request.filter.project(formatted[e.event_id]) for e in events
+                    if e.event_id in formatted]
+        state = [request.filter.project(e) for e in states.get(room.pk, [])]
+        room_account = [e for e in account.get(room.room_id, [])
+                        if request.filter.room.account_data.matches({**e, "room_id": room.room_id})]
         if since is not None and room.pk not in full and not (timeline or state or ephemeral
                                                                or room_account):
             continue

@@ -20,9 +20,13 @@ from urllib.parse import parse_qs
 from matrixhs.asgi_handler import request_threads
 from matrixhs.errors import InvalidParam, Unrecognized, render_error
 from matrixhs.middleware import CORS_HEADERS
+from matrixhs.auth import authenticate
+from matrixhs.http import parse_json_bytes
 from sync.classic import SyncRequest, sync_for_user
 from sync.notifier import WakeUps
 from sync.params import parse_sync_request
+from sync.presence import do_mark_active
+from sync.sliding import SlidingRequest, parse_request, sliding_sync
 
 logger = logging.getLogger(__name__)
 
@@ -160,3 +164,21 @@ class SyncLongPollConsumer(LongPollEndpoint):
     def compute(self, request: LongPollRequest, prepared: SyncRequest) -> tuple[int, Any, bool, int | None]:
         result = sync_for_user(prepared)
         return 200, result.body, result.has_changes, result.next_typing_expiry_ms
+
+
+class SlidingSyncConsumer(LongPollEndpoint):
+    """POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync (MSC4186)."""
+
+    methods = ("POST",)
+
+    def prepare(self, request: LongPollRequest) -> SlidingRequest:
+        requester = authenticate(request, required=True)
+        body = parse_json_bytes(request.body)
+        if "pos" not in request.query:
+            request.query["timeout"] = "0"  # no pos: an initial request never waits
+        do_mark_active(requester.user, request.query.get("set_presence", "online"))
+        return parse_request(requester.user, requester.device_id, request.query, body)
+
+    def compute(self, request: LongPollRequest, prepared: SlidingRequest) -> tuple[int, Any, bool, int | None]:
+        body, news, wake_at = sliding_sync(prepared)
+        return 200, body, news, wake_at

@@ -1,24 +1,62 @@
-"""Filters (spec "Filtering"): parsing with the spec's validation, and matching.
+"""Filters (spec "Filtering"): parsing with the spec's validation, matching, storage.
 
 ``RoomEventFilter`` is used by /messages, /context and /sync's timelines; the SQL
-side (``as_q``) narrows a query, ``matches`` checks what SQL cannot (``contains_url``).
+side (``as_q``) narrows a query, ``matches_content`` checks what SQL cannot
+(``contains_url``), ``matches`` checks an event already in memory. ``Filter`` is the whole
+filter of /sync (POST /user/{userId}/filter stores one); ``load_filter`` reads /sync's
+``filter`` parameter, inline JSON or a stored filter's ID.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 
-from matrixhs.errors import BadJson, JsonDict, NotJson
+from accounts.models import User
+from matrixhs.errors import BadJson, InvalidParam, JsonDict, NotFound, NotJson
 from matrixhs.http import loads_strict
+from matrixhs.time import now_ms
+from sync.models import Filter as StoredFilter
+
+EVENT_FORMATS = ("client", "federation")
 
 
 def _glob(pattern: str) -> str:
     """A filter pattern ("m.room.*") as an anchored regular expression."""
     return "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(_glob(pattern), re.DOTALL)
+
+
+def _matches_any(value: str, patterns: list[str]) -> bool:
+    return any(_compiled(p).match(value) for p in patterns)
+
+
+def _allowed(value: str | None, allow: list[str] | None, deny: list[str],
+             globs: bool = False) -> bool:
+    """Whether ``value`` passes an include list (None: all) and an exclude list."""
+    if value is None:
+        return True
+    if globs:
+        return (allow is None or _matches_any(value, allow)) and not _matches_any(value, deny)
+    return (allow is None or value in allow) and value not in deny
+
+
+def _limit(data: JsonDict) -> int | None:
+    limit = data.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise BadJson("Filter limit must be a positive integer")
+    return limit
 
 
 def _string_list(value: Any, name: str) -> list[str] | None:
@@ -60,9 +98,7 @@ class RoomEventFilter:
             return cls()
         if not isinstance(data, dict):
             raise BadJson("A filter must be a JSON object")
-        limit = data.get("limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise BadJson("Filter limit must be a positive integer")
+        limit = _limit(data)
         flags = {}
         for name in ("contains_url", "lazy_load_members", "include_redundant_members",
                      "unread_thread_notifications"):
@@ -119,3 +155,213 @@ class RoomEventFilter:
         if self.contains_url is None:
             return True
         return ("url" in content) == self.contains_url
+
+    def matches(self, event: JsonDict) -> bool:
+        """Whether an event in memory (ephemeral, per-room account data, ...) passes:
+        its ``room_id`` (when it has one), ``type``, ``sender`` and ``contains_url``."""
+        content = event.get("content")
+        return (
+            _allowed(event.get("room_id"), self.rooms, self.not_rooms)
+            and _allowed(event.get("type"), self.types, self.not_types, globs=True)
+            and _allowed(event.get("sender"), self.senders, self.not_senders)
+            and self.matches_content(content if isinstance(content, dict) else {})
+        )
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """The filter of the presence and global account-data sections of /sync."""
+
+    limit: int | None = None
+    types: list[str] | None = None
+    not_types: list[str] = field(default_factory=list)
+    senders: list[str] | None = None
+    not_senders: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, data: Any) -> EventFilter:
+        """Raises: BadJson: a field of the wrong type."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise BadJson("A filter must be a JSON object")
+        return cls(
+            limit=_limit(data),
+            types=_string_list(data.get("types"), "types"),
+            not_types=_string_list(data.get("not_types"), "not_types") or [],
+            senders=_string_list(data.get("senders"), "senders"),
+            not_senders=_string_list(data.get("not_senders"), "not_senders") or [],
+        )
+
+    def matches(self, event_type: str, sender: str | None = None) -> bool:
+        return _allowed(event_type, self.types, self.not_types, globs=True) and _allowed(
+            sender, self.senders, self.not_senders
+        )
+
+    def apply(self, events: list[JsonDict]) -> list[JsonDict]:
+        """The events that pass (by ``type`` and ``sender``), at most ``limit`` of them."""
+        kept = [e for e in events if self.matches(e.get("type", ""), e.get("sender"))]
+        return kept[: self.limit] if self.limit is not None else kept
+
+
+@dataclass(frozen=True)
+class RoomFilter:
+    """The ``room`` part of a filter. ``rooms``/``not_rooms`` apply before the
+    per-section filters (which have their own ``rooms``/``not_rooms`` too)."""
+
+    rooms: list[str] | None = None
+    not_rooms: list[str] = field(default_factory=list)
+    include_leave: bool = False
+    account_data: RoomEventFilter = field(default_factory=RoomEventFilter)
+    ephemeral: RoomEventFilter = field(default_factory=RoomEventFilter)
+    state: RoomEventFilter = field(default_factory=RoomEventFilter)
+    timeline: RoomEventFilter = field(default_factory=RoomEventFilter)
+
+    @classmethod
+    def parse(cls, data: Any) -> RoomFilter:
+        """Raises: BadJson: a field of the wrong type."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise BadJson("Filter field room must be a JSON object")
+        include_leave = data.get("include_leave", False)
+        if include_leave is not None and not isinstance(include_leave, bool):
+            raise BadJson("Filter field include_leave must be a boolean")
+        return cls(
+            rooms=_string_list(data.get("rooms"), "rooms"),
+            not_rooms=_string_list(data.get("not_rooms"), "not_rooms") or [],
+            include_leave=bool(include_leave),
+            account_data=RoomEventFilter.parse(data.get("account_data")),
+            ephemeral=RoomEventFilter.parse(data.get("ephemeral")),
+            state=RoomEventFilter.parse(data.get("state")),
+            timeline=RoomEventFilter.parse(data.get("timeline")),
+        )
+
+    def allows_room(self, room_id: str) -> bool:
+        return _allowed(room_id, self.rooms, self.not_rooms)
+
+
+def _split_path(path: str) -> list[str]:
+    r"""A dot-separated property path ("content.m\.relates_to") as its keys (spec
+    appendix "Dot-separated property paths": ``\.`` is a dot, ``\\`` a backslash)."""
+    keys, current, escaped = [], "", False
+    for char in path:
+        if escaped:
+            current += char if char in ".\\" else "\\" + char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ".":
+            keys.append(current)
+            current = ""
+        else:
+            current += char
+    keys.append(current + ("\\" if escaped else ""))
+    return keys
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A whole filter (spec "Filter": POST /user/{userId}/filter, /sync's ``filter``)."""
+
+    event_fields: list[str] | None = None
+    event_format: str = "client"
+    presence: EventFilter = field(default_factory=EventFilter)
+    account_data: EventFilter = field(default_factory=EventFilter)
+    room: RoomFilter = field(default_factory=RoomFilter)
+
+    @classmethod
+    def parse(cls, data: Any) -> Filter:
+        """Raises: BadJson: not an object, a field of the wrong type, an event_format
+        other than client or federation."""
+        if not isinstance(data, dict):
+            raise BadJson("A filter must be a JSON object")
+        event_format = data.get("event_format") or "client"
+        if event_format not in EVENT_FORMATS:
+            raise BadJson("Filter field event_format must be client or federation")
+        return cls(
+            event_fields=_string_list(data.get("event_fields"), "event_fields"),
+            event_format=event_format,
+            presence=EventFilter.parse(data.get("presence")),
+            account_data=EventFilter.parse(data.get("account_data")),
+            room=RoomFilter.parse(data.get("room")),
+        )
+
+    def project(self, event: JsonDict) -> JsonDict:
+        """The event with only the ``event_fields`` (all of it when there are none)."""
+        if self.event_fields is None:
+            return event
+        result: JsonDict = {}
+        for path in self.event_fields:
+            keys = _split_path(path)
+            value: Any = event
+            for key in keys:
+                if not isinstance(value, dict) or key not in value:
+                    break
+                value = value[key]
+            else:
+                target = result
+                for key in keys[:-1]:
+                    target = target.setdefault(key, {})
+                target[keys[-1]] = value
+        return result
+
+
+# --- Stored filters ---------------------------------------------------------------------------
+
+
+def _definition_hash(definition: JsonDict) -> str:
+    encoded = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def do_create_filter(user: User, definition: JsonDict) -> str:
+    """Store a filter (checked with ``Filter.parse`` first) and return its ID; the same
+    definition uploaded again returns the ID it already has."""
+    digest = _definition_hash(definition)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+        existing = StoredFilter.objects.filter(user=user, definition_hash=digest).values_list(
+            "filter_id", flat=True
+        ).first()
+        if existing is not None:
+            return existing
+        filter_id = str(StoredFilter.objects.filter(user=user).count())
+        StoredFilter.objects.create(
+            user=user, filter_id=filter_id, definition=definition, definition_hash=digest,
+            created_ts=now_ms(),
+        )
+    return filter_id
+
+
+def get_filter_definition(user: User, filter_id: str) -> JsonDict:
+    """Raises: NotFound: the user has no filter with this ID."""
+    row = StoredFilter.objects.filter(user=user, filter_id=filter_id).values_list(
+        "definition", flat=True
+    ).first()
+    if row is None:
+        raise NotFound("No such filter")
+    return dict(row)
+
+
+def load_filter(user: User, filter_param: str | None) -> Filter:
+    """/sync's ``filter`` parameter: absent (the default filter), inline JSON (it starts
+    with "{"), or the ID of one of the user's stored filters.
+
+    Raises:
+        NotJson: inline JSON that is not JSON.
+        BadJson: not a valid filter.
+        InvalidParam: no stored filter with this ID (400 M_INVALID_PARAM, as Synapse).
+    """
+    if not filter_param:
+        return Filter()
+    if filter_param.startswith("{"):
+        try:
+            data = loads_strict(filter_param)
+        except ValueError as exc:
+            raise NotJson("The filter is not valid JSON") from exc
+        return Filter.parse(data)
+    try:
+        return Filter.parse(get_filter_definition(user, filter_param))
+    except NotFound as exc:
+        raise InvalidParam(f"No such filter: {filter_param}") from exc

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from django.conf import settings
 from django.db.models import F, Q, Window
@@ -18,6 +17,7 @@ from django.db.models.functions import RowNumber
 from accounts.models import AccountData, User
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes, StateKey
+from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events, strip_state_event
 from rooms.queries.visibility import filter_visible
@@ -110,24 +110,12 @@ def state_maps(groups: Iterable[int | None]) -> dict[int, dict[StateKey, str]]:
 def state_events(
     event_ids: Iterable[str], viewer: Viewer, event_filter: RoomEventFilter | None = None
 ) -> dict[str, JsonDict]:
-    """Client-format state events by event ID (one batch)."""
+    """Client-format state events by event ID (one batch), through ``event_filter``."""
     rows = list(Event.objects.filter(event_id__in=set(event_ids)).select_related("room"))
+    formatted = format_events(rows, viewer, bundle=False)
     if event_filter is not None:
-        rows = [e for e in rows if _matches(event_filter, e)]
-    return {e["event_id"]: e for e in format_events(rows, viewer, bundle=False)}
-
-
-def _matches(event_filter: RoomEventFilter, event: Event) -> bool:
-    return (
-        (event_filter.types is None or any(_glob_match(p, event.type) for p in event_filter.types))
-        and not any(_glob_match(p, event.type) for p in event_filter.not_types)
-        and (event_filter.senders is None or event.sender in event_filter.senders)
-        and event.sender not in event_filter.not_senders
-    )
-
-
-def _glob_match(pattern: str, value: str) -> bool:
-    return fnmatchcase(value, pattern.replace("[", "[[]"))
+        formatted = [e for e in formatted if event_filter.matches(e)]
+    return {e["event_id"]: e for e in formatted}
 
 
 def lazy_member_keys(events: list[Event], user_id: str) -> set[StateKey]:
@@ -261,3 +249,19 @@ def membership_movements(user_id: str, since: int, until: int) -> tuple[set[str]
     joined.discard(user_id)
     departed.discard(user_id)
     return joined, departed
+
+
+def names_and_avatars(rooms: Sequence[Room]) -> dict[int, dict[str, str]]:
+    """Each room's m.room.name ``name`` and m.room.avatar ``url``, where set (one batch)."""
+    rows = CurrentStateEvent.objects.filter(
+        room__in=rooms, type__in=(EventTypes.NAME, EventTypes.AVATAR), state_key=""
+    ).values_list("room_id", "type", "event_id")
+    pdus = load_pdus(event_id for _, _, event_id in rows)
+    result: dict[int, dict[str, str]] = defaultdict(dict)
+    for room_pk, event_type, event_id in rows:
+        content = pdus.get(event_id, {}).get("content", {})
+        field_name, value = ("name", content.get("name")) if event_type == EventTypes.NAME else (
+            "avatar", content.get("url"))
+        if isinstance(value, str) and value:
+            result[room_pk][field_name] = value
+    return dict(result)

@@ -79,6 +79,20 @@ class RunningServer:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
+    def sibling(self) -> RunningServer:
+        """Another `serve` process of the same homeserver: same database, data dir (and so
+        signing key) and server name, its own port (the scaled mode's N processes)."""
+        other = RunningServer.__new__(RunningServer)
+        other.port = free_port()
+        other.base_url = f"http://127.0.0.1:{other.port}"
+        other.server_name = self.server_name
+        other.data_dir = self.data_dir
+        other.database_url, other._pg_admin_url, other._pg_name = self.database_url, "", ""
+        other.env = {**self.env, "MATRIXHS_BIND": f"127.0.0.1:{other.port}"}
+        other.process = None
+        other.log_path = self.data_dir / f"server-{other.port}.log"
+        return other
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
