@@ -11,7 +11,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.actions.devices import do_delete_devices
-from accounts.actions.registration_tokens import do_create_registration_token, do_revoke_registration_token
+from accounts.actions.registration_tokens import (
+    do_create_registration_token,
+    do_revoke_registration_token,
+)
 from accounts.actions.users import do_deactivate_user, do_reset_password, do_set_admin
 from accounts.models import Device, RegistrationToken, User
 
@@ -31,7 +34,15 @@ class UserAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "is_admin", "is_guest")
     search_fields = ("user_id", "localpart", "displayname")
     ordering = ("localpart",)
-    fields = ("user_id", "displayname", "avatar_url", "is_active", "is_admin", "is_guest", "created_ts")
+    fields = (
+        "user_id",
+        "displayname",
+        "avatar_url",
+        "is_active",
+        "is_admin",
+        "is_guest",
+        "created_ts",
+    )
     readonly_fields = fields
     inlines = [DeviceInline]
     actions = ["deactivate", "make_admin", "revoke_admin", "reset_password"]
@@ -74,7 +85,12 @@ class DeviceAdmin(admin.ModelAdmin):
     list_display = ("device_id", "user", "display_name", "last_seen_ts", "last_seen_ip")
     search_fields = ("device_id", "user__user_id", "display_name")
     readonly_fields = (
-        "user", "device_id", "display_name", "created_ts", "last_seen_ts", "last_seen_ip",
+        "user",
+        "device_id",
+        "display_name",
+        "created_ts",
+        "last_seen_ts",
+        "last_seen_ip",
         "last_seen_user_agent",
     )
     actions = ["revoke"]
@@ -118,7 +134,9 @@ class RegistrationTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: RegistrationToken, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: RegistrationToken, form: Any, change: bool
+    ) -> None:
         if change:
             return
         created = do_create_registration_token(

@@ -51,8 +51,8 @@ from matrixhs.errors import (
     NotFound,
 )
 from matrixhs.http import MatrixView, parse_body, parse_json_object
-from matrixhs.ratelimit import client_ip
 from matrixhs.protocol.ids import InvalidIdentifier, parse_room_id, parse_user_id
+from matrixhs.ratelimit import client_ip
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
 

@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.server import RunningServer  # noqa: E402
+from tests.e2e.server import RunningServer
 
 LOGIN_LUA = """
 wrk.method = "POST"
@@ -56,11 +56,18 @@ def run(asgi: str, seconds: int, connections: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = RunningServer(Path(tmp), MATRIXHS_ASGI_SERVER=asgi).start()
         try:
-            body = {"username": "bench", "password": "bench password", "auth": {"type": "m.login.dummy"}}
+            body = {
+                "username": "bench",
+                "password": "bench password",
+                "auth": {"type": "m.login.dummy"},
+            }
             registered = httpx.post(f"{server.base_url}/_matrix/client/v3/register", json=body)
             token = registered.raise_for_status().json()["access_token"]
-            login = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "bench"},
-                     "password": "bench password"}
+            login = {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": "bench"},
+                "password": "bench password",
+            }
             script = Path(tmp) / "login.lua"
             script.write_text(LOGIN_LUA % json.dumps(login))
             for name, url, lua, auth in (
@@ -69,8 +76,11 @@ def run(asgi: str, seconds: int, connections: int) -> None:
                 ("POST /login", "/_matrix/client/v3/login", str(script), None),
             ):
                 r = wrk(server.base_url + url, seconds, connections, lua, auth)
-                print(f"{asgi:8} {name:14} {r['req/s']:>9} req/s  p50 {r['p50']:>8}  "
-                      f"p99 {r['p99']:>8}  non-2xx {r['non-2xx']}", flush=True)
+                print(
+                    f"{asgi:8} {name:14} {r['req/s']:>9} req/s  p50 {r['p50']:>8}  "
+                    f"p99 {r['p99']:>8}  non-2xx {r['non-2xx']}",
+                    flush=True,
+                )
         finally:
             server.stop()
 

@@ -1,6 +1,7 @@
 """Send throughput and /messages latency, this homeserver beside Synapse.
 
-    .venv/bin/python bench/room_bench.py --database-url postgres://postgres@127.0.0.1:5432/postgres \\
+    .venv/bin/python bench/room_bench.py \\
+        --database-url postgres://postgres@127.0.0.1:5432/postgres \\
         --synapse-python /tmp/synvenv/bin/python [--senders 20 --messages 50]
 
 For each server: registers ``--senders`` users, puts them in one public room, then has
@@ -26,17 +27,21 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.servers import Synapse, matrixhs  # noqa: E402
+from bench.servers import Synapse, matrixhs
 
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def register(client: httpx.AsyncClient, name: str) -> str:
-    body = {"username": name, "password": f"{name}-password", "auth": {"type": "m.login.dummy"},
-            "inhibit_login": False}
+    body = {
+        "username": name,
+        "password": f"{name}-password",
+        "auth": {"type": "m.login.dummy"},
+        "inhibit_login": False,
+    }
     response = await client.post("/_matrix/client/v3/register", json=body)
     response.raise_for_status()
     return str(response.json()["access_token"])
@@ -45,58 +50,76 @@ async def register(client: httpx.AsyncClient, name: str) -> str:
 async def setup_room(client: httpx.AsyncClient, senders: int) -> tuple[str, list[str]]:
     tokens = await asyncio.gather(*(register(client, f"user{i}") for i in range(senders)))
     created = await client.post(
-        "/_matrix/client/v3/createRoom", json={"preset": "public_chat", "name": "bench"},
+        "/_matrix/client/v3/createRoom",
+        json={"preset": "public_chat", "name": "bench"},
         headers={"Authorization": f"Bearer {tokens[0]}"},
     )
     created.raise_for_status()
     room_id = created.json()["room_id"]
     for token in tokens[1:]:
-        joined = await client.post(f"/_matrix/client/v3/join/{quote(room_id)}", json={},
-                                   headers={"Authorization": f"Bearer {token}"})
+        joined = await client.post(
+            f"/_matrix/client/v3/join/{quote(room_id)}",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         joined.raise_for_status()
     return room_id, list(tokens)
 
 
-async def sender(client: httpx.AsyncClient, room_id: str, token: str, n: int, tag: str,
-                 latencies: list[float]) -> None:
+async def sender(
+    client: httpx.AsyncClient, room_id: str, token: str, n: int, tag: str, latencies: list[float]
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     for i in range(n):
         url = f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.room.message/{tag}-{i}"
         start = time.perf_counter()
-        response = await client.put(url, json={"msgtype": "m.text", "body": f"message {i}"},
-                                    headers=headers)
+        response = await client.put(
+            url, json={"msgtype": "m.text", "body": f"message {i}"}, headers=headers
+        )
         latencies.append(time.perf_counter() - start)
         response.raise_for_status()
 
 
-async def bench_send(client: httpx.AsyncClient, room_id: str, tokens: list[str],
-                     n: int) -> dict[str, float]:
+async def bench_send(
+    client: httpx.AsyncClient, room_id: str, tokens: list[str], n: int
+) -> dict[str, float]:
     warm: list[float] = []
-    await asyncio.gather(*(sender(client, room_id, t, 3, f"w{i}", warm) for i, t in enumerate(tokens)))
+    await asyncio.gather(
+        *(sender(client, room_id, t, 3, f"w{i}", warm) for i, t in enumerate(tokens))
+    )
     latencies: list[float] = []
     start = time.perf_counter()
-    await asyncio.gather(*(sender(client, room_id, t, n, f"m{i}", latencies)
-                           for i, t in enumerate(tokens)))
+    await asyncio.gather(
+        *(sender(client, room_id, t, n, f"m{i}", latencies) for i, t in enumerate(tokens))
+    )
     elapsed = time.perf_counter() - start
-    return {"events/s": len(latencies) / elapsed, "p50 ms": percentile(latencies, 50) * 1000,
-            "p99 ms": percentile(latencies, 99) * 1000}
+    return {
+        "events/s": len(latencies) / elapsed,
+        "p50 ms": percentile(latencies, 50) * 1000,
+        "p99 ms": percentile(latencies, 99) * 1000,
+    }
 
 
-async def bench_messages(client: httpx.AsyncClient, room_id: str, token: str,
-                         requests: int) -> dict[str, float]:
+async def bench_messages(
+    client: httpx.AsyncClient, room_id: str, token: str, requests: int
+) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     end = None
     for _ in range(requests):
         query = "dir=b&limit=50" + (f"&from={quote(end)}" if end else "")
         start = time.perf_counter()
-        response = await client.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?{query}",
-                                    headers=headers)
+        response = await client.get(
+            f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?{query}", headers=headers
+        )
         latencies.append(time.perf_counter() - start)
         response.raise_for_status()
         end = response.json().get("end")  # page back; start over at the top when done
-    return {"p50 ms": percentile(latencies, 50) * 1000, "p99 ms": percentile(latencies, 99) * 1000,
-            "mean ms": statistics.mean(latencies) * 1000}
+    return {
+        "p50 ms": percentile(latencies, 50) * 1000,
+        "p99 ms": percentile(latencies, 99) * 1000,
+        "mean ms": statistics.mean(latencies) * 1000,
+    }
 
 
 async def run_one(base_url: str, senders: int, messages: int) -> dict[str, dict[str, float]]:
@@ -110,9 +133,12 @@ async def run_one(base_url: str, senders: int, messages: int) -> dict[str, dict[
 
 def report(name: str, result: dict[str, dict[str, float]]) -> None:
     send, read = result["send"], result["messages"]
-    print(f"{name:28} send {send['events/s']:8.1f} events/s  p50 {send['p50 ms']:7.1f} ms  "
-          f"p99 {send['p99 ms']:7.1f} ms | /messages p50 {read['p50 ms']:6.1f} ms  "
-          f"p99 {read['p99 ms']:6.1f} ms", flush=True)
+    print(
+        f"{name:28} send {send['events/s']:8.1f} events/s  p50 {send['p50 ms']:7.1f} ms  "
+        f"p99 {send['p99 ms']:7.1f} ms | /messages p50 {read['p50 ms']:6.1f} ms  "
+        f"p99 {read['p99 ms']:6.1f} ms",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -129,8 +155,10 @@ def main() -> None:
         server = matrixhs(Path(tmp) / "matrixhs").start()
         try:
             backend = "PostgreSQL" if args.database_url else "SQLite"
-            report(f"matrixhs ({backend})", asyncio.run(
-                run_one(server.base_url, args.senders, args.messages)))
+            report(
+                f"matrixhs ({backend})",
+                asyncio.run(run_one(server.base_url, args.senders, args.messages)),
+            )
         finally:
             server.stop()
         if args.synapse_python:
@@ -138,8 +166,10 @@ def main() -> None:
                 sys.exit("Synapse needs --database-url (PostgreSQL)")
             synapse = Synapse(args.synapse_python, Path(tmp) / "synapse", args.database_url).start()
             try:
-                report("Synapse (PostgreSQL)", asyncio.run(
-                    run_one(synapse.base_url, args.senders, args.messages)))
+                report(
+                    "Synapse (PostgreSQL)",
+                    asyncio.run(run_one(synapse.base_url, args.senders, args.messages)),
+                )
             finally:
                 synapse.stop()
 

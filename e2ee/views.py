@@ -166,14 +166,16 @@ class RoomKeysVersionView(MatrixView):
 class RoomKeysView(MatrixView):
     """``/room_keys/keys[/{roomId}[/{sessionId}]]?version=``"""
 
-    def get(self, request: Request, room_id: str | None = None,
-            session_id: str | None = None) -> Response:
+    def get(
+        self, request: Request, room_id: str | None = None, session_id: str | None = None
+    ) -> Response:
         version = _required_query_param(request, "version")
         user = request.requester.user
         return Response(queries.get_room_keys(user, version, room_id, session_id))
 
-    def put(self, request: Request, room_id: str | None = None,
-            session_id: str | None = None) -> Response:
+    def put(
+        self, request: Request, room_id: str | None = None, session_id: str | None = None
+    ) -> Response:
         version = _required_query_param(request, "version")
         body = parse_json_object(request)
         if room_id is None:
@@ -184,8 +186,9 @@ class RoomKeysView(MatrixView):
             room_keys = {room_id: {session_id: backup.check_key_backup_data(body, "body")}}
         return Response(backup.do_put_room_keys(request.requester.user, version, room_keys))
 
-    def delete(self, request: Request, room_id: str | None = None,
-               session_id: str | None = None) -> Response:
+    def delete(
+        self, request: Request, room_id: str | None = None, session_id: str | None = None
+    ) -> Response:
         version = _required_query_param(request, "version")
         user = request.requester.user
         return Response(backup.do_delete_room_keys(user, version, room_id, session_id))

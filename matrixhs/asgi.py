@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matrixhs.settings")
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.urls import re_path  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.urls import re_path
 
-from matrixhs.asgi_handler import get_asgi_application  # noqa: E402
-from matrixhs.asgi_limits import RequestBodyLimit  # noqa: E402
+from matrixhs.asgi_handler import get_asgi_application
+from matrixhs.asgi_limits import RequestBodyLimit
 
 django_application = get_asgi_application()
 
@@ -21,12 +21,15 @@ from sync.consumers import (  # noqa: E402  (after the app registry)
     SyncLongPollConsumer,
 )
 
-http = URLRouter([
-    re_path(r"^_matrix/client/(v3|r0)/sync$", SyncLongPollConsumer()),
-    re_path(r"^_matrix/client/unstable/org\.matrix\.simplified_msc3575/sync$",
-            SlidingSyncConsumer()),
-    re_path(r"", ASGIStaticFilesHandler(django_application)),
-])
+http = URLRouter(
+    [
+        re_path(r"^_matrix/client/(v3|r0)/sync$", SyncLongPollConsumer()),
+        re_path(
+            r"^_matrix/client/unstable/org\.matrix\.simplified_msc3575/sync$", SlidingSyncConsumer()
+        ),
+        re_path(r"", ASGIStaticFilesHandler(django_application)),
+    ]
+)
 
 application = RequestBodyLimit(
     ProtocolTypeRouter({"http": http}),

@@ -46,7 +46,9 @@ class RequestThreads:
             executor = self._idle.pop()
         else:
             self._created += 1
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{self._created}")
+            executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"request-{self._created}"
+            )
         try:
             async with ThreadSensitiveContext(executor=executor):
                 yield

@@ -7,7 +7,8 @@ enforced in front of it: on Content-Length when there is one, else while streami
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -5,7 +5,8 @@ It is both sync- and async-capable, so it never forces a thread hop on an async 
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -85,7 +86,9 @@ class AdminOnlyMiddleware:
         from django.contrib.sessions.middleware import SessionMiddleware
 
         self.get_response = get_response
-        self.admin_chain = SessionMiddleware(AuthenticationMiddleware(MessageMiddleware(get_response)))
+        self.admin_chain = SessionMiddleware(
+            AuthenticationMiddleware(MessageMiddleware(get_response))
+        )
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -111,9 +112,7 @@ MATRIXHS_SIGNING_KEY_PATH = Path(
 )
 #: ASGI server used by `manage.py serve`: uvicorn (default, measured faster: bench/http_bench.py)
 #: or daphne.
-MATRIXHS_ASGI_SERVER = _env(
-    "MATRIXHS_ASGI_SERVER", "uvicorn", _parse_choice(("uvicorn", "daphne"))
-)
+MATRIXHS_ASGI_SERVER = _env("MATRIXHS_ASGI_SERVER", "uvicorn", _parse_choice(("uvicorn", "daphne")))
 
 # --- Accounts -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ validate where the spec documents that status for the endpoint.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,12 @@ class FastArgon2PasswordHasher(Argon2PasswordHasher):
     parallelism = 1
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_spec(api: str = "client-server") -> dict[str, Any]:
     return json.loads((SPEC_DIR / f"{api}.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def event_schemas() -> dict[str, Any]:
     return json.loads((SPEC_DIR / "event-schemas.json").read_text())
 
@@ -59,7 +59,7 @@ def spec_operation(method: str, path: str, api: str = "client-server") -> dict[s
     for template, item in spec["paths"].items():
         tsegs = template.strip().split("/")
         if method.lower() in item and len(tsegs) == len(segs):
-            if all(a == b or a.startswith("{") for a, b in zip(tsegs, segs)):
+            if all(a == b or a.startswith("{") for a, b in zip(tsegs, segs, strict=True)):
                 matches.append((template.count("{"), template))
     if not matches:
         return None

@@ -35,7 +35,9 @@ class VersionsView(MatrixView):
     rate_limit = None
 
     def get(self, request: Request) -> Response:
-        return Response({"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES})
+        return Response(
+            {"versions": SUPPORTED_SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES}
+        )
 
 
 class CapabilitiesView(MatrixView):

@@ -130,8 +130,9 @@ def check_conditions(value: Any) -> list[JsonDict]:
         for name in _CONDITION_STRINGS.get(kind, ()):
             if not isinstance(condition.get(name), str):
                 raise BadJson(f"A {kind} condition needs a string {name}")
-        if kind in _CONDITION_VALUES and ("value" not in condition
-                                          or not _is_scalar(condition["value"])):
+        if kind in _CONDITION_VALUES and (
+            "value" not in condition or not _is_scalar(condition["value"])
+        ):
             raise BadJson(f"A {kind} condition needs a string, integer, boolean or null value")
         if kind == "room_member_count" and not _MEMBER_COUNT_RE.match(condition["is"]):
             raise InvalidParam("room_member_count 'is' must be a number with an optional prefix")
@@ -152,8 +153,9 @@ def check_rule(kind: str, rule_id: str, body: JsonDict) -> RuleSpec:
         raise MissingParam("Missing parameter: actions")
     actions = check_actions(body["actions"])
     if kind in ("override", "underride"):
-        return RuleSpec(kind, rule_id, actions, conditions=check_conditions(
-            body.get("conditions", [])))
+        return RuleSpec(
+            kind, rule_id, actions, conditions=check_conditions(body.get("conditions", []))
+        )
     if kind == "content":
         pattern = body.get("pattern")
         if pattern is None:
@@ -199,8 +201,9 @@ def _anchor(
     return anchor
 
 
-def do_set_push_rule(user: User, spec: RuleSpec, before: str | None = None,
-                     after: str | None = None) -> None:
+def do_set_push_rule(
+    user: User, spec: RuleSpec, before: str | None = None, after: str | None = None
+) -> None:
     """Create or update a user-defined rule (spec PUT /pushrules/global/{kind}/{ruleId}).
 
     A new rule is the user's most important of its kind unless ``before`` (next more
@@ -255,8 +258,7 @@ def _set_attribute(user: User, kind: str, rule_id: str, **change: Any) -> None:
     with transaction.atomic():
         _lock_user(user)
         if DEFAULT_RULE_KINDS.get(rule_id) == kind:
-            DefaultRuleSetting.objects.update_or_create(user=user, rule_id=rule_id,
-                                                        defaults=change)
+            DefaultRuleSetting.objects.update_or_create(user=user, rule_id=rule_id, defaults=change)
         elif not PushRule.objects.filter(user=user, kind=kind, rule_id=rule_id).update(**change):
             raise NotFound("The push rule was not found.")
         _publish(user)
@@ -332,14 +334,24 @@ def check_pusher(body: JsonDict) -> PusherSpec:
         raise InvalidParam(f"Unknown pusher kind {kind!r}")
     if kind == "email":
         raise InvalidParam("Email pushers are not supported by this server")
-    missing = [name for name in ("app_display_name", "device_display_name", "lang", "data")
-               if name not in body]
+    missing = [
+        name
+        for name in ("app_display_name", "device_display_name", "lang", "data")
+        if name not in body
+    ]
     if missing:
         raise MissingParam(f"Missing parameters: {', '.join(missing)}")
     _check_http_data(body["data"])
     return PusherSpec(
-        kind, app_id, pushkey, body["app_display_name"], body["device_display_name"],
-        body.get("profile_tag"), body["lang"], body["data"], body["append"],
+        kind,
+        app_id,
+        pushkey,
+        body["app_display_name"],
+        body["device_display_name"],
+        body.get("profile_tag"),
+        body["lang"],
+        body["data"],
+        body["append"],
     )
 
 

@@ -58,9 +58,7 @@ class Pusher(models.Model):
     with the device that set it up: logging that device out removes it."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="pushers")
-    device = models.ForeignKey(
-        Device, null=True, on_delete=models.CASCADE, related_name="pushers"
-    )
+    device = models.ForeignKey(Device, null=True, on_delete=models.CASCADE, related_name="pushers")
     kind = models.CharField(max_length=16)
     app_id = models.CharField(max_length=64)
     pushkey = models.CharField(max_length=512)

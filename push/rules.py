@@ -33,8 +33,9 @@ def _match(key: str, pattern: str) -> JsonDict:
     return {"kind": "event_match", "key": key, "pattern": pattern}
 
 
-def _rule(rule_id: str, conditions: list[JsonDict], actions: list[Any],
-          enabled: bool = True) -> JsonDict:
+def _rule(
+    rule_id: str, conditions: list[JsonDict], actions: list[Any], enabled: bool = True
+) -> JsonDict:
     return {
         "rule_id": rule_id,
         "default": True,

@@ -25,9 +25,7 @@ class PusherSetBody(serializers.Serializer):
     kind = StrictCharField(allow_null=True, trim_whitespace=False)
     app_id = StrictCharField(trim_whitespace=False)
     app_display_name = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    device_display_name = StrictCharField(
-        required=False, allow_blank=True, trim_whitespace=False
-    )
+    device_display_name = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     profile_tag = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False
     )

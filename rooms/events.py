@@ -171,8 +171,13 @@ def lock_room(room_id: str) -> Room:
         raise NotFound("Unknown room")
     pk, room_id, version, creator, created_ts, is_public, group_id = rows[0]
     return Room(
-        pk=pk, room_id=room_id, room_version=version, creator=creator, created_ts=created_ts,
-        is_public=bool(is_public), current_state_group_id=group_id,
+        pk=pk,
+        room_id=room_id,
+        room_version=version,
+        creator=creator,
+        created_ts=created_ts,
+        is_public=bool(is_public),
+        current_state_group_id=group_id,
     )
 
 
@@ -285,7 +290,9 @@ def _authorize(pdu: JsonDict, auth_events: Mapping[StateKey, JsonDict], rv: Room
         raise Forbidden(f"You are not allowed to do that: {exc.reason}") from exc
 
 
-def build_create_event(sender: str, content: JsonDict, rv: RoomVersion) -> tuple[str, str, JsonDict]:
+def build_create_event(
+    sender: str, content: JsonDict, rv: RoomVersion
+) -> tuple[str, str, JsonDict]:
     """The create event of a new room: (room_id, event_id, pdu), authorized.
 
     From v12 the room ID is derived from the create event; before, it is random.
@@ -322,7 +329,9 @@ def persist_event(
     before_id = room.current_state_group_id
     after_id = before_id
     if state_key is not None:
-        group = new_state_group(room, room.current_state_group, {(pdu["type"], state_key): event_id})
+        group = new_state_group(
+            room, room.current_state_group, {(pdu["type"], state_key): event_id}
+        )
         after_id = group.pk
     relation = pdu["content"].get("m.relates_to") if isinstance(pdu.get("content"), dict) else None
     relates_to, rel_type = _relation(relation)
@@ -358,10 +367,26 @@ def persist_event(
 
 
 _EVENT_COLUMNS = (
-    "event_id", "room_id", "type", "state_key", "sender", "depth", "origin_server_ts",
-    "stream_ordering", "json", "outlier", "rejected_reason", "soft_failed", "redacted_by",
-    "membership", "replaces_state", "relates_to", "rel_type", "state_group_before_id",
-    "state_group_id", "received_ts",
+    "event_id",
+    "room_id",
+    "type",
+    "state_key",
+    "sender",
+    "depth",
+    "origin_server_ts",
+    "stream_ordering",
+    "json",
+    "outlier",
+    "rejected_reason",
+    "soft_failed",
+    "redacted_by",
+    "membership",
+    "replaces_state",
+    "relates_to",
+    "rel_type",
+    "state_group_before_id",
+    "state_group_id",
+    "received_ts",
 )
 
 
@@ -371,8 +396,7 @@ def _insert_event(event: Event, prev_ids: list[str], auth_ids: list[str]) -> Non
     columns = ", ".join(_EVENT_COLUMNS)
     values = [getattr(event, name) for name in _EVENT_COLUMNS]
     event.pk = _rows(
-        f"INSERT INTO {_EVENT} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "
-        "RETURNING id",
+        f"INSERT INTO {_EVENT} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
         values,
     )[0][0]
     if prev_ids:
@@ -458,8 +482,9 @@ def _notify_local_members(room: Room, pdu: JsonDict) -> None:
     def wake() -> None:
         suffix = f":{settings.MATRIXHS_SERVER_NAME}"
         members = set(
-            RoomMembership.objects.filter(room=room, membership__in=("join", "invite", "knock"))
-            .values_list("user_id", flat=True)
+            RoomMembership.objects.filter(
+                room=room, membership__in=("join", "invite", "knock")
+            ).values_list("user_id", flat=True)
         )
         if isinstance(changed, str):
             members.add(changed)

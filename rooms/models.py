@@ -34,9 +34,7 @@ class StateGroup(models.Model):
     ``MAX_DELTA_CHAIN`` deep (rooms/state.py), so reading a state is a bounded walk."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
-    prev_group = models.ForeignKey(
-        "self", null=True, on_delete=models.CASCADE, related_name="+"
-    )
+    prev_group = models.ForeignKey("self", null=True, on_delete=models.CASCADE, related_name="+")
     #: Number of deltas between this group and its full snapshot.
     chain_length = models.PositiveIntegerField(default=0)
 
@@ -83,7 +81,10 @@ class Event(models.Model):
         StateGroup, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     state_group = models.ForeignKey(
-        StateGroup, null=True, on_delete=models.SET_NULL, related_name="+",
+        StateGroup,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The state after this event.",
     )
     received_ts = models.BigIntegerField()

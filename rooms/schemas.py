@@ -28,7 +28,11 @@ class StateEventField(serializers.Field):
             or not isinstance(data.get("state_key", ""), str)
         ):
             self.fail("invalid")
-        return {"type": data["type"], "state_key": data.get("state_key", ""), "content": data["content"]}
+        return {
+            "type": data["type"],
+            "state_key": data.get("state_key", ""),
+            "content": data["content"],
+        }
 
     def to_representation(self, value: Any) -> Any:
         return value

@@ -68,10 +68,14 @@ def state_of_group(group_id: int | None, keys: Iterable[StateKey] | None = None)
     return states_of_groups([group_id], keys)[group_id]
 
 
-def new_state_group(room: Room, prev: StateGroup | None, delta: Mapping[StateKey, str]) -> StateGroup:
+def new_state_group(
+    room: Room, prev: StateGroup | None, delta: Mapping[StateKey, str]
+) -> StateGroup:
     """A group for ``prev``'s state updated with ``delta``."""
     if prev is not None and prev.chain_length < MAX_DELTA_CHAIN:
-        group = StateGroup.objects.create(room=room, prev_group=prev, chain_length=prev.chain_length + 1)
+        group = StateGroup.objects.create(
+            room=room, prev_group=prev, chain_length=prev.chain_length + 1
+        )
         entries: Mapping[StateKey, str] = delta
     else:
         group = StateGroup.objects.create(room=room)

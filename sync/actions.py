@@ -52,8 +52,9 @@ def _bump_position() -> int:
         return 1
 
 
-def do_set_typing(room_id: str, user_id: str, typing: bool, timeout_ms: int | None,
-                  notify: list[str]) -> None:
+def do_set_typing(
+    room_id: str, user_id: str, typing: bool, timeout_ms: int | None, notify: list[str]
+) -> None:
     """Start or stop ``user_id`` typing in a room; ``notify`` are the room's local members."""
     now = _now()
     key = _room_key(room_id)
@@ -72,8 +73,9 @@ def do_set_typing(room_id: str, user_id: str, typing: bool, timeout_ms: int | No
         notify_users(notify)
 
 
-def typing_in_rooms(room_ids: Iterable[str], members: dict[str, list[str]] | None = None,
-                    now_ms: int | None = None) -> dict[str, RoomTyping]:
+def typing_in_rooms(
+    room_ids: Iterable[str], members: dict[str, list[str]] | None = None, now_ms: int | None = None
+) -> dict[str, RoomTyping]:
     """The typing users of each room (one cache round trip). Expired entries found here
     are removed, with a new position and a wake-up of ``members[room_id]``."""
     now = now_ms if now_ms is not None else _now()
@@ -89,7 +91,8 @@ def typing_in_rooms(room_ids: Iterable[str], members: dict[str, list[str]] | Non
             cache.set(key, {"users": users, "pos": position}, timeout=_ENTRY_TTL_S)
             notify_users((members or {}).get(room_id, []))
         result[room_id] = RoomTyping(
-            users=sorted(users), position=position,
+            users=sorted(users),
+            position=position,
             next_expiry_ms=min(users.values()) if users else None,
         )
     return result

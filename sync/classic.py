@@ -75,10 +75,13 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
     account_data = request.filter.account_data.apply(_global_account_data(request.user, since, now))
     to_device, to_device_position = _to_device(request, since, now)
     device_lists = _device_lists(request.user.user_id, since, now)
-    presence = request.filter.presence.apply(presence_changes(
-        request.user.user_id, None if since is None or request.full_state else since.presence,
-        now.presence,
-    ))
+    presence = request.filter.presence.apply(
+        presence_changes(
+            request.user.user_id,
+            None if since is None or request.full_state else since.presence,
+            now.presence,
+        )
+    )
     if account_data:
         body["account_data"] = {"events": account_data}
     if presence:
@@ -107,10 +110,13 @@ def _wanted(request: SyncRequest, room: Room) -> bool:
     return request.filter.room.allows_room(room.room_id)
 
 
-def _rooms(request: SyncRequest, since: SyncToken | None, now: SyncToken,
-           viewer: Viewer) -> tuple[JsonDict, bool, int | None]:
+def _rooms(
+    request: SyncRequest, since: SyncToken | None, now: SyncToken, viewer: Viewer
+) -> tuple[JsonDict, bool, int | None]:
     user_id = request.user.user_id
-    memberships = [m for m in data.current_memberships(user_id, now.events) if _wanted(request, m.room)]
+    memberships = [
+        m for m in data.current_memberships(user_id, now.events) if _wanted(request, m.room)
+    ]
     changes = (
         data.membership_changes(user_id, since.events, now.events) if since is not None else {}
     )
@@ -121,16 +127,25 @@ def _rooms(request: SyncRequest, since: SyncToken | None, now: SyncToken,
     knocks = _stripped_section(memberships, changes, since, Membership.KNOCK, "knock_state")
     leaves = _left_rooms(request, memberships, changes, since, now, viewer)
     body: JsonDict = {}
-    for name, section in (("join", join_body), ("invite", invites), ("knock", knocks),
-                          ("leave", leaves)):
+    for name, section in (
+        ("join", join_body),
+        ("invite", invites),
+        ("knock", knocks),
+        ("leave", leaves),
+    ):
         if section:
             body[name] = section
     return body, bool(body), typing_expiry
 
 
-def _joined_rooms(request: SyncRequest, rooms: list[Room], newly_joined: set[int],
-                  since: SyncToken | None, now: SyncToken,
-                  viewer: Viewer) -> tuple[JsonDict, int | None]:
+def _joined_rooms(
+    request: SyncRequest,
+    rooms: list[Room],
+    newly_joined: set[int],
+    since: SyncToken | None,
+    now: SyncToken,
+    viewer: Viewer,
+) -> tuple[JsonDict, int | None]:
     if not rooms:
         return {}, None
     user_id = request.user.user_id
@@ -139,15 +154,26 @@ def _joined_rooms(request: SyncRequest, rooms: list[Room], newly_joined: set[int
     # Rooms seen afresh (initial sync, just joined) get their latest events and full
     # state; the others what happened since the token (with full state if asked for).
     full = fresh | ({r.pk for r in rooms} if request.full_state else set())
-    timelines = data.timelines([r for r in rooms if r.pk in fresh], None, now.events, limit,
-                               request.timeline)
+    timelines = data.timelines(
+        [r for r in rooms if r.pk in fresh], None, now.events, limit, request.timeline
+    )
     if since is not None:
-        timelines.update(data.timelines([r for r in rooms if r.pk not in fresh], since.events,
-                                        now.events, limit, request.timeline))
+        timelines.update(
+            data.timelines(
+                [r for r in rooms if r.pk not in fresh],
+                since.events,
+                now.events,
+                limit,
+                request.timeline,
+            )
+        )
     states = _room_states(request, rooms, timelines, full, since, viewer)
-    receipts = data.receipts(rooms, user_id, None if since is None else since.receipts, now.receipts)
-    account = data.room_account_data(request.user, rooms, None if since is None
-                                     else since.account_data, now.account_data)
+    receipts = data.receipts(
+        rooms, user_id, None if since is None else since.receipts, now.receipts
+    )
+    account = data.room_account_data(
+        request.user, rooms, None if since is None else since.account_data, now.account_data
+    )
     members = _local_members_by_room(rooms)
     typing = typing_in_rooms([r.room_id for r in rooms], members)
     summaries = data.summaries([r for r in rooms if r.pk in full or timelines[r.pk][0]], user_id)
@@ -162,24 +188,39 @@ def _joined_rooms(request: SyncRequest, rooms: list[Room], newly_joined: set[int
         if room_typing is not None:
             if since is None or room_typing.position > since.typing or since.typing > now.typing:
                 if since is not None or room_typing.users:
-                    ephemeral.append({"type": "m.typing", "content": {"user_ids": room_typing.users}})
+                    ephemeral.append(
+                        {"type": "m.typing", "content": {"user_ids": room_typing.users}}
+                    )
             if room_typing.next_expiry_ms is not None:
                 expiry = min(expiry or room_typing.next_expiry_ms, room_typing.next_expiry_ms)
         if room.pk in receipts:
             ephemeral.append({"type": "m.receipt", "content": receipts[room.pk]})
-        ephemeral = [e for e in ephemeral
-                     if request.filter.room.ephemeral.matches({**e, "room_id": room.room_id})]
-        timeline = [request.filter.project(formatted[e.event_id]) for e in events
-                    if e.event_id in formatted]
+        ephemeral = [
+            e
+            for e in ephemeral
+            if request.filter.room.ephemeral.matches({**e, "room_id": room.room_id})
+        ]
+        timeline = [
+            request.filter.project(formatted[e.event_id]) for e in events if e.event_id in formatted
+        ]
         state = [request.filter.project(e) for e in states.get(room.pk, [])]
-        room_account = [e for e in account.get(room.room_id, [])
-                        if request.filter.room.account_data.matches({**e, "room_id": room.room_id})]
-        if since is not None and room.pk not in full and not (timeline or state or ephemeral
-                                                               or room_account):
+        room_account = [
+            e
+            for e in account.get(room.room_id, [])
+            if request.filter.room.account_data.matches({**e, "room_id": room.room_id})
+        ]
+        if (
+            since is not None
+            and room.pk not in full
+            and not (timeline or state or ephemeral or room_account)
+        ):
             continue
         entry: JsonDict = {
-            "timeline": {"events": timeline, "limited": limited,
-                         "prev_batch": _prev_batch(events, since, now)},
+            "timeline": {
+                "events": timeline,
+                "limited": limited,
+                "prev_batch": _prev_batch(events, since, now),
+            },
             "state": {"events": state},
             "ephemeral": {"events": ephemeral},
             "account_data": {"events": room_account},
@@ -197,9 +238,14 @@ def _prev_batch(events: list[Event], since: SyncToken | None, now: SyncToken) ->
     return f"s{now.events}"
 
 
-def _room_states(request: SyncRequest, rooms: list[Room],
-                 timelines: dict[int, tuple[list[Event], bool]], full: set[int],
-                 since: SyncToken | None, viewer: Viewer) -> dict[int, list[JsonDict]]:
+def _room_states(
+    request: SyncRequest,
+    rooms: list[Room],
+    timelines: dict[int, tuple[list[Event], bool]],
+    full: set[int],
+    since: SyncToken | None,
+    viewer: Viewer,
+) -> dict[int, list[JsonDict]]:
     """The state section of each room: full state at the timeline's start for ``full``
     rooms; for gappy incremental syncs, what changed between the token and that start."""
     user_id = request.user.user_id
@@ -207,8 +253,9 @@ def _room_states(request: SyncRequest, rooms: list[Room],
     for room in rooms:
         events, limited = timelines[room.pk]
         if room.pk in full or limited:
-            start_group[room.pk] = (events[0].state_group_before_id if events
-                                    else room.current_state_group_id)
+            start_group[room.pk] = (
+                events[0].state_group_before_id if events else room.current_state_group_id
+            )
     if not start_group:
         return {}
     gappy = [r for r in rooms if r.pk in start_group and r.pk not in full]
@@ -227,7 +274,9 @@ def _room_states(request: SyncRequest, rooms: list[Room],
             state = {k: v for k, v in state.items() if k[0] != EventTypes.MEMBER or k in keys}
         in_timeline = {e.event_id for e in timelines[room_pk][0]}
         wanted[room_pk] = {v for v in state.values() if v not in in_timeline}
-    formatted = data.state_events({e for ids in wanted.values() for e in ids}, viewer, request.state)
+    formatted = data.state_events(
+        {e for ids in wanted.values() for e in ids}, viewer, request.state
+    )
     return {pk: [formatted[e] for e in sorted(ids) if e in formatted] for pk, ids in wanted.items()}
 
 
@@ -243,10 +292,18 @@ def _local_members_by_room(rooms: list[Room]) -> dict[str, list[str]]:
     return members
 
 
-def _stripped_section(memberships: list[Any], changes: dict[int, data.MembershipChange],
-                      since: SyncToken | None, membership: str, key: str) -> JsonDict:
-    rooms = [m.room for m in memberships if m.membership == membership
-             and (since is None or m.room.pk in changes)]
+def _stripped_section(
+    memberships: list[Any],
+    changes: dict[int, data.MembershipChange],
+    since: SyncToken | None,
+    membership: str,
+    key: str,
+) -> JsonDict:
+    rooms = [
+        m.room
+        for m in memberships
+        if m.membership == membership and (since is None or m.room.pk in changes)
+    ]
     if not rooms:
         return {}
     own = {m.room.pk: m.event_id for m in memberships if m.room in rooms}
@@ -255,9 +312,14 @@ def _stripped_section(memberships: list[Any], changes: dict[int, data.Membership
     return {room.room_id: {key: {"events": stripped.get(room.pk, [])}} for room in rooms}
 
 
-def _left_rooms(request: SyncRequest, memberships: list[Any],
-                changes: dict[int, data.MembershipChange], since: SyncToken | None,
-                now: SyncToken, viewer: Viewer) -> JsonDict:
+def _left_rooms(
+    request: SyncRequest,
+    memberships: list[Any],
+    changes: dict[int, data.MembershipChange],
+    since: SyncToken | None,
+    now: SyncToken,
+    viewer: Viewer,
+) -> JsonDict:
     """Rooms the user left (or was kicked or banned from) since the token: their timeline
     up to the leave, and the state then. On initial syncs only with include_leave."""
     left = [m for m in memberships if m.membership in (Membership.LEAVE, Membership.BAN)]
@@ -272,16 +334,21 @@ def _left_rooms(request: SyncRequest, memberships: list[Any],
         if leave is None or leave.stream_ordering is None:
             continue
         after = None if since is None else since.events
-        events, limited = data.timelines([membership.room], after, leave.stream_ordering, limit,
-                                         request.timeline)[membership.room.pk]
+        events, limited = data.timelines(
+            [membership.room], after, leave.stream_ordering, limit, request.timeline
+        )[membership.room.pk]
         events = data.visible(request.user.user_id, events)
-        state = data.state_maps([events[0].state_group_before_id if events
-                                 else leave.state_group_id])
+        state = data.state_maps(
+            [events[0].state_group_before_id if events else leave.state_group_id]
+        )
         ids = next(iter(state.values()), {}).values() if state else []
         state_events = data.state_events(set(ids) - {e.event_id for e in events}, viewer)
         body[membership.room.room_id] = {
-            "timeline": {"events": format_events(events, viewer), "limited": limited,
-                         "prev_batch": _prev_batch(events, since, now)},
+            "timeline": {
+                "events": format_events(events, viewer),
+                "limited": limited,
+                "prev_batch": _prev_batch(events, since, now),
+            },
             "state": {"events": list(state_events.values())},
             "account_data": {"events": []},
         }
@@ -310,15 +377,17 @@ def _default_push_rules(user: User) -> list[JsonDict]:
     return [{"type": "m.push_rules", "content": push_rules_content(user)}]
 
 
-def _to_device(request: SyncRequest, since: SyncToken | None,
-               now: SyncToken) -> tuple[list[JsonDict], int]:
+def _to_device(
+    request: SyncRequest, since: SyncToken | None, now: SyncToken
+) -> tuple[list[JsonDict], int]:
     if request.device_id is None:
         return [], now.to_device
     after = since.to_device if since is not None else 0
     if after:
         delete_to_device_up_to(request.user, request.device_id, after)  # acknowledged
-    return to_device_messages(request.user, request.device_id, after, TO_DEVICE_LIMIT,
-                              now.to_device)
+    return to_device_messages(
+        request.user, request.device_id, after, TO_DEVICE_LIMIT, now.to_device
+    )
 
 
 def _device_lists(user_id: str, since: SyncToken | None, now: SyncToken) -> JsonDict:

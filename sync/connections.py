@@ -48,7 +48,9 @@ def parse_pos(pos: str) -> tuple[int, int]:
     return int(connection), int(number)
 
 
-def load_connection(user: User, device_id: str, conn_id: str, pos: str | None) -> ConnectionState | None:
+def load_connection(
+    user: User, device_id: str, conn_id: str, pos: str | None
+) -> ConnectionState | None:
     """The state a request continues from (None: a new connection).
 
     Raises:
@@ -58,8 +60,11 @@ def load_connection(user: User, device_id: str, conn_id: str, pos: str | None) -
         return None
     connection_pk, number = parse_pos(pos)
     row = SlidingSyncPosition.objects.filter(
-        connection_id=connection_pk, number=number, connection__user=user,
-        connection__device_id=device_id, connection__conn_id=conn_id,
+        connection_id=connection_pk,
+        number=number,
+        connection__user=user,
+        connection__device_id=device_id,
+        connection__conn_id=conn_id,
     ).first()
     if row is None:
         raise _unknown_pos()
@@ -67,8 +72,9 @@ def load_connection(user: User, device_id: str, conn_id: str, pos: str | None) -
     return ConnectionState(SyncToken.parse(row.token), rooms)
 
 
-def save_connection(user: User, device_id: str, conn_id: str, previous_pos: str | None,
-                    state: ConnectionState) -> str:
+def save_connection(
+    user: User, device_id: str, conn_id: str, previous_pos: str | None, state: ConnectionState
+) -> str:
     """Store ``state`` as the connection's next position; returns the new ``pos``."""
     with transaction.atomic():
         connection, created = SlidingSyncConnection.objects.select_for_update().get_or_create(
@@ -80,14 +86,18 @@ def save_connection(user: User, device_id: str, conn_id: str, previous_pos: str 
         connection.next_number = number + 1
         connection.save(update_fields=["next_number"])
         SlidingSyncPosition.objects.create(
-            connection=connection, number=number, token=state.token.encode(),
+            connection=connection,
+            number=number,
+            token=state.token.encode(),
             rooms={room_id: list(asdict(sent).values()) for room_id, sent in state.rooms.items()},
             created_ts=now_ms(),
         )
         if previous_pos is not None:
             _, used = parse_pos(previous_pos)
             connection.positions.filter(number__lt=used).delete()
-        stale = connection.positions.order_by("-number").values_list("number", flat=True)[KEPT_POSITIONS:]
+        stale = connection.positions.order_by("-number").values_list("number", flat=True)[
+            KEPT_POSITIONS:
+        ]
         if stale:
             connection.positions.filter(number__lte=max(stale)).delete()
     return f"{state.token.encode()}~{connection.pk}.{number}"

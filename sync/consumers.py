@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from matrixhs.asgi_handler import request_threads
-from matrixhs.errors import InvalidParam, Unrecognized, render_error
-from matrixhs.middleware import CORS_HEADERS
 from matrixhs.auth import authenticate
+from matrixhs.errors import InvalidParam, Unrecognized, render_error
 from matrixhs.http import parse_json_bytes
+from matrixhs.middleware import CORS_HEADERS
 from sync.classic import SyncRequest, sync_for_user
 from sync.notifier import WakeUps
 from sync.params import parse_sync_request
@@ -34,14 +34,18 @@ MAX_TIMEOUT_MS = 120_000
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+async def send_json(
+    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     all_headers = {"Content-Type": "application/json", **CORS_HEADERS, **(headers or {})}
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -50,20 +54,22 @@ class LongPollRequest:
 
     def __init__(self, scope: dict[str, Any], body: bytes) -> None:
         self.method = scope["method"]
-        self.query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        self.query = {
+            k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()
+        }
         self.headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         self.client = (scope.get("client") or ("unknown", 0))[0]
         self.body = body
 
     @property
-    def META(self) -> dict[str, str]:  # noqa: N802 - what matrixhs.auth reads, as on Django's
+    def META(self) -> dict[str, str]:
         meta = {"REMOTE_ADDR": self.client}
         for name, value in self.headers.items():
             meta["HTTP_" + name.upper().replace("-", "_")] = value
         return meta
 
     @property
-    def GET(self) -> dict[str, str]:  # noqa: N802
+    def GET(self) -> dict[str, str]:
         return self.query
 
     def timeout_ms(self) -> int:
@@ -117,7 +123,9 @@ class LongPollEndpoint:
         if status:  # 0: the client went away
             await send_json(send, status, answer)
 
-    async def _answer(self, request: LongPollRequest, disconnected: asyncio.Future[Any]) -> tuple[int, Any]:
+    async def _answer(
+        self, request: LongPollRequest, disconnected: asyncio.Future[Any]
+    ) -> tuple[int, Any]:
         if request.method not in self.methods:
             raise Unrecognized("Method not allowed", status=405)
         prepared = await request_threads.run(self.prepare, request)
@@ -161,7 +169,9 @@ class SyncLongPollConsumer(LongPollEndpoint):
     def prepare(self, request: LongPollRequest) -> SyncRequest:
         return parse_sync_request(request)
 
-    def compute(self, request: LongPollRequest, prepared: SyncRequest) -> tuple[int, Any, bool, int | None]:
+    def compute(
+        self, request: LongPollRequest, prepared: SyncRequest
+    ) -> tuple[int, Any, bool, int | None]:
         result = sync_for_user(prepared)
         return 200, result.body, result.has_changes, result.next_typing_expiry_ms
 
@@ -179,6 +189,8 @@ class SlidingSyncConsumer(LongPollEndpoint):
         do_mark_active(requester.user, request.query.get("set_presence", "online"))
         return parse_request(requester.user, requester.device_id, request.query, body)
 
-    def compute(self, request: LongPollRequest, prepared: SlidingRequest) -> tuple[int, Any, bool, int | None]:
+    def compute(
+        self, request: LongPollRequest, prepared: SlidingRequest
+    ) -> tuple[int, Any, bool, int | None]:
         body, news, wake_at = sliding_sync(prepared)
         return 200, body, news, wake_at

@@ -42,8 +42,9 @@ def _matches_any(value: str, patterns: list[str]) -> bool:
     return any(_compiled(p).match(value) for p in patterns)
 
 
-def _allowed(value: str | None, allow: list[str] | None, deny: list[str],
-             globs: bool = False) -> bool:
+def _allowed(
+    value: str | None, allow: list[str] | None, deny: list[str], globs: bool = False
+) -> bool:
     """Whether ``value`` passes an include list (None: all) and an exclude list."""
     if value is None:
         return True
@@ -100,8 +101,12 @@ class RoomEventFilter:
             raise BadJson("A filter must be a JSON object")
         limit = _limit(data)
         flags = {}
-        for name in ("contains_url", "lazy_load_members", "include_redundant_members",
-                     "unread_thread_notifications"):
+        for name in (
+            "contains_url",
+            "lazy_load_members",
+            "include_redundant_members",
+            "unread_thread_notifications",
+        ):
             value = data.get(name)
             if value is not None and not isinstance(value, bool):
                 raise BadJson(f"Filter field {name} must be a boolean")
@@ -321,14 +326,19 @@ def do_create_filter(user: User, definition: JsonDict) -> str:
     digest = _definition_hash(definition)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
-        existing = StoredFilter.objects.filter(user=user, definition_hash=digest).values_list(
-            "filter_id", flat=True
-        ).first()
+        existing = (
+            StoredFilter.objects.filter(user=user, definition_hash=digest)
+            .values_list("filter_id", flat=True)
+            .first()
+        )
         if existing is not None:
             return existing
         filter_id = str(StoredFilter.objects.filter(user=user).count())
         StoredFilter.objects.create(
-            user=user, filter_id=filter_id, definition=definition, definition_hash=digest,
+            user=user,
+            filter_id=filter_id,
+            definition=definition,
+            definition_hash=digest,
             created_ts=now_ms(),
         )
     return filter_id
@@ -336,9 +346,11 @@ def do_create_filter(user: User, definition: JsonDict) -> str:
 
 def get_filter_definition(user: User, filter_id: str) -> JsonDict:
     """Raises: NotFound: the user has no filter with this ID."""
-    row = StoredFilter.objects.filter(user=user, filter_id=filter_id).values_list(
-        "definition", flat=True
-    ).first()
+    row = (
+        StoredFilter.objects.filter(user=user, filter_id=filter_id)
+        .values_list("definition", flat=True)
+        .first()
+    )
     if row is None:
         raise NotFound("No such filter")
     return dict(row)

@@ -56,9 +56,7 @@ class Presence(models.Model):
 class SlidingSyncConnection(models.Model):
     """One sliding sync connection (MSC4186): a user's device and the client's conn_id."""
 
-    user = models.ForeignKey(
-        User, on_delete=models.CASCADE, related_name="+"
-    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     device_id = models.CharField(max_length=255)
     conn_id = models.CharField(max_length=255, blank=True)
     next_number = models.PositiveIntegerField(default=1)

@@ -70,9 +70,11 @@ def _joined_rooms(user_ids: Iterable[str]) -> Q:
 def _audience(user_ids: list[str]) -> list[str]:
     """The local users who share a joined room with any of ``user_ids``, and those of
     ``user_ids`` who are local."""
-    mates = RoomMembership.objects.filter(
-        _joined_rooms(user_ids), membership=Membership.JOIN
-    ).values_list("user_id", flat=True).distinct()
+    mates = (
+        RoomMembership.objects.filter(_joined_rooms(user_ids), membership=Membership.JOIN)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
     server_name = settings.MATRIXHS_SERVER_NAME
     return sorted({u for u in [*mates, *user_ids] if server_name_of(u) == server_name})
 
@@ -141,9 +143,11 @@ def do_mark_active(user: User, set_presence: str) -> None:
     stamps = {"last_sync_ts": now}
     if set_presence == ONLINE:
         stamps["last_active_ts"] = now
-    current = Presence.objects.filter(user_id=user.user_id).values_list(
-        "state", "last_active_ts", "last_sync_ts"
-    ).first()
+    current = (
+        Presence.objects.filter(user_id=user.user_id)
+        .values_list("state", "last_active_ts", "last_sync_ts")
+        .first()
+    )
     if current is not None and current[0] == set_presence:
         stamp = current[1] if set_presence == ONLINE else current[2]
         if now - stamp >= LAST_ACTIVE_GRANULARITY_MS:
@@ -151,8 +155,7 @@ def do_mark_active(user: User, set_presence: str) -> None:
         return
     with transaction.atomic():
         row = _locked_row(user.user_id)
-        _apply(row, {"state": set_presence, "currently_active": set_presence == ONLINE,
-                     **stamps})
+        _apply(row, {"state": set_presence, "currently_active": set_presence == ONLINE, **stamps})
 
 
 def expire_idle_presence(now: int | None = None) -> int:
@@ -169,8 +172,9 @@ def expire_idle_presence(now: int | None = None) -> int:
     changed = 0
     while True:
         with transaction.atomic():
-            rows = list(Presence.objects.select_for_update().filter(due).order_by("pk")[
-                :EXPIRY_BATCH])
+            rows = list(
+                Presence.objects.select_for_update().filter(due).order_by("pk")[:EXPIRY_BATCH]
+            )
             if not rows:
                 return changed
             for row in rows:
@@ -211,8 +215,7 @@ def presence_changes(user_id: str, since: int | None, until: int) -> list[JsonDi
     mates = RoomMembership.objects.filter(
         _joined_rooms([user_id]), membership=Membership.JOIN
     ).values("user_id")
-    rows = Presence.objects.filter(Q(user_id__in=mates) | Q(user_id=user_id),
-                                   stream_id__lte=until)
+    rows = Presence.objects.filter(Q(user_id__in=mates) | Q(user_id=user_id), stream_id__lte=until)
     if since is None:
         rows = rows.exclude(state=OFFLINE)
     else:

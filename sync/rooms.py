@@ -36,8 +36,11 @@ def membership_changes(user_id: str, since: int, until: int) -> dict[int, Member
     """The user's latest membership event per room in (since, until], by room pk."""
     rows = (
         Event.objects.filter(
-            type=EventTypes.MEMBER, state_key=user_id,
-            stream_ordering__gt=since, stream_ordering__lte=until, rejected_reason__isnull=True,
+            type=EventTypes.MEMBER,
+            state_key=user_id,
+            stream_ordering__gt=since,
+            stream_ordering__lte=until,
+            rejected_reason__isnull=True,
         )
         .select_related("room")
         .order_by("stream_ordering")
@@ -64,15 +67,16 @@ def timelines(
     limited)``, in one query."""
     if not rooms or limit <= 0:
         return {room.pk: ([], False) for room in rooms}
-    query = Event.objects.filter(
-        room__in=rooms, stream_ordering__lte=until, outlier=False
-    ).filter(event_filter.as_q())
+    query = Event.objects.filter(room__in=rooms, stream_ordering__lte=until, outlier=False).filter(
+        event_filter.as_q()
+    )
     if since is not None:
         query = query.filter(stream_ordering__gt=since)
     ranked = (
         query.annotate(
-            rank=Window(RowNumber(), partition_by=[F("room_id")],
-                        order_by=F("stream_ordering").desc())
+            rank=Window(
+                RowNumber(), partition_by=[F("room_id")], order_by=F("stream_ordering").desc()
+            )
         )
         .filter(rank__lte=limit + 1)
         .select_related("room")
@@ -96,8 +100,11 @@ def last_events_at(rooms: Sequence[Room], position: int) -> dict[int, Event]:
     """Each room's last event at or before ``position`` (its state group is the state then)."""
     ranked = (
         Event.objects.filter(room__in=rooms, stream_ordering__lte=position, outlier=False)
-        .annotate(rank=Window(RowNumber(), partition_by=[F("room_id")],
-                              order_by=F("stream_ordering").desc()))
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("room_id")], order_by=F("stream_ordering").desc()
+            )
+        )
         .filter(rank=1)
     )
     return {event.room_id: event for event in ranked}
@@ -122,8 +129,11 @@ def lazy_member_keys(events: list[Event], user_id: str) -> set[StateKey]:
     """Member state keys a lazy-loading client needs for ``events``: their senders and
     the targets of membership events, plus the user."""
     keys = {(EventTypes.MEMBER, e.sender) for e in events}
-    keys |= {(EventTypes.MEMBER, e.state_key) for e in events
-             if e.type == EventTypes.MEMBER and e.state_key}
+    keys |= {
+        (EventTypes.MEMBER, e.state_key)
+        for e in events
+        if e.type == EventTypes.MEMBER and e.state_key
+    }
     keys.add((EventTypes.MEMBER, user_id))
     return keys
 
@@ -132,9 +142,13 @@ def summaries(rooms: Sequence[Room], user_id: str) -> dict[int, JsonDict]:
     """m.heroes (up to 5 other members) and joined/invited counts, per room."""
     counts: dict[int, dict[str, int]] = defaultdict(lambda: {"join": 0, "invite": 0})
     heroes: dict[int, list[str]] = defaultdict(list)
-    rows = RoomMembership.objects.filter(
-        room__in=rooms, membership__in=("join", "invite", "leave", "ban")
-    ).order_by("room_id", "user_id").values_list("room_id", "user_id", "membership")
+    rows = (
+        RoomMembership.objects.filter(
+            room__in=rooms, membership__in=("join", "invite", "leave", "ban")
+        )
+        .order_by("room_id", "user_id")
+        .values_list("room_id", "user_id", "membership")
+    )
     fallback: dict[int, list[str]] = defaultdict(list)
     for room_pk, member, membership in rows:
         if membership in ("join", "invite"):
@@ -153,7 +167,9 @@ def summaries(rooms: Sequence[Room], user_id: str) -> dict[int, JsonDict]:
     }
 
 
-def receipts(rooms: Sequence[Room], user_id: str, since: int | None, until: int) -> dict[int, JsonDict]:
+def receipts(
+    rooms: Sequence[Room], user_id: str, since: int | None, until: int
+) -> dict[int, JsonDict]:
     """m.receipt content per room: receipts changed in (since, until] (all when initial);
     private receipts only the reader's own."""
     query = Receipt.objects.filter(room__in=rooms, stream_id__lte=until).filter(
@@ -172,8 +188,9 @@ def receipts(rooms: Sequence[Room], user_id: str, since: int | None, until: int)
     return dict(content)
 
 
-def room_account_data(user: User, rooms: Sequence[Room], since: int | None,
-                      until: int) -> dict[str, list[JsonDict]]:
+def room_account_data(
+    user: User, rooms: Sequence[Room], since: int | None, until: int
+) -> dict[str, list[JsonDict]]:
     """Per-room account data changed in (since, until], by room ID."""
     query = AccountData.objects.filter(
         user=user, room_id__in=[r.room_id for r in rooms], stream_id__lte=until
@@ -188,8 +205,15 @@ def room_account_data(user: User, rooms: Sequence[Room], since: int | None,
 
 def stripped_state(rooms: Sequence[Room], extra: dict[int, Event]) -> dict[int, list[JsonDict]]:
     """invite_state / knock_state: the room's stripped state plus the user's own event."""
-    keys = {EventTypes.CREATE, EventTypes.JOIN_RULES, EventTypes.NAME, EventTypes.AVATAR,
-            EventTypes.CANONICAL_ALIAS, EventTypes.ENCRYPTION, EventTypes.TOPIC}
+    keys = {
+        EventTypes.CREATE,
+        EventTypes.JOIN_RULES,
+        EventTypes.NAME,
+        EventTypes.AVATAR,
+        EventTypes.CANONICAL_ALIAS,
+        EventTypes.ENCRYPTION,
+        EventTypes.TOPIC,
+    }
     ids = CurrentStateEvent.objects.filter(room__in=rooms, type__in=keys, state_key="")
     events = Event.objects.filter(event_id__in=ids.values("event_id"))
     result: dict[int, list[JsonDict]] = defaultdict(list)
@@ -208,10 +232,10 @@ def users_sharing_rooms(user_id: str) -> set[str]:
     """Everyone in a room the user is joined to (the user included)."""
     rooms = RoomMembership.objects.filter(user_id=user_id, membership="join").values("room_id")
     return set(
-        RoomMembership.objects.filter(room_id__in=rooms, membership="join")
-        .values_list("user_id", flat=True)
+        RoomMembership.objects.filter(room_id__in=rooms, membership="join").values_list(
+            "user_id", flat=True
+        )
     ) | {user_id}
-
 
 
 def membership_movements(user_id: str, since: int, until: int) -> tuple[set[str], set[str]]:
@@ -219,7 +243,9 @@ def membership_movements(user_id: str, since: int, until: int) -> tuple[set[str]
     rooms the user is in (all members of rooms the user just joined), and leaves."""
     my_rooms = RoomMembership.objects.filter(user_id=user_id, membership="join").values("room_id")
     moves = Event.objects.filter(
-        room_id__in=my_rooms, type=EventTypes.MEMBER, stream_ordering__gt=since,
+        room_id__in=my_rooms,
+        type=EventTypes.MEMBER,
+        stream_ordering__gt=since,
         stream_ordering__lte=until,
     ).values_list("room_id", "state_key", "membership")
     joined: set[str] = set()
@@ -234,17 +260,22 @@ def membership_movements(user_id: str, since: int, until: int) -> tuple[set[str]
             departed.add(member)
     if rooms_i_joined:
         joined |= set(
-            RoomMembership.objects.filter(room_id__in=rooms_i_joined, membership="join")
-            .values_list("user_id", flat=True)
+            RoomMembership.objects.filter(
+                room_id__in=rooms_i_joined, membership="join"
+            ).values_list("user_id", flat=True)
         )
     # Rooms the user left in the window: their members may no longer share a room.
     left_rooms = Event.objects.filter(
-        type=EventTypes.MEMBER, state_key=user_id, membership__in=("leave", "ban"),
-        stream_ordering__gt=since, stream_ordering__lte=until,
+        type=EventTypes.MEMBER,
+        state_key=user_id,
+        membership__in=("leave", "ban"),
+        stream_ordering__gt=since,
+        stream_ordering__lte=until,
     ).values("room_id")
     departed |= set(
-        RoomMembership.objects.filter(room_id__in=left_rooms, membership="join")
-        .values_list("user_id", flat=True)
+        RoomMembership.objects.filter(room_id__in=left_rooms, membership="join").values_list(
+            "user_id", flat=True
+        )
     )
     joined.discard(user_id)
     departed.discard(user_id)
@@ -260,8 +291,11 @@ def names_and_avatars(rooms: Sequence[Room]) -> dict[int, dict[str, str]]:
     result: dict[int, dict[str, str]] = defaultdict(dict)
     for room_pk, event_type, event_id in rows:
         content = pdus.get(event_id, {}).get("content", {})
-        field_name, value = ("name", content.get("name")) if event_type == EventTypes.NAME else (
-            "avatar", content.get("url"))
+        field_name, value = (
+            ("name", content.get("name"))
+            if event_type == EventTypes.NAME
+            else ("avatar", content.get("url"))
+        )
         if isinstance(value, str) and value:
             result[room_pk][field_name] = value
     return dict(result)

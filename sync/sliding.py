@@ -26,7 +26,7 @@ from matrixhs.errors import BadJson, InvalidParam, JsonDict
 from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Room, RoomMembership
-from rooms.queries.format import Viewer, format_events, strip_state_event
+from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
 from sync.classic import _device_lists
@@ -35,8 +35,15 @@ from sync.filters import RoomEventFilter
 from sync.tokens import SyncToken, current_token
 
 #: Events that move a room up the list, in the clients' eyes (MSC4186 bump_stamp).
-BUMP_TYPES = ("m.room.create", "m.room.message", "m.room.encrypted", "m.sticker",
-              "m.call.invite", "m.poll.start", "m.beacon_info")
+BUMP_TYPES = (
+    "m.room.create",
+    "m.room.message",
+    "m.room.encrypted",
+    "m.sticker",
+    "m.call.invite",
+    "m.poll.start",
+    "m.beacon_info",
+)
 MAX_TIMELINE_LIMIT = 1000
 MAX_LISTS = 100
 
@@ -82,8 +89,9 @@ def _config(raw: Any, where: str) -> RoomConfig:
     return RoomConfig(min(limit, MAX_TIMELINE_LIMIT), {(t, k) for t, k in required})
 
 
-def parse_request(user: User, device_id: str | None, query: dict[str, str],
-                  body: JsonDict) -> SlidingRequest:
+def parse_request(
+    user: User, device_id: str | None, query: dict[str, str], body: JsonDict
+) -> SlidingRequest:
     """Raises: BadJson / InvalidParam for malformed bodies."""
     lists = body.get("lists", {})
     subscriptions = body.get("room_subscriptions", {})
@@ -98,18 +106,28 @@ def parse_request(user: User, device_id: str | None, query: dict[str, str],
     for name, config in lists.items():
         _config(config, f"lists.{name}")
         ranges = config.get("ranges")
-        if ranges is not None and not (isinstance(ranges, list) and all(
-            isinstance(r, list) and len(r) == 2 and all(
-                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in r)
-            for r in ranges
-        )):
+        if ranges is not None and not (
+            isinstance(ranges, list)
+            and all(
+                isinstance(r, list)
+                and len(r) == 2
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in r)
+                for r in ranges
+            )
+        ):
             raise BadJson(f"lists.{name}.ranges must be a list of [start, end] pairs")
         if config.get("filters") is not None and not isinstance(config["filters"], dict):
             raise BadJson(f"lists.{name}.filters must be an object")
     return SlidingRequest(
-        user=user, device_id=device_id, conn_id=conn_id, pos=query.get("pos"), lists=lists,
-        subscriptions={room_id: _config(c, f"room_subscriptions.{room_id}")
-                       for room_id, c in subscriptions.items()},
+        user=user,
+        device_id=device_id,
+        conn_id=conn_id,
+        pos=query.get("pos"),
+        lists=lists,
+        subscriptions={
+            room_id: _config(c, f"room_subscriptions.{room_id}")
+            for room_id, c in subscriptions.items()
+        },
         extensions=extensions,
     )
 
@@ -133,17 +151,25 @@ def room_list(user: User, now: SyncToken, previously_sent: set[str]) -> list[Roo
     rooms = [m.room for m in memberships]
     latest = dict(
         Event.objects.filter(room__in=rooms, stream_ordering__lte=now.events)
-        .values("room_id").annotate(last=Max("stream_ordering")).values_list("room_id", "last")
+        .values("room_id")
+        .annotate(last=Max("stream_ordering"))
+        .values_list("room_id", "last")
     )
     bumps = dict(
         Event.objects.filter(room__in=rooms, stream_ordering__lte=now.events, type__in=BUMP_TYPES)
-        .values("room_id").annotate(last=Max("stream_ordering")).values_list("room_id", "last")
+        .values("room_id")
+        .annotate(last=Max("stream_ordering"))
+        .values_list("room_id", "last")
     )
     entries = []
     for membership in memberships:
         room = membership.room
         kind = membership.membership
-        if kind == "leave" and membership.sender == user.user_id and room.room_id not in previously_sent:
+        if (
+            kind == "leave"
+            and membership.sender == user.user_id
+            and room.room_id not in previously_sent
+        ):
             continue
         own = membership.stream_ordering or 0
         activity = latest.get(room.pk, own) if kind == "join" else own
@@ -157,10 +183,15 @@ def _room_facts(user: User, rooms: list[Room]) -> dict[int, dict[str, Any]]:
     """What list filters look at: DM flag, encryption, room type, name, space children, tags."""
     facts: dict[int, dict[str, Any]] = {r.pk: {"tags": set()} for r in rooms}
     direct = AccountData.objects.filter(user=user, room_id="", type="m.direct").first()
-    dm_rooms = {room_id for ids in (direct.content.values() if direct and isinstance(
-        direct.content, dict) else []) if isinstance(ids, list) for room_id in ids}
+    dm_rooms = {
+        room_id
+        for ids in (direct.content.values() if direct and isinstance(direct.content, dict) else [])
+        if isinstance(ids, list)
+        for room_id in ids
+    }
     state = CurrentStateEvent.objects.filter(
-        room__in=rooms, type__in=[EventTypes.ENCRYPTION, EventTypes.CREATE, EventTypes.NAME],
+        room__in=rooms,
+        type__in=[EventTypes.ENCRYPTION, EventTypes.CREATE, EventTypes.NAME],
         state_key="",
     ).values_list("room_id", "type", "event_id")
     pdus = load_pdus(event_id for _, _, event_id in state)
@@ -187,13 +218,18 @@ def _room_facts(user: User, rooms: list[Room]) -> dict[int, dict[str, Any]]:
 
 def _space_children(space_ids: list[str], user_id: str) -> set[str]:
     joined = RoomMembership.objects.filter(
-        user_id=user_id, membership="join", room__room_id__in=space_ids).values("room_id")
-    return set(CurrentStateEvent.objects.filter(
-        room_id__in=joined, type="m.space.child").values_list("state_key", flat=True))
+        user_id=user_id, membership="join", room__room_id__in=space_ids
+    ).values("room_id")
+    return set(
+        CurrentStateEvent.objects.filter(room_id__in=joined, type="m.space.child").values_list(
+            "state_key", flat=True
+        )
+    )
 
 
-def _matches(entry: RoomEntry, facts: dict[str, Any], filters: JsonDict,
-             space_children: set[str] | None) -> bool:
+def _matches(
+    entry: RoomEntry, facts: dict[str, Any], filters: JsonDict, space_children: set[str] | None
+) -> bool:
     checks = [
         ("is_dm", lambda v: facts["is_dm"] == v),
         ("is_encrypted", lambda v: facts["encrypted"] == v),
@@ -209,8 +245,9 @@ def _matches(entry: RoomEntry, facts: dict[str, Any], filters: JsonDict,
     return all(check(filters[name]) for name, check in checks if filters.get(name) is not None)
 
 
-def select_rooms(request: SlidingRequest, entries: list[RoomEntry]
-                 ) -> tuple[dict[str, JsonDict], dict[str, tuple[RoomEntry, RoomConfig, list[str]]]]:
+def select_rooms(
+    request: SlidingRequest, entries: list[RoomEntry]
+) -> tuple[dict[str, JsonDict], dict[str, tuple[RoomEntry, RoomConfig, list[str]]]]:
     """List counts, and the rooms the lists' ranges and the subscriptions pick, with their
     combined config and the names of the lists that matched them."""
     facts = _room_facts(request.user, [e.room for e in entries])
@@ -236,8 +273,12 @@ def select_rooms(request: SlidingRequest, entries: list[RoomEntry]
     return lists_out, chosen
 
 
-def _choose(chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]], entry: RoomEntry,
-            config: RoomConfig, list_name: str | None) -> None:
+def _choose(
+    chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]],
+    entry: RoomEntry,
+    config: RoomConfig,
+    list_name: str | None,
+) -> None:
     room_id = entry.room.room_id
     if room_id not in chosen:
         chosen[room_id] = (entry, RoomConfig(config.timeline_limit, set(config.required_state)), [])
@@ -250,8 +291,9 @@ def _choose(chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]], entry: R
 # --- rooms ----------------------------------------------------------------------------------
 
 
-def wanted_state(state: dict[StateKey, str], config: RoomConfig, user_id: str,
-                 lazy_members: set[str]) -> dict[StateKey, str]:
+def wanted_state(
+    state: dict[StateKey, str], config: RoomConfig, user_id: str, lazy_members: set[str]
+) -> dict[StateKey, str]:
     """The part of a room's state ``required_state`` asks for."""
     wanted = {(t, user_id if k == "$ME" else k) for t, k in config.required_state}
     lazy = (EventTypes.MEMBER, "$LAZY") in wanted
@@ -260,25 +302,41 @@ def wanted_state(state: dict[StateKey, str], config: RoomConfig, user_id: str,
     keys = {k for t, k in wanted if t == "*"}
     picked = {}
     for (event_type, state_key), event_id in state.items():
-        if lazy and event_type == EventTypes.MEMBER and state_key not in lazy_members and (
-            (event_type, state_key) not in wanted
+        if (
+            lazy
+            and event_type == EventTypes.MEMBER
+            and state_key not in lazy_members
+            and ((event_type, state_key) not in wanted)
         ):
             continue
-        if (everything or (event_type, state_key) in wanted or event_type in types
-                or state_key in keys or (lazy and event_type == EventTypes.MEMBER)):
+        if (
+            everything
+            or (event_type, state_key) in wanted
+            or event_type in types
+            or state_key in keys
+            or (lazy and event_type == EventTypes.MEMBER)
+        ):
             picked[(event_type, state_key)] = event_id
     return picked
 
 
-def build_rooms(request: SlidingRequest, chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]],
-                previous: ConnectionState | None, now: SyncToken) -> tuple[JsonDict, dict[str, RoomSent]]:
+def build_rooms(
+    request: SlidingRequest,
+    chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]],
+    previous: ConnectionState | None,
+    now: SyncToken,
+) -> tuple[JsonDict, dict[str, RoomSent]]:
     """The rooms section, and what each room's entry now is on the connection."""
     viewer = Viewer(request.user.user_id, request.device_id)
     sent = previous.rooms if previous is not None else {}
     to_send: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]] = []
     for entry, config, lists in chosen.values():
         before = sent.get(entry.room.room_id)
-        if before is not None and before.config == config.key() and before.limit >= config.timeline_limit:
+        if (
+            before is not None
+            and before.config == config.key()
+            and before.limit >= config.timeline_limit
+        ):
             if entry.last_activity <= before.position:
                 continue  # nothing new in this room
             to_send.append((entry, config, lists, before))
@@ -294,7 +352,9 @@ def build_rooms(request: SlidingRequest, chosen: dict[str, tuple[RoomEntry, Room
     return rooms_out, new_sent
 
 
-def _stripped_rooms(items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]]) -> JsonDict:
+def _stripped_rooms(
+    items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
+) -> JsonDict:
     out: JsonDict = {}
     if not items:
         return out
@@ -314,8 +374,13 @@ def _stripped_rooms(items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent
     return out
 
 
-def _joined_rooms(request: SlidingRequest, items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
-                  previous: ConnectionState | None, now: SyncToken, viewer: Viewer) -> JsonDict:
+def _joined_rooms(
+    request: SlidingRequest,
+    items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
+    previous: ConnectionState | None,
+    now: SyncToken,
+    viewer: Viewer,
+) -> JsonDict:
     if not items:
         return {}
     user_id = request.user.user_id
@@ -325,19 +390,22 @@ def _joined_rooms(request: SlidingRequest, items: list[tuple[RoomEntry, RoomConf
         if entry.membership != "join":
             upper = Event.objects.get(event_id=entry.event_id).stream_ordering or now.events
         after = before.position if before is not None else None
-        timelines.update(data.timelines([entry.room], after, upper, config.timeline_limit,
-                                        RoomEventFilter()))
+        timelines.update(
+            data.timelines([entry.room], after, upper, config.timeline_limit, RoomEventFilter())
+        )
     all_events = [e for events, _ in timelines.values() for e in events]
     visible = {e.event_id for e in data.visible(user_id, all_events)}
-    formatted = {e["event_id"]: e for e in format_events(
-        [e for e in all_events if e.event_id in visible], viewer)}
+    formatted = {
+        e["event_id"]: e
+        for e in format_events([e for e in all_events if e.event_id in visible], viewer)
+    }
     summaries = data.summaries([e.room for e, _, _, _ in items], user_id)
     members = _member_rows([e.room for e, _, _, _ in items])
     names = data.names_and_avatars([e.room for e, _, _, _ in items])
     state_out = _required_state(items, timelines, user_id, viewer)
     previous_events = previous.token.events if previous is not None else None
     out: JsonDict = {}
-    for entry, config, lists, before in items:
+    for entry, _config, lists, before in items:
         events, limited = timelines[entry.room.pk]
         timeline = [formatted[e.event_id] for e in events if e.event_id in formatted]
         summary = summaries.get(entry.room.pk, {})
@@ -347,9 +415,14 @@ def _joined_rooms(request: SlidingRequest, items: list[tuple[RoomEntry, RoomConf
             "joined_count": summary.get("m.joined_member_count", 0),
             "invited_count": summary.get("m.invited_member_count", 0),
             "limited": limited,
-            "prev_batch": f"s{(events[0].stream_ordering or 1) - 1}" if events else f"s{now.events}",
-            "num_live": sum(1 for e in events if previous_events is not None
-                            and (e.stream_ordering or 0) > previous_events),
+            "prev_batch": f"s{(events[0].stream_ordering or 1) - 1}"
+            if events
+            else f"s{now.events}",
+            "num_live": sum(
+                1
+                for e in events
+                if previous_events is not None and (e.stream_ordering or 0) > previous_events
+            ),
         }
         if before is None:
             room_out["initial"] = True
@@ -357,8 +430,9 @@ def _joined_rooms(request: SlidingRequest, items: list[tuple[RoomEntry, RoomConf
             room_out["timeline"] = timeline
         if state_out.get(entry.room.pk):
             room_out["required_state"] = state_out[entry.room.pk]
-        _name_and_heroes(room_out, names.get(entry.room.pk, {}), entry.room, user_id, members,
-                         before is None)
+        _name_and_heroes(
+            room_out, names.get(entry.room.pk, {}), entry.room, user_id, members, before is None
+        )
         if lists:
             room_out["lists"] = lists
         out[entry.room.room_id] = room_out
@@ -367,26 +441,44 @@ def _joined_rooms(request: SlidingRequest, items: list[tuple[RoomEntry, RoomConf
 
 def _member_rows(rooms: list[Room]) -> dict[int, list[RoomMembership]]:
     rows: dict[int, list[RoomMembership]] = defaultdict(list)
-    for row in RoomMembership.objects.filter(room__in=rooms, membership__in=("join", "invite")
-                                             ).order_by("user_id"):
+    for row in RoomMembership.objects.filter(
+        room__in=rooms, membership__in=("join", "invite")
+    ).order_by("user_id"):
         rows[row.room_id].append(row)
     return rows
 
 
-def _name_and_heroes(room_out: JsonDict, named: dict[str, str], room: Room, user_id: str,
-                     members: dict[int, list[RoomMembership]], initial: bool) -> None:
+def _name_and_heroes(
+    room_out: JsonDict,
+    named: dict[str, str],
+    room: Room,
+    user_id: str,
+    members: dict[int, list[RoomMembership]],
+    initial: bool,
+) -> None:
     room_out.update(named)
     if "name" not in named and initial:
         room_out["heroes"] = [
-            {k: v for k, v in (("user_id", m.user_id), ("displayname", m.displayname),
-                               ("avatar_url", m.avatar_url)) if v is not None}
-            for m in members.get(room.pk, []) if m.user_id != user_id
+            {
+                k: v
+                for k, v in (
+                    ("user_id", m.user_id),
+                    ("displayname", m.displayname),
+                    ("avatar_url", m.avatar_url),
+                )
+                if v is not None
+            }
+            for m in members.get(room.pk, [])
+            if m.user_id != user_id
         ][:5]
 
 
-def _required_state(items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
-                    timelines: dict[int, tuple[list[Event], bool]], user_id: str,
-                    viewer: Viewer) -> dict[int, list[JsonDict]]:
+def _required_state(
+    items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
+    timelines: dict[int, tuple[list[Event], bool]],
+    user_id: str,
+    viewer: Viewer,
+) -> dict[int, list[JsonDict]]:
     """Initial rooms: the wanted part of the current state (or the state at the leave).
     Rooms sent before: the wanted state that changed since."""
     groups = {}
@@ -398,7 +490,8 @@ def _required_state(items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent
             groups[entry.room.pk] = leave.state_group_id if leave else None
     maps = data.state_maps(groups.values())
     changed_since = _state_changed_since(
-        {e.room.pk: b.position for e, _, _, b in items if b is not None})
+        {e.room.pk: b.position for e, _, _, b in items if b is not None}
+    )
     chosen_ids: dict[int, set[str]] = {}
     for entry, config, _, before in items:
         state = maps.get(groups[entry.room.pk] or -1, {})
@@ -408,10 +501,13 @@ def _required_state(items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent
         ids = set(picked.values())
         if before is not None:
             ids &= changed_since.get(entry.room.pk, set()) | {
-                v for (t, k), v in picked.items() if t == EventTypes.MEMBER and k in lazy}
+                v for (t, k), v in picked.items() if t == EventTypes.MEMBER and k in lazy
+            }
         chosen_ids[entry.room.pk] = ids - {e.event_id for e in events}
     formatted = data.state_events({i for ids in chosen_ids.values() for i in ids}, viewer)
-    return {pk: [formatted[i] for i in sorted(ids) if i in formatted] for pk, ids in chosen_ids.items()}
+    return {
+        pk: [formatted[i] for i in sorted(ids) if i in formatted] for pk, ids in chosen_ids.items()
+    }
 
 
 def _state_changed_since(positions: dict[int, int]) -> dict[int, set[str]]:
@@ -438,8 +534,13 @@ def _enabled(extensions: JsonDict, name: str) -> JsonDict | None:
     return None
 
 
-def build_extensions(request: SlidingRequest, previous: ConnectionState | None, now: SyncToken,
-                     rooms: list[Room], initial_rooms: set[str]) -> tuple[JsonDict, bool, int | None]:
+def build_extensions(
+    request: SlidingRequest,
+    previous: ConnectionState | None,
+    now: SyncToken,
+    rooms: list[Room],
+    initial_rooms: set[str],
+) -> tuple[JsonDict, bool, int | None]:
     """The extensions section, whether it holds news, and the next typing expiry."""
     since = previous.token if previous is not None else None
     out: JsonDict = {}
@@ -452,30 +553,40 @@ def build_extensions(request: SlidingRequest, previous: ConnectionState | None, 
         after = int(raw) if raw is not None else (since.to_device if since else 0)
         if after:
             delete_to_device_up_to(request.user, request.device_id, after)
-        events, position = to_device_messages(request.user, request.device_id, after,
-                                              int(config.get("limit") or 100), now.to_device)
+        events, position = to_device_messages(
+            request.user, request.device_id, after, int(config.get("limit") or 100), now.to_device
+        )
         out["to_device"] = {"next_batch": str(position), "events": events}
         news |= bool(events)
     if _enabled(request.extensions, "e2ee") is not None and request.device_id:
         e2ee: JsonDict = {
             "device_one_time_keys_count": one_time_key_counts(request.user, request.device_id),
-            "device_unused_fallback_key_types": unused_fallback_key_types(request.user,
-                                                                          request.device_id),
+            "device_unused_fallback_key_types": unused_fallback_key_types(
+                request.user, request.device_id
+            ),
         }
         lists = _device_lists(request.user.user_id, since, now)
         if lists:
-            e2ee["device_lists"] = {"changed": lists.get("changed", []), "left": lists.get("left", [])}
+            e2ee["device_lists"] = {
+                "changed": lists.get("changed", []),
+                "left": lists.get("left", []),
+            }
             news = True
         out["e2ee"] = e2ee
     if _enabled(request.extensions, "account_data") is not None:
         out["account_data"], changed = _account_data(request.user, rooms, since, now)
         news |= changed
     if _enabled(request.extensions, "receipts") is not None:
-        receipts = data.receipts(rooms, request.user.user_id, since.receipts if since else None,
-                                 now.receipts)
+        receipts = data.receipts(
+            rooms, request.user.user_id, since.receipts if since else None, now.receipts
+        )
         by_pk = {r.pk: r.room_id for r in rooms}
-        out["receipts"] = {"rooms": {by_pk[pk]: {"type": "m.receipt", "content": content}
-                                     for pk, content in receipts.items()}}
+        out["receipts"] = {
+            "rooms": {
+                by_pk[pk]: {"type": "m.receipt", "content": content}
+                for pk, content in receipts.items()
+            }
+        }
         news |= bool(receipts)
     if _enabled(request.extensions, "typing") is not None:
         typing_out, expiry = _typing(rooms, since, now, initial_rooms)
@@ -484,10 +595,12 @@ def build_extensions(request: SlidingRequest, previous: ConnectionState | None, 
     return out, news, expiry
 
 
-def _account_data(user: User, rooms: list[Room], since: SyncToken | None,
-                  now: SyncToken) -> tuple[JsonDict, bool]:
+def _account_data(
+    user: User, rooms: list[Room], since: SyncToken | None, now: SyncToken
+) -> tuple[JsonDict, bool]:
     query = AccountData.objects.filter(user=user, stream_id__lte=now.account_data).filter(
-        Q(room_id="") | Q(room_id__in=[r.room_id for r in rooms]))
+        Q(room_id="") | Q(room_id__in=[r.room_id for r in rooms])
+    )
     if since is not None:
         query = query.filter(stream_id__gt=since.account_data)
     global_events: list[JsonDict] = []
@@ -503,8 +616,9 @@ def _account_data(user: User, rooms: list[Room], since: SyncToken | None,
     return {"global": global_events, "rooms": dict(per_room)}, changed
 
 
-def _typing(rooms: list[Room], since: SyncToken | None, now: SyncToken,
-            initial_rooms: set[str]) -> tuple[JsonDict, int | None]:
+def _typing(
+    rooms: list[Room], since: SyncToken | None, now: SyncToken, initial_rooms: set[str]
+) -> tuple[JsonDict, int | None]:
     typing = typing_in_rooms([r.room_id for r in rooms])
     out: JsonDict = {}
     expiry = None
@@ -538,8 +652,13 @@ def sliding_sync(request: SlidingRequest) -> tuple[JsonDict, bool, int | None]:
     extensions, news, expiry = build_extensions(request, previous, now, matched_rooms, initial)
     has_news = previous is None or bool(rooms_out) or news
     if has_news or request.pos is None:
-        pos = save_connection(request.user, request.device_id or "", request.conn_id,
-                              request.pos, ConnectionState(now, sent))
+        pos = save_connection(
+            request.user,
+            request.device_id or "",
+            request.conn_id,
+            request.pos,
+            ConnectionState(now, sent),
+        )
     else:
         pos = request.pos  # nothing was sent: the client may carry on from where it was
     body: JsonDict = {"pos": pos, "lists": lists, "rooms": rooms_out, "extensions": extensions}

@@ -54,4 +54,3 @@ def current_token() -> SyncToken:
         typing=typing_position(),
         presence=values.get(Stream.PRESENCE.value, 0),
     )
-

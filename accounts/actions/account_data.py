@@ -14,7 +14,10 @@ def do_set_account_data(user: User, data_type: str, content: JsonDict, room_id: 
     """Store ``content`` under ``data_type``; returns its account-data stream position."""
     with transaction.atomic():
         row, _ = AccountData.objects.select_for_update().get_or_create(
-            user=user, room_id=room_id, type=data_type, defaults={"content": content, "stream_id": 0}
+            user=user,
+            room_id=room_id,
+            type=data_type,
+            defaults={"content": content, "stream_id": 0},
         )
         row.content = content
         row.stream_id = next_position(Stream.ACCOUNT_DATA)

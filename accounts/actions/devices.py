@@ -49,7 +49,11 @@ def do_login_device(
         if device_id is None:
             device_id = generate_device_id()
         now = now_ms()
-        seen = {"last_seen_ts": now, "last_seen_ip": ip[:64], "last_seen_user_agent": user_agent[:512]}
+        seen = {
+            "last_seen_ts": now,
+            "last_seen_ip": ip[:64],
+            "last_seen_user_agent": user_agent[:512],
+        }
         device, created = Device.objects.select_for_update().get_or_create(
             user=user,
             device_id=device_id,

@@ -21,7 +21,9 @@ MAX_KEY_BYTES = 255
 def check_profile_key(key: str) -> None:
     """Raises: MatrixError: M_KEY_TOO_LARGE or M_INVALID_PARAM for a key outside the grammar."""
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise MatrixError(400, Codes.KEY_TOO_LARGE, f"Profile key is longer than {MAX_KEY_BYTES} bytes")
+        raise MatrixError(
+            400, Codes.KEY_TOO_LARGE, f"Profile key is longer than {MAX_KEY_BYTES} bytes"
+        )
     if not PROFILE_KEY_RE.match(key):
         raise InvalidParam("Invalid profile key.")
 

@@ -73,7 +73,9 @@ def check_uia(
     stage = auth.get("type") if auth else None
     if stage is not None:
         if not any(stage in flow for flow in flows):
-            raise AuthRequired(flows, session, MatrixError(400, Codes.UNRECOGNIZED, "Unknown stage"))
+            raise AuthRequired(
+                flows, session, MatrixError(400, Codes.UNRECOGNIZED, "Unknown stage")
+            )
         failure = _run_stage(stage, auth or {}, session, user)
         if failure is not None:
             raise AuthRequired(flows, session, failure)
@@ -105,7 +107,9 @@ def _get_or_create_session(auth: JsonDict | None, operation: str, user: User | N
     return session
 
 
-def _run_stage(stage: str, auth: JsonDict, session: UIASession, user: User | None) -> MatrixError | None:
+def _run_stage(
+    stage: str, auth: JsonDict, session: UIASession, user: User | None
+) -> MatrixError | None:
     if stage == DUMMY:
         return None
     if stage == PASSWORD:
@@ -115,7 +119,9 @@ def _run_stage(stage: str, auth: JsonDict, session: UIASession, user: User | Non
     return MatrixError(400, Codes.UNRECOGNIZED, f"Unknown auth stage {stage}")
 
 
-def _check_password_stage(auth: JsonDict, session: UIASession, user: User | None) -> MatrixError | None:
+def _check_password_stage(
+    auth: JsonDict, session: UIASession, user: User | None
+) -> MatrixError | None:
     """The password of the authenticated user, or, without one, of the user it names.
 
     An unauthenticated session is bound to the first user whose password it proved.

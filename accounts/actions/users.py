@@ -39,7 +39,9 @@ def check_username(localpart: str) -> str:
         raise UsernameError(Codes.INVALID_USERNAME, "User ID may not begin with '_'")
     user_id = user_id_for(localpart, settings.MATRIXHS_SERVER_NAME)
     if len(user_id.encode("utf-8")) > MAX_ID_BYTES:
-        raise UsernameError(Codes.INVALID_USERNAME, f"User ID may not be longer than {MAX_ID_BYTES}")
+        raise UsernameError(
+            Codes.INVALID_USERNAME, f"User ID may not be longer than {MAX_ID_BYTES}"
+        )
     if User.objects.filter(localpart=localpart).exists():
         raise UsernameError(Codes.USER_IN_USE, "User ID already taken.")
     return localpart
@@ -117,13 +119,17 @@ def check_login_password(identifier: str, password: str) -> User:
     return user
 
 
-def do_set_password(user: User, new_password: str, keep_device_id: str | None, logout: bool) -> None:
+def do_set_password(
+    user: User, new_password: str, keep_device_id: str | None, logout: bool
+) -> None:
     """Change a password; with ``logout``, every other device is logged out."""
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
         if logout:
-            others = user.devices.exclude(device_id=keep_device_id).values_list("device_id", flat=True)
+            others = user.devices.exclude(device_id=keep_device_id).values_list(
+                "device_id", flat=True
+            )
             do_delete_devices(user, list(others))
             # Tokens without a device (none are issued today) go as well.
             user.access_tokens.filter(device__isnull=True).delete()

@@ -28,8 +28,9 @@ class AccountDataTests(MatrixTestCase):
         url = f"{ROOM}/m.tag.like"
         self.api(self.alice).put(url, {"x": True})
         self.assertEqual(self.api(self.alice).get(url).body, {"x": True})
-        self.assert_matrix_error(self.api(self.alice).get(f"{GLOBAL}/m.tag.like"), 404,
-                                 "M_NOT_FOUND")
+        self.assert_matrix_error(
+            self.api(self.alice).get(f"{GLOBAL}/m.tag.like"), 404, "M_NOT_FOUND"
+        )
 
     def test_missing_type_is_not_found(self) -> None:
         self.assert_matrix_error(self.api(self.alice).get(f"{GLOBAL}/nothing"), 404, "M_NOT_FOUND")

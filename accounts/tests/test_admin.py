@@ -26,41 +26,56 @@ class AdminTests(MatrixTestCase):
         self.assertNotContains(page, "@bob:test.local")
 
     def test_deactivate_action(self) -> None:
-        self.client.post("/admin/accounts/user/", {
-            "action": "deactivate", "_selected_action": [self.bob.pk]})
+        self.client.post(
+            "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [self.bob.pk]}
+        )
         bob = User.objects.get(pk=self.bob.pk)
         self.assertFalse(bob.is_active)
         self.assertFalse(AccessToken.objects.filter(user=bob).exists())
 
     def test_make_admin_action(self) -> None:
-        self.client.post("/admin/accounts/user/", {
-            "action": "make_admin", "_selected_action": [self.alice.pk]})
+        self.client.post(
+            "/admin/accounts/user/", {"action": "make_admin", "_selected_action": [self.alice.pk]}
+        )
         self.assertTrue(User.objects.get(pk=self.alice.pk).is_admin)
 
     def test_reset_password_action(self) -> None:
-        response = self.client.post("/admin/accounts/user/", {
-            "action": "reset_password", "_selected_action": [self.alice.pk]}, follow=True)
+        response = self.client.post(
+            "/admin/accounts/user/",
+            {"action": "reset_password", "_selected_action": [self.alice.pk]},
+            follow=True,
+        )
         self.assertContains(response, "New password for @alice:test.local")
         self.assertFalse(AccessToken.objects.filter(user=self.alice).exists())
 
     def test_revoke_device_action(self) -> None:
         do_login_device(self.alice, "SPARE", None)
         device = Device.objects.get(device_id="SPARE")
-        self.client.post("/admin/accounts/device/", {
-            "action": "revoke", "_selected_action": [device.pk]})
+        self.client.post(
+            "/admin/accounts/device/", {"action": "revoke", "_selected_action": [device.pk]}
+        )
         self.assertFalse(Device.objects.filter(device_id="SPARE").exists())
 
     def test_create_and_revoke_registration_token(self) -> None:
-        self.client.post("/admin/accounts/registrationtoken/add/", {
-            "token": "", "uses_allowed": "3", "expiry_ts": ""})
+        self.client.post(
+            "/admin/accounts/registrationtoken/add/",
+            {"token": "", "uses_allowed": "3", "expiry_ts": ""},
+        )
         token = RegistrationToken.objects.get()
         self.assertEqual(token.uses_allowed, 3)
         self.assertTrue(token.token)
-        self.client.post("/admin/accounts/registrationtoken/", {
-            "action": "revoke", "_selected_action": [token.pk]})
+        self.client.post(
+            "/admin/accounts/registrationtoken/",
+            {"action": "revoke", "_selected_action": [token.pk]},
+        )
         self.assertIsNotNone(RegistrationToken.objects.get().expiry_ts)
 
     def test_admin_pages_render(self) -> None:
-        for url in ("/admin/", "/admin/accounts/user/", f"/admin/accounts/user/{self.alice.pk}/change/",
-                    "/admin/accounts/device/", "/admin/accounts/registrationtoken/add/"):
+        for url in (
+            "/admin/",
+            "/admin/accounts/user/",
+            f"/admin/accounts/user/{self.alice.pk}/change/",
+            "/admin/accounts/device/",
+            "/admin/accounts/registrationtoken/add/",
+        ):
             self.assertEqual(self.client.get(url).status_code, 200, url)

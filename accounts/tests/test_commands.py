@@ -27,8 +27,9 @@ class RegisterUserCommandTests(MatrixTestCase):
         self.assertTrue(check_password("pw", carol.password))
 
     def test_interactive(self) -> None:
-        with mock.patch("builtins.input", return_value="Dave"), mock.patch(
-            "getpass.getpass", side_effect=["secret", "secret"]
+        with (
+            mock.patch("builtins.input", return_value="Dave"),
+            mock.patch("getpass.getpass", side_effect=["secret", "secret"]),
         ):
             run("register_user")
         dave = User.objects.get(localpart="dave")

@@ -9,8 +9,12 @@ DEACTIVATE = "/_matrix/client/v3/account/deactivate"
 class DeactivateTests(MatrixTestCase):
     def deactivate(self, user: User, password: str, **extra: object) -> object:
         session = self.api(user).post(DEACTIVATE, {}).body["session"]
-        auth = {"type": "m.login.password", "session": session, "password": password,
-                "identifier": {"type": "m.id.user", "user": user.user_id}}
+        auth = {
+            "type": "m.login.password",
+            "session": session,
+            "password": password,
+            "identifier": {"type": "m.id.user", "user": user.user_id},
+        }
         return self.api(user).post(DEACTIVATE, {"auth": auth, **extra})
 
     def test_deactivation_ends_everything(self) -> None:
@@ -21,12 +25,16 @@ class DeactivateTests(MatrixTestCase):
         self.assertFalse(alice.is_active)
         self.assertFalse(Device.objects.filter(user=alice).exists())
         self.assertFalse(AccessToken.objects.filter(user=alice).exists())
-        login = self.api().post("/_matrix/client/v3/login", {
-            "type": "m.login.password", "user": "alice", "password": self.password})
+        login = self.api().post(
+            "/_matrix/client/v3/login",
+            {"type": "m.login.password", "user": "alice", "password": self.password},
+        )
         self.assert_matrix_error(login, 403, "M_USER_DEACTIVATED")
         # The user ID is never handed out again.
-        again = self.api().post("/_matrix/client/v3/register", {
-            "username": "alice", "password": "x", "auth": {"type": "m.login.dummy"}})
+        again = self.api().post(
+            "/_matrix/client/v3/register",
+            {"username": "alice", "password": "x", "auth": {"type": "m.login.dummy"}},
+        )
         self.assert_matrix_error(again, 400, "M_USER_IN_USE")
         profile = self.api(self.bob).get("/_matrix/client/v3/profile/@alice:test.local")
         self.assert_matrix_error(profile, 404, "M_NOT_FOUND")

@@ -35,12 +35,17 @@ class DeviceTests(MatrixTestCase):
 
     def test_rename_with_wrong_type(self) -> None:
         url = f"{DEVICES}/{self.alice.test_device_id}"
-        self.assert_matrix_error(self.api(self.alice).put(url, {"display_name": 3}), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            self.api(self.alice).put(url, {"display_name": 3}), 400, "M_BAD_JSON"
+        )
 
     def uia(self, session: str, password: str | None = None) -> dict:
-        return {"type": "m.login.password", "session": session, "password": password or
-                self.password, "identifier": {"type": "m.id.user", "user": "alice"}}
+        return {
+            "type": "m.login.password",
+            "session": session,
+            "password": password or self.password,
+            "identifier": {"type": "m.id.user", "user": "alice"},
+        }
 
     def test_delete_device_with_uia(self) -> None:
         other = do_login_device(self.alice, "OTHER", None)
@@ -65,8 +70,7 @@ class DeviceTests(MatrixTestCase):
         self.assertTrue(Device.objects.filter(device_id="OTHER").exists())
 
     def test_delete_unknown_device(self) -> None:
-        self.assert_matrix_error(self.api(self.alice).delete(f"{DEVICES}/NOPE"), 404,
-                                 "M_NOT_FOUND")
+        self.assert_matrix_error(self.api(self.alice).delete(f"{DEVICES}/NOPE"), 404, "M_NOT_FOUND")
 
     def test_delete_devices_in_bulk(self) -> None:
         do_login_device(self.alice, "A1", None)
@@ -78,12 +82,15 @@ class DeviceTests(MatrixTestCase):
         self.assertEqual(first.status_code, 401)
         done = self.api(self.alice).post(url, {**body, "auth": self.uia(first.body["session"])})
         self.assertEqual(done.status_code, 200, done.body)
-        self.assertEqual(set(Device.objects.filter(user=self.alice).values_list(
-            "device_id", flat=True)), {self.alice.test_device_id})
+        self.assertEqual(
+            set(Device.objects.filter(user=self.alice).values_list("device_id", flat=True)),
+            {self.alice.test_device_id},
+        )
         self.assertTrue(Device.objects.filter(device_id="B1").exists())
 
     def test_delete_devices_needs_a_list(self) -> None:
         url = "/_matrix/client/v3/delete_devices"
         self.assert_matrix_error(self.api(self.alice).post(url, {}), 400, "M_MISSING_PARAM")
-        self.assert_matrix_error(self.api(self.alice).post(url, {"devices": "A1"}), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            self.api(self.alice).post(url, {"devices": "A1"}), 400, "M_BAD_JSON"
+        )

@@ -27,8 +27,9 @@ class LogoutTests(MatrixTestCase):
         self.assertEqual(self.api(self.bob).get(WHOAMI).status_code, 200)
 
     def test_logout_needs_a_token(self) -> None:
-        self.assert_matrix_error(self.api().post("/_matrix/client/v3/logout"), 401,
-                                 "M_MISSING_TOKEN")
+        self.assert_matrix_error(
+            self.api().post("/_matrix/client/v3/logout"), 401, "M_MISSING_TOKEN"
+        )
 
     def test_logout_accepts_an_empty_body(self) -> None:
         response = self.api(self.alice).request("POST", "/_matrix/client/v3/logout")
@@ -40,6 +41,9 @@ class WhoamiTests(MatrixTestCase):
         response = self.api(self.alice).get(WHOAMI)
         self.assertEqual(
             response.body,
-            {"user_id": "@alice:test.local", "device_id": self.alice.test_device_id,
-             "is_guest": False},
+            {
+                "user_id": "@alice:test.local",
+                "device_id": self.alice.test_device_id,
+                "is_guest": False,
+            },
         )

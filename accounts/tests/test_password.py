@@ -13,9 +13,12 @@ WHOAMI = "/_matrix/client/v3/account/whoami"
 
 class PasswordTests(MatrixTestCase):
     def auth(self, session: str, password: str | None = None) -> dict:
-        return {"type": "m.login.password", "session": session,
-                "identifier": {"type": "m.id.user", "user": "alice"},
-                "password": password or self.password}
+        return {
+            "type": "m.login.password",
+            "session": session,
+            "identifier": {"type": "m.id.user", "user": "alice"},
+            "password": password or self.password,
+        }
 
     def test_change_needs_uia_then_changes_and_logs_out_other_devices(self) -> None:
         other = issue_tokens(self.alice, do_login_device(self.alice, None, None), False)
@@ -56,7 +59,9 @@ class PasswordTests(MatrixTestCase):
         auth = self.auth(session)  # alice's credentials, on mallory's request
         response = self.api(self.mallory).post(PASSWORD, {"new_password": "x", "auth": auth})
         self.assertEqual(response.status_code, 401)
-        self.assertTrue(check_password(self.password, User.objects.get(pk=self.mallory.pk).password))
+        self.assertTrue(
+            check_password(self.password, User.objects.get(pk=self.mallory.pk).password)
+        )
 
     def test_session_cannot_be_reused_by_another_user(self) -> None:
         session = self.api(self.alice).post(PASSWORD, {"new_password": "x"}).body["session"]
@@ -72,8 +77,9 @@ class PasswordTests(MatrixTestCase):
         other = issue_tokens(self.alice, do_login_device(self.alice, None, None), False)
         first = self.api().post(PASSWORD, {"new_password": "x"})
         self.assertEqual(first.status_code, 401)
-        done = self.api().post(PASSWORD, {"new_password": "x", "auth": self.auth(
-            first.body["session"])})
+        done = self.api().post(
+            PASSWORD, {"new_password": "x", "auth": self.auth(first.body["session"])}
+        )
         self.assertEqual(done.status_code, 200, done.body)
         self.assertTrue(check_password("x", User.objects.get(pk=self.alice.pk).password))
         self.assertFalse(Device.objects.filter(user=self.alice).exists())
@@ -83,7 +89,8 @@ class PasswordTests(MatrixTestCase):
 
     def test_without_a_token_a_wrong_password_changes_nothing(self) -> None:
         first = self.api().post(PASSWORD, {"new_password": "x"})
-        response = self.api().post(PASSWORD, {"new_password": "x", "auth": self.auth(
-            first.body["session"], "wrong")})
+        response = self.api().post(
+            PASSWORD, {"new_password": "x", "auth": self.auth(first.body["session"], "wrong")}
+        )
         self.assertEqual(response.status_code, 401)
         self.assertTrue(check_password(self.password, User.objects.get(pk=self.alice.pk).password))

@@ -42,8 +42,9 @@ class ProfileTests(MatrixTestCase):
 
     def test_displayname_must_be_a_string(self) -> None:
         url = f"{PROFILE}/@alice:test.local/displayname"
-        self.assert_matrix_error(self.api(self.alice).put(url, {"displayname": 5}), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            self.api(self.alice).put(url, {"displayname": 5}), 400, "M_BAD_JSON"
+        )
 
     def test_displayname_too_long(self) -> None:
         url = f"{PROFILE}/@alice:test.local/displayname"

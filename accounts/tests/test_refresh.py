@@ -11,8 +11,12 @@ WHOAMI = "/_matrix/client/v3/account/whoami"
 
 class RefreshTests(MatrixTestCase):
     def login_with_refresh(self) -> dict:
-        body = {"type": "m.login.password", "user": "alice", "password": self.password,
-                "refresh_token": True}
+        body = {
+            "type": "m.login.password",
+            "user": "alice",
+            "password": self.password,
+            "refresh_token": True,
+        }
         response = self.api().post(LOGIN, body)
         self.assertIn("refresh_token", response.body)
         return response.body
@@ -27,8 +31,9 @@ class RefreshTests(MatrixTestCase):
         first = self.login_with_refresh()
         second = self.api().post(REFRESH, {"refresh_token": first["refresh_token"]}).body
         self.api(token=second["access_token"]).get(WHOAMI)
-        self.assert_matrix_error(self.api(token=first["access_token"]).get(WHOAMI), 401,
-                                 "M_UNKNOWN_TOKEN")
+        self.assert_matrix_error(
+            self.api(token=first["access_token"]).get(WHOAMI), 401, "M_UNKNOWN_TOKEN"
+        )
         response = self.api().post(REFRESH, {"refresh_token": first["refresh_token"]})
         self.assert_matrix_error(response, 401, "M_UNKNOWN_TOKEN")
 

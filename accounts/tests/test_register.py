@@ -24,8 +24,12 @@ class RegisterTests(MatrixTestCase):
     def test_dummy_stage_with_session_registers_and_logs_in(self) -> None:
         session = self.register({"username": "carol", "password": "pw"}).body["session"]
         response = self.register(
-            {"username": "carol", "password": "pw", "auth": {**DUMMY, "session": session},
-             "initial_device_display_name": "Carol's phone"}
+            {
+                "username": "carol",
+                "password": "pw",
+                "auth": {**DUMMY, "session": session},
+                "initial_device_display_name": "Carol's phone",
+            }
         )
         self.assertEqual(response.status_code, 200, response.body)
         self.assertEqual(response.body["user_id"], "@carol:test.local")

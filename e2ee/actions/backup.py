@@ -57,7 +57,9 @@ def check_key_backup_data(data: Any, where: str) -> KeyBackupData:
     if not isinstance(data["session_data"], dict):
         raise BadJson(f"{where}.session_data must be an object")
     return KeyBackupData(
-        data["first_message_index"], data["forwarded_count"], data["is_verified"],
+        data["first_message_index"],
+        data["forwarded_count"],
+        data["is_verified"],
         data["session_data"],
     )
 
@@ -174,8 +176,14 @@ def _merge_room_keys(backup: RoomKeysVersion, room_keys: RoomKeys) -> bool:
         for session_id, key in by_session.items():
             row = stored.get((room_id, session_id))
             if row is None:
-                new.append(RoomKey(backup=backup, room_id=room_id, session_id=session_id,
-                                   **{name: getattr(key, name) for name in fields}))
+                new.append(
+                    RoomKey(
+                        backup=backup,
+                        room_id=room_id,
+                        session_id=session_id,
+                        **{name: getattr(key, name) for name in fields},
+                    )
+                )
             elif key.is_better_than(row):
                 for name in fields:
                     setattr(row, name, getattr(key, name))

@@ -223,8 +223,9 @@ def do_upload_signatures(user: User, body: dict[str, dict[str, JsonDict]]) -> Js
             _check_own_signatures(user, own, body[user.user_id], batch)
         for target_user_id, signed in body.items():
             if target_user_id != user.user_id:
-                _check_other_signatures(user, own, keys.get(target_user_id, {}), target_user_id,
-                                        signed, batch)
+                _check_other_signatures(
+                    user, own, keys.get(target_user_id, {}), target_user_id, signed, batch
+                )
         CrossSigningSignature.objects.bulk_create(batch.rows, ignore_conflicts=True)
         if any(row.target_user_id == user.user_id for row in batch.rows):
             record_device_list_change([user.user_id])
@@ -267,7 +268,10 @@ def _check_own_signatures(
 
 
 def _check_master_signed_by_devices(
-    user_id: str, master: CrossSigningKey, obj: JsonDict, devices: dict[str, JsonDict],
+    user_id: str,
+    master: CrossSigningKey,
+    obj: JsonDict,
+    devices: dict[str, JsonDict],
     batch: _SignatureBatch,
 ) -> None:
     stored = json.loads(master.key_json)
@@ -290,8 +294,12 @@ def _check_master_signed_by_devices(
 
 
 def _check_other_signatures(
-    user: User, own: dict[str, CrossSigningKey], target: dict[str, CrossSigningKey],
-    target_user_id: str, signed: dict[str, JsonDict], batch: _SignatureBatch,
+    user: User,
+    own: dict[str, CrossSigningKey],
+    target: dict[str, CrossSigningKey],
+    target_user_id: str,
+    signed: dict[str, JsonDict],
+    batch: _SignatureBatch,
 ) -> None:
     """Other users' master keys, signed by the user's user-signing key."""
     usk = own.get(KeyType.USER_SIGNING)

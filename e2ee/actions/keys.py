@@ -84,8 +84,13 @@ def check_device_keys(device_keys: Any, user_id: str, device_id: str) -> str:
     """
     if not isinstance(device_keys, dict):
         raise BadJson("device_keys must be an object")
-    for name, kind in (("user_id", str), ("device_id", str), ("algorithms", list),
-                       ("keys", dict), ("signatures", dict)):
+    for name, kind in (
+        ("user_id", str),
+        ("device_id", str),
+        ("algorithms", list),
+        ("keys", dict),
+        ("signatures", dict),
+    ):
         if not isinstance(device_keys.get(name), kind):
             raise BadJson(f"device_keys.{name} is missing or has the wrong type")
     if not all(isinstance(algorithm, str) for algorithm in device_keys["algorithms"]):
@@ -197,8 +202,13 @@ def _store_one_time_keys(device: Device, entries: list[KeyEntry]) -> None:
     now = now_ms()
     OneTimeKey.objects.bulk_create(
         [
-            OneTimeKey(device=device, algorithm=e.algorithm, key_id=e.key_id,
-                       key_json=e.key_json, created_ts=now)
+            OneTimeKey(
+                device=device,
+                algorithm=e.algorithm,
+                key_id=e.key_id,
+                key_json=e.key_json,
+                created_ts=now,
+            )
             for e in new
         ],
         ignore_conflicts=True,
@@ -314,7 +324,7 @@ def _claim_oldest_keys(wanted: list[tuple[int, str]]) -> list[tuple[int, str, st
                 SELECT o.id FROM {table} o
                 WHERE o.device_id = c.device_id AND o.algorithm = c.algorithm
                 ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED
-            ) AS k"""  # noqa: S608
+            ) AS k"""
     else:
         values = ", ".join(["(%s, %s)"] * len(wanted))
         pick = f"""
@@ -322,9 +332,9 @@ def _claim_oldest_keys(wanted: list[tuple[int, str]]) -> list[tuple[int, str, st
                 SELECT o.id FROM {table} o
                 WHERE o.device_id = c.column1 AND o.algorithm = c.column2
                 ORDER BY o.id LIMIT 1
-            ) FROM (VALUES {values}) AS c"""  # noqa: S608
+            ) FROM (VALUES {values}) AS c"""
     sql = (
-        f"DELETE FROM {table} WHERE id IN ({pick}) "  # noqa: S608
+        f"DELETE FROM {table} WHERE id IN ({pick}) "
         "RETURNING device_id, algorithm, key_id, key_json"
     )
     with connection.cursor() as cursor:

@@ -52,8 +52,9 @@ def check_to_device_request(event_type: str, txn_id: str, messages: Any) -> Mess
         for device_id, content in by_device.items():
             size = len(json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode())
             if size > MAX_CONTENT_BYTES:
-                raise TooLarge(f"The message for {user_id} {device_id} is over {MAX_CONTENT_BYTES}"
-                               " bytes")
+                raise TooLarge(
+                    f"The message for {user_id} {device_id} is over {MAX_CONTENT_BYTES} bytes"
+                )
         try:
             parse_user_id(user_id)
         except InvalidIdentifier:
@@ -86,8 +87,13 @@ def do_send_to_device(
             return {}
         position = next_position(Stream.TO_DEVICE)
         ToDeviceMessage.objects.bulk_create(
-            ToDeviceMessage(device_id=device_pk, stream_id=position, sender=sender.user_id,
-                            type=event_type, content=content)
+            ToDeviceMessage(
+                device_id=device_pk,
+                stream_id=position,
+                sender=sender.user_id,
+                type=event_type,
+                content=content,
+            )
             for device_pk, _, content in inbox
         )
         _queue_remote(sender, event_type, position, remote)
@@ -102,8 +108,12 @@ def _record_transaction(
     try:
         with transaction.atomic():
             ToDeviceTransaction.objects.create(
-                user=user, device_id=device_id, event_type=event_type, txn_id=txn_id,
-                response={}, created_ts=now_ms(),
+                user=user,
+                device_id=device_id,
+                event_type=event_type,
+                txn_id=txn_id,
+                response={},
+                created_ts=now_ms(),
             )
     except IntegrityError:
         row = ToDeviceTransaction.objects.get(
@@ -140,8 +150,13 @@ def _queue_remote(sender: User, event_type: str, position: int, remote: Messages
     now = now_ms()
     OutboundToDevice.objects.bulk_create(
         OutboundToDevice(
-            destination=destination, stream_id=position, sender=sender.user_id, type=event_type,
-            message_id=secrets.token_urlsafe(16), messages=messages, created_ts=now,
+            destination=destination,
+            stream_id=position,
+            sender=sender.user_id,
+            type=event_type,
+            message_id=secrets.token_urlsafe(16),
+            messages=messages,
+            created_ts=now,
         )
         for destination, messages in sorted(by_server.items())
     )

@@ -19,18 +19,28 @@ class DeviceSigningUploadTests(E2eeTestCase):
         return ApiClient(self.client, user.test_token, check_spec=False)  # type: ignore[attr-defined]
 
     def password_auth(self, session: str) -> dict:
-        return {"type": "m.login.password", "session": session, "password": self.password,
-                "identifier": {"type": "m.id.user", "user": self.alice.user_id}}
+        return {
+            "type": "m.login.password",
+            "session": session,
+            "password": self.password,
+            "identifier": {"type": "m.id.user", "user": self.alice.user_id},
+        }
 
     def stored(self) -> dict[str, str]:
-        return dict(CrossSigningKey.objects.filter(user=self.alice).values_list(
-            "key_type", "public_key"))
+        return dict(
+            CrossSigningKey.objects.filter(user=self.alice).values_list("key_type", "public_key")
+        )
 
     def test_first_upload_needs_no_user_interactive_auth(self) -> None:
         signing = self.set_up_cross_signing(self.alice)
-        self.assertEqual(self.stored(), {"master": signing.master_public,
-                                         "self_signing": signing.ssk_public,
-                                         "user_signing": signing.usk_public})
+        self.assertEqual(
+            self.stored(),
+            {
+                "master": signing.master_public,
+                "self_signing": signing.ssk_public,
+                "user_signing": signing.usk_public,
+            },
+        )
 
     def test_uploading_the_same_keys_again_needs_no_auth(self) -> None:
         signing = self.set_up_cross_signing(self.alice)
@@ -120,8 +130,9 @@ class DeviceSigningUploadTests(E2eeTestCase):
         self.set_up_cross_signing(self.alice)
         end = current_position(Stream.DEVICE_LISTS)
         self.assertEqual(queries.device_list_changes(start, end), {self.alice.user_id})
-        self.assertEqual(queries.signature_changes(self.alice.user_id, start, end),
-                         {self.alice.user_id})
+        self.assertEqual(
+            queries.signature_changes(self.alice.user_id, start, end), {self.alice.user_id}
+        )
         self.assertEqual(queries.signature_changes(self.bob.user_id, start, end), set())
 
     def test_guests_may_not_upload(self) -> None:

@@ -21,29 +21,37 @@ from matrixhs.streams import Stream, current_position
 class DeleteDevicesTests(E2eeTestCase):
     def test_deleted_device_loses_its_keys_inbox_and_signatures(self) -> None:
         device = self.device_of(self.alice)
-        self.upload(self.alice, device_keys=device.device_keys(),
-                    one_time_keys=device.one_time_keys(2), fallback_keys=device.fallback_key())
+        self.upload(
+            self.alice,
+            device_keys=device.device_keys(),
+            one_time_keys=device.one_time_keys(2),
+            fallback_keys=device.fallback_key(),
+        )
         signing = self.set_up_cross_signing(self.alice)
         signed = signing.sign_with(signing.ssk, device.device_keys())
         self.api(self.alice).post(
             SIGNATURES_UPLOAD, {self.alice.user_id: {device.device_id: signed}}
         )
-        self.api(self.alice).put("/_matrix/client/v3/sendToDevice/m.test/t1", {
-            "messages": {self.alice.user_id: {"*": {"x": 1}}}})
-        self.api(self.bob).put("/_matrix/client/v3/sendToDevice/m.test/t1", {
-            "messages": {self.alice.user_id: {"*": {"x": 2}}}})
+        self.api(self.alice).put(
+            "/_matrix/client/v3/sendToDevice/m.test/t1",
+            {"messages": {self.alice.user_id: {"*": {"x": 1}}}},
+        )
+        self.api(self.bob).put(
+            "/_matrix/client/v3/sendToDevice/m.test/t1",
+            {"messages": {self.alice.user_id: {"*": {"x": 2}}}},
+        )
         start = current_position(Stream.DEVICE_LISTS)
         response = self.api(self.alice).post("/_matrix/client/v3/logout")
         self.assertEqual(response.status_code, 200)
-        for model in (DeviceKeys, OneTimeKey, FallbackKey, ToDeviceMessage,
-                      CrossSigningSignature):
+        for model in (DeviceKeys, OneTimeKey, FallbackKey, ToDeviceMessage, CrossSigningSignature):
             self.assertFalse(model.objects.exists(), model.__name__)
         self.assertFalse(ToDeviceTransaction.objects.filter(user=self.alice).exists())
         self.assertTrue(ToDeviceTransaction.objects.filter(user=self.bob).exists())
         end = current_position(Stream.DEVICE_LISTS)
         self.assertEqual(queries.device_list_changes(start, end), {self.alice.user_id})
-        self.assertEqual(self.query(self.bob, {self.alice.user_id: []})["device_keys"],
-                         {self.alice.user_id: {}})
+        self.assertEqual(
+            self.query(self.bob, {self.alice.user_id: []})["device_keys"], {self.alice.user_id: {}}
+        )
 
     def test_other_devices_keep_their_keys(self) -> None:
         self.upload_device_keys(self.alice, one_time_keys=1)
@@ -51,8 +59,9 @@ class DeleteDevicesTests(E2eeTestCase):
         second = do_login_device(self.alice, "SECOND", None)
         token = issue_tokens(self.alice, second, False)["access_token"]
         other = ClientDevice(self.alice.user_id, "SECOND")
-        self.api(token=token).post("/_matrix/client/v3/keys/upload",
-                                   {"device_keys": other.device_keys()})
+        self.api(token=token).post(
+            "/_matrix/client/v3/keys/upload", {"device_keys": other.device_keys()}
+        )
         self.assertEqual(do_delete_devices(self.alice, [self.alice.test_device_id]), 1)
         self.assertEqual(
             sorted(DeviceKeys.objects.values_list("device__device_id", flat=True)),

@@ -24,11 +24,14 @@ class KeysChangesTests(E2eeTestCase):
         self.upload_device_keys(self.alice)
         middle = current_position(Stream.DEVICE_LISTS)
         self.upload_device_keys(self.bob)
-        self.assertEqual(self.changes(self.mallory, start, middle),
-                         {"changed": [self.alice.user_id], "left": []})
+        self.assertEqual(
+            self.changes(self.mallory, start, middle), {"changed": [self.alice.user_id], "left": []}
+        )
         self.assertEqual(self.changes(self.mallory, middle)["changed"], [self.bob.user_id])
-        self.assertEqual(self.changes(self.mallory, start)["changed"],
-                         sorted([self.alice.user_id, self.bob.user_id]))
+        self.assertEqual(
+            self.changes(self.mallory, start)["changed"],
+            sorted([self.alice.user_id, self.bob.user_id]),
+        )
 
     def test_deleting_a_device_with_keys_is_a_change(self) -> None:
         do_login_device(self.alice, "PHONE", None)
@@ -51,15 +54,17 @@ class KeysChangesTests(E2eeTestCase):
         self.assertEqual(self.changes(self.alice, start)["changed"], [self.bob.user_id])
         self.assertEqual(self.changes(self.mallory, start)["changed"], [])
         end = current_position(Stream.DEVICE_LISTS)
-        self.assertEqual(queries.signature_changes(self.alice.user_id, start, end),
-                         {self.bob.user_id})
+        self.assertEqual(
+            queries.signature_changes(self.alice.user_id, start, end), {self.bob.user_id}
+        )
         self.assertEqual(queries.device_list_changes(start, end), set())
 
     def test_to_past_the_current_position_is_clamped(self) -> None:
         start = current_position(Stream.DEVICE_LISTS)
         self.upload_device_keys(self.alice)
-        self.assertEqual(self.changes(self.bob, start, start + 1000)["changed"],
-                         [self.alice.user_id])
+        self.assertEqual(
+            self.changes(self.bob, start, start + 1000)["changed"], [self.alice.user_id]
+        )
 
     def test_from_after_to_is_empty(self) -> None:
         self.upload_device_keys(self.alice)
@@ -71,8 +76,9 @@ class KeysChangesTests(E2eeTestCase):
         with transaction.atomic():
             position = record_device_list_change([self.alice.user_id, self.bob.user_id])
         self.assertEqual(position, start + 1)
-        self.assertEqual(queries.device_list_changes(start, position),
-                         {self.alice.user_id, self.bob.user_id})
+        self.assertEqual(
+            queries.device_list_changes(start, position), {self.alice.user_id, self.bob.user_id}
+        )
         with transaction.atomic():
             self.assertEqual(record_device_list_change([]), 0)
 

@@ -43,8 +43,9 @@ class KeysClaimTests(E2eeTestCase):
         self.upload(self.alice, one_time_keys=keys)
         claimed = self.alice_claim()["one_time_keys"][self.alice.user_id][device.device_id]
         self.assertEqual(claimed, keys)
-        self.assertEqual(queries.one_time_key_counts(self.alice, device.device_id),
-                         {"signed_curve25519": 0})
+        self.assertEqual(
+            queries.one_time_key_counts(self.alice, device.device_id), {"signed_curve25519": 0}
+        )
 
     def test_fallback_key_once_one_time_keys_run_out_and_marked_used(self) -> None:
         device = self.device_of(self.alice)
@@ -59,19 +60,25 @@ class KeysClaimTests(E2eeTestCase):
 
     def test_only_the_claimed_algorithm(self) -> None:
         device = self.device_of(self.alice)
-        self.upload(self.alice, one_time_keys=device.one_time_keys(1, "curve25519"),
-                    fallback_keys=device.fallback_key())
+        self.upload(
+            self.alice,
+            one_time_keys=device.one_time_keys(1, "curve25519"),
+            fallback_keys=device.fallback_key(),
+        )
         claimed = self.alice_claim("curve25519")["one_time_keys"]
-        self.assertEqual(list(claimed[self.alice.user_id][device.device_id]),
-                         ["curve25519:AAAA0001"])
+        self.assertEqual(
+            list(claimed[self.alice.user_id][device.device_id]), ["curve25519:AAAA0001"]
+        )
         self.assertFalse(FallbackKey.objects.get().used)
 
     def test_unknown_users_and_devices_are_left_out(self) -> None:
-        body = self.claim({
-            "@nobody:test.local": {"D": "signed_curve25519"},
-            self.alice.user_id: {"NODEVICE": "signed_curve25519"},
-            "invalid": {"D": "signed_curve25519"},
-        })
+        body = self.claim(
+            {
+                "@nobody:test.local": {"D": "signed_curve25519"},
+                self.alice.user_id: {"NODEVICE": "signed_curve25519"},
+                "invalid": {"D": "signed_curve25519"},
+            }
+        )
         self.assertEqual(body, {"one_time_keys": {}, "failures": {}})
 
     def test_remote_users_are_failures_of_their_server(self) -> None:
@@ -82,14 +89,17 @@ class KeysClaimTests(E2eeTestCase):
         api = self.api(self.bob)
         self.assert_matrix_error(api.post(CLAIM, {}), 400, "M_MISSING_PARAM")
         self.assert_matrix_error(api.post(CLAIM, {"one_time_keys": []}), 400, "M_BAD_JSON")
-        for bad in ({self.alice.user_id: {self.alice.test_device_id: 1}},
-                    {self.alice.user_id: ["signed_curve25519"]}):
+        for bad in (
+            {self.alice.user_id: {self.alice.test_device_id: 1}},
+            {self.alice.user_id: ["signed_curve25519"]},
+        ):
             self.assert_matrix_error(api.post(CLAIM, {"one_time_keys": bad}), 400, "M_BAD_JSON")
 
     def test_query_count_does_not_grow_with_devices(self) -> None:
         device = self.device_of(self.alice)
-        self.upload(self.alice, one_time_keys=device.one_time_keys(1),
-                    fallback_keys=device.fallback_key())
+        self.upload(
+            self.alice, one_time_keys=device.one_time_keys(1), fallback_keys=device.fallback_key()
+        )
         with CaptureQueriesContext(connection) as one:
             self.alice_claim()
             self.alice_claim()  # from the fallback key
@@ -99,9 +109,13 @@ class KeysClaimTests(E2eeTestCase):
                 extra = ClientDevice(user.user_id, f"EXTRA{n}")
                 do_login_device(user, extra.device_id, None)
                 token = issue_tokens(user, user.devices.get(device_id=extra.device_id), False)
-                self.api(token=token["access_token"]).post("/_matrix/client/v3/keys/upload", {
-                    "one_time_keys": extra.one_time_keys(1), "fallback_keys": extra.fallback_key()
-                })
+                self.api(token=token["access_token"]).post(
+                    "/_matrix/client/v3/keys/upload",
+                    {
+                        "one_time_keys": extra.one_time_keys(1),
+                        "fallback_keys": extra.fallback_key(),
+                    },
+                )
                 claims.setdefault(user.user_id, {})[extra.device_id] = "signed_curve25519"
         with CaptureQueriesContext(connection) as many:
             first = self.claim(claims)
@@ -131,8 +145,10 @@ class ConcurrentClaimTests(TransactionTestCase):
         owner_token = issue_tokens(owner, device, False)["access_token"]
         upload = ApiClient(Client(), owner_token).post(
             "/_matrix/client/v3/keys/upload",
-            {"one_time_keys": client.one_time_keys(self.keys),
-             "fallback_keys": client.fallback_key()},
+            {
+                "one_time_keys": client.one_time_keys(self.keys),
+                "fallback_keys": client.fallback_key(),
+            },
         )
         self.assertEqual(upload.status_code, 200, upload.body)
         tokens = []

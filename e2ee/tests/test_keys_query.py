@@ -108,8 +108,10 @@ class CrossSigningVisibilityTests(E2eeTestCase):
         self.assertEqual(response.body["failures"], {})
         key_id = f"ed25519:{alice.usk_public}"
         seen = self.query(self.alice, {self.bob.user_id: []})["master_keys"][self.bob.user_id]
-        self.assertEqual(seen["signatures"][self.alice.user_id][key_id], signed["signatures"][
-            self.alice.user_id][key_id])
+        self.assertEqual(
+            seen["signatures"][self.alice.user_id][key_id],
+            signed["signatures"][self.alice.user_id][key_id],
+        )
         for asker in (self.bob, self.mallory):
             master = self.query(asker, {self.bob.user_id: []})["master_keys"][self.bob.user_id]
             self.assertNotIn(self.alice.user_id, master.get("signatures", {}))

@@ -49,11 +49,14 @@ class KeysUploadTests(E2eeTestCase):
         keys = device.one_time_keys(1)
         self.upload(self.alice, one_time_keys=keys)
         ((key_id, _),) = keys.items()
-        response = self.api(self.alice).post(UPLOAD, {
-            "device_keys": device.device_keys(),
-            "one_time_keys": {key_id: device.sign({"key": "other"}), **device.one_time_keys(1)},
-            "fallback_keys": device.fallback_key(),
-        })
+        response = self.api(self.alice).post(
+            UPLOAD,
+            {
+                "device_keys": device.device_keys(),
+                "one_time_keys": {key_id: device.sign({"key": "other"}), **device.one_time_keys(1)},
+                "fallback_keys": device.fallback_key(),
+            },
+        )
         self.assert_matrix_error(response, 400, "M_UNKNOWN")
         self.assertEqual(OneTimeKey.objects.count(), 1)
         self.assertFalse(DeviceKeys.objects.exists())
@@ -109,8 +112,13 @@ class KeysUploadTests(E2eeTestCase):
     def test_malformed_key_ids_and_values_are_refused(self) -> None:
         device = self.device_of(self.alice)
         key = device.sign({"key": "k"})
-        for bad in ({"nocolon": key}, {"a:b:c": key}, {"signed_curve25519:X": 3},
-                    {"signed_curve25519:X": {"key": "k"}}, {"curve25519:X": "k", "x:1": 1.5}):
+        for bad in (
+            {"nocolon": key},
+            {"a:b:c": key},
+            {"signed_curve25519:X": 3},
+            {"signed_curve25519:X": {"key": "k"}},
+            {"curve25519:X": "k", "x:1": 1.5},
+        ):
             with self.subTest(bad=bad):
                 response = self.api(self.alice).post(UPLOAD, {"one_time_keys": bad})
                 self.assert_matrix_error(response, 400, "M_BAD_JSON")

@@ -11,8 +11,12 @@ ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2"
 
 
 def key(verified: bool = False, index: int = 10, forwarded: int = 5, data: str = "a") -> dict:
-    return {"first_message_index": index, "forwarded_count": forwarded, "is_verified": verified,
-            "session_data": {"ciphertext": data}}
+    return {
+        "first_message_index": index,
+        "forwarded_count": forwarded,
+        "is_verified": verified,
+        "session_data": {"ciphertext": data},
+    }
 
 
 class RoomKeysTests(MatrixTestCase):
@@ -114,23 +118,36 @@ class RoomKeysTests(MatrixTestCase):
         missing = key()
         del missing["is_verified"]
         self.assert_matrix_error(api.put(url, missing), 400, "M_MISSING_PARAM")
-        for name, value in (("is_verified", 1), ("first_message_index", "1"),
-                            ("forwarded_count", True), ("session_data", "x")):
+        for name, value in (
+            ("is_verified", 1),
+            ("first_message_index", "1"),
+            ("forwarded_count", True),
+            ("session_data", "x"),
+        ):
             with self.subTest(name=name):
                 self.assert_matrix_error(api.put(url, {**key(), name: value}), 400, "M_BAD_JSON")
         room_url = f"{KEYS}/{ROOM}?version={self.version}"
         self.assert_matrix_error(api.put(room_url, {}), 400, "M_MISSING_PARAM")
         self.assert_matrix_error(api.put(room_url, {"sessions": []}), 400, "M_BAD_JSON")
-        self.assert_matrix_error(api.put(f"{KEYS}?version={self.version}", {}), 400,
-                                 "M_MISSING_PARAM")
+        self.assert_matrix_error(
+            api.put(f"{KEYS}?version={self.version}", {}), 400, "M_MISSING_PARAM"
+        )
         bad_rooms = {"rooms": {ROOM: {"sessions": {"s1": {**key(), "is_verified": None}}}}}
-        self.assert_matrix_error(api.put(f"{KEYS}?version={self.version}", bad_rooms), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            api.put(f"{KEYS}?version={self.version}", bad_rooms), 400, "M_BAD_JSON"
+        )
         self.assertEqual(self.get(KEYS), {"rooms": {}})
 
     def test_delete_a_session_a_room_or_everything(self) -> None:
-        self.put({"rooms": {ROOM: {"sessions": {"s1": key(), "s2": key()}},
-                            "!b:test.local": {"sessions": {"s3": key()}}}}, KEYS)
+        self.put(
+            {
+                "rooms": {
+                    ROOM: {"sessions": {"s1": key(), "s2": key()}},
+                    "!b:test.local": {"sessions": {"s3": key()}},
+                }
+            },
+            KEYS,
+        )
         response = self.api(self.alice).delete(f"{KEYS}/{ROOM}/s1?version={self.version}")
         self.assertEqual(response.body, {"etag": "2", "count": 2})
         response = self.api(self.alice).delete(f"{KEYS}/{ROOM}?version={self.version}")

@@ -23,8 +23,16 @@ class RoomKeysVersionTests(MatrixTestCase):
         self.assertEqual(self.create(), "1")
         self.assertEqual(self.create({"public_key": "new"}), "2")
         body = self.api(self.alice).get(VERSION).body
-        self.assertEqual(body, {"algorithm": ALGORITHM, "auth_data": {"public_key": "new"},
-                                "count": 0, "etag": "0", "version": "2"})
+        self.assertEqual(
+            body,
+            {
+                "algorithm": ALGORITHM,
+                "auth_data": {"public_key": "new"},
+                "count": 0,
+                "etag": "0",
+                "version": "2",
+            },
+        )
         self.assertEqual(self.api(self.alice).get(f"{VERSION}/1").body["auth_data"], AUTH_DATA)
 
     def test_backups_are_per_user(self) -> None:
@@ -68,8 +76,12 @@ class RoomKeysVersionTests(MatrixTestCase):
         version = self.create()
         self.api(self.alice).put(
             f"/_matrix/client/v3/room_keys/keys/!room:test.local/s1?version={version}",
-            {"first_message_index": 0, "forwarded_count": 0, "is_verified": True,
-             "session_data": {}},
+            {
+                "first_message_index": 0,
+                "forwarded_count": 0,
+                "is_verified": True,
+                "session_data": {},
+            },
         )
         self.assertEqual(RoomKey.objects.count(), 1)
         for _ in range(2):
@@ -88,12 +100,15 @@ class RoomKeysVersionTests(MatrixTestCase):
 
     def test_bad_bodies(self) -> None:
         api = self.api(self.alice)
-        self.assert_matrix_error(api.post(VERSION, {"algorithm": ALGORITHM}), 400,
-                                 "M_MISSING_PARAM")
-        self.assert_matrix_error(api.post(VERSION, {"algorithm": ALGORITHM, "auth_data": "x"}),
-                                 400, "M_BAD_JSON")
-        self.assert_matrix_error(api.post(VERSION, {"algorithm": 1, "auth_data": {}}), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            api.post(VERSION, {"algorithm": ALGORITHM}), 400, "M_MISSING_PARAM"
+        )
+        self.assert_matrix_error(
+            api.post(VERSION, {"algorithm": ALGORITHM, "auth_data": "x"}), 400, "M_BAD_JSON"
+        )
+        self.assert_matrix_error(
+            api.post(VERSION, {"algorithm": 1, "auth_data": {}}), 400, "M_BAD_JSON"
+        )
 
     def test_post_to_a_version_is_not_allowed(self) -> None:
         version = self.create()

@@ -14,8 +14,13 @@ SEND = "/_matrix/client/v3/sendToDevice"
 
 
 class SendToDeviceTests(MatrixTestCase):
-    def send(self, messages: dict, txn_id: str = "t1", event_type: str = "m.test",
-             user: User | None = None) -> None:
+    def send(
+        self,
+        messages: dict,
+        txn_id: str = "t1",
+        event_type: str = "m.test",
+        user: User | None = None,
+    ) -> None:
         response = self.api(user or self.alice).put(
             f"{SEND}/{event_type}/{txn_id}", {"messages": messages}
         )
@@ -27,27 +32,38 @@ class SendToDeviceTests(MatrixTestCase):
     def test_message_to_one_device(self) -> None:
         before = current_position(Stream.TO_DEVICE)
         self.send({self.bob.user_id: {self.bob.test_device_id: {"hello": "bob"}}})
-        self.assertEqual(self.inbox(self.bob, self.bob.test_device_id),
-                         [{"sender": self.alice.user_id, "type": "m.test",
-                           "content": {"hello": "bob"}}])
+        self.assertEqual(
+            self.inbox(self.bob, self.bob.test_device_id),
+            [{"sender": self.alice.user_id, "type": "m.test", "content": {"hello": "bob"}}],
+        )
         self.assertEqual(current_position(Stream.TO_DEVICE), before + 1)
 
     def test_star_means_every_device_of_the_user(self) -> None:
         do_login_device(self.bob, "PHONE", None)
         do_login_device(self.bob, "TABLET", None)
         self.send({self.bob.user_id: {"*": {"to": "all"}, "PHONE": {"to": "phone"}}})
-        contents = {d: [e["content"] for e in self.inbox(self.bob, d)]
-                    for d in (self.bob.test_device_id, "PHONE", "TABLET")}
-        self.assertEqual(contents, {self.bob.test_device_id: [{"to": "all"}],
-                                    "PHONE": [{"to": "phone"}], "TABLET": [{"to": "all"}]})
+        contents = {
+            d: [e["content"] for e in self.inbox(self.bob, d)]
+            for d in (self.bob.test_device_id, "PHONE", "TABLET")
+        }
+        self.assertEqual(
+            contents,
+            {
+                self.bob.test_device_id: [{"to": "all"}],
+                "PHONE": [{"to": "phone"}],
+                "TABLET": [{"to": "all"}],
+            },
+        )
 
     def test_several_users_and_unknown_devices(self) -> None:
-        self.send({
-            self.bob.user_id: {self.bob.test_device_id: {"n": 1}, "UNKNOWN": {"n": 2}},
-            self.mallory.user_id: {self.mallory.test_device_id: {"n": 3}},
-            "@nobody:test.local": {"X": {"n": 4}},
-            "not a user id": {"X": {"n": 5}},
-        })
+        self.send(
+            {
+                self.bob.user_id: {self.bob.test_device_id: {"n": 1}, "UNKNOWN": {"n": 2}},
+                self.mallory.user_id: {self.mallory.test_device_id: {"n": 3}},
+                "@nobody:test.local": {"X": {"n": 4}},
+                "not a user id": {"X": {"n": 5}},
+            }
+        )
         self.assertEqual(ToDeviceMessage.objects.count(), 2)
 
     def test_a_transaction_id_is_done_once_per_device(self) -> None:
@@ -66,17 +82,24 @@ class SendToDeviceTests(MatrixTestCase):
         self.assertEqual(ToDeviceMessage.objects.count(), 1)
 
     def test_remote_recipients_wait_in_the_outbound_queue(self) -> None:
-        self.send({"@carol:remote.example": {"DEV": {"k": "v"}, "*": {"k": "all"}},
-                   "@dave:remote.example": {"D2": {"k": "d"}},
-                   "@erin:other.example": {"*": {"k": "e"}}})
+        self.send(
+            {
+                "@carol:remote.example": {"DEV": {"k": "v"}, "*": {"k": "all"}},
+                "@dave:remote.example": {"D2": {"k": "d"}},
+                "@erin:other.example": {"*": {"k": "e"}},
+            }
+        )
         rows = {row.destination: row for row in OutboundToDevice.objects.all()}
         self.assertEqual(sorted(rows), ["other.example", "remote.example"])
         row = rows["remote.example"]
         self.assertEqual((row.sender, row.type), (self.alice.user_id, "m.test"))
-        self.assertEqual(row.messages, {
-            "@carol:remote.example": {"DEV": {"k": "v"}, "*": {"k": "all"}},
-            "@dave:remote.example": {"D2": {"k": "d"}},
-        })
+        self.assertEqual(
+            row.messages,
+            {
+                "@carol:remote.example": {"DEV": {"k": "v"}, "*": {"k": "all"}},
+                "@dave:remote.example": {"D2": {"k": "d"}},
+            },
+        )
         self.assertNotEqual(rows["other.example"].message_id, row.message_id)
 
     def test_recipients_are_woken_after_commit(self) -> None:
@@ -91,13 +114,15 @@ class SendToDeviceTests(MatrixTestCase):
         api = self.api(self.alice)
         self.assert_matrix_error(api.put(url, {}), 400, "M_MISSING_PARAM")
         self.assert_matrix_error(api.put(url, {"messages": []}), 400, "M_BAD_JSON")
-        self.assert_matrix_error(api.put(url, {"messages": {self.bob.user_id: []}}), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            api.put(url, {"messages": {self.bob.user_id: []}}), 400, "M_BAD_JSON"
+        )
         self.assert_matrix_error(
             api.put(url, {"messages": {self.bob.user_id: {"D": "text"}}}), 400, "M_BAD_JSON"
         )
-        self.assert_matrix_error(api.put(f"{SEND}/{'x' * 300}/t9", {"messages": {}}), 400,
-                                 "M_INVALID_PARAM")
+        self.assert_matrix_error(
+            api.put(f"{SEND}/{'x' * 300}/t9", {"messages": {}}), 400, "M_INVALID_PARAM"
+        )
         big = {self.bob.user_id: {self.bob.test_device_id: {"pad": "x" * 70_000}}}
         self.assert_matrix_error(api.put(url, {"messages": big}), 413, "M_TOO_LARGE")
         self.assertFalse(ToDeviceMessage.objects.exists())

@@ -24,8 +24,10 @@ class SignaturesUploadTests(E2eeTestCase):
         failures = self.upload_signatures({self.alice.user_id: {self.device.device_id: signed}})
         self.assertEqual(failures, {})
         row = CrossSigningSignature.objects.get()
-        self.assertEqual((row.target_key_id, row.signing_key_id),
-                         (self.device.device_id, f"ed25519:{self.signing.ssk_public}"))
+        self.assertEqual(
+            (row.target_key_id, row.signing_key_id),
+            (self.device.device_id, f"ed25519:{self.signing.ssk_public}"),
+        )
 
     def test_own_master_key_signed_by_a_device(self) -> None:
         signed = self.device.sign(self.signing.master())
@@ -34,8 +36,9 @@ class SignaturesUploadTests(E2eeTestCase):
         )
         self.assertEqual(failures, {})
         master = self.query(self.bob, {self.alice.user_id: []})["master_keys"][self.alice.user_id]
-        self.assertEqual(master["signatures"][self.alice.user_id],
-                         signed["signatures"][self.alice.user_id])
+        self.assertEqual(
+            master["signatures"][self.alice.user_id], signed["signatures"][self.alice.user_id]
+        )
 
     def test_master_key_signed_by_an_unknown_device_fails(self) -> None:
         other = CrossSigning(self.alice.user_id)
@@ -43,8 +46,10 @@ class SignaturesUploadTests(E2eeTestCase):
         failures = self.upload_signatures(
             {self.alice.user_id: {self.signing.master_public: signed}}
         )
-        self.assertEqual(failures[self.alice.user_id][self.signing.master_public]["errcode"],
-                         "M_INVALID_SIGNATURE")
+        self.assertEqual(
+            failures[self.alice.user_id][self.signing.master_public]["errcode"],
+            "M_INVALID_SIGNATURE",
+        )
 
     def test_other_users_master_key_signed_by_the_user_signing_key(self) -> None:
         bob = self.set_up_cross_signing(self.bob)
@@ -52,20 +57,24 @@ class SignaturesUploadTests(E2eeTestCase):
         failures = self.upload_signatures({self.bob.user_id: {bob.master_public: signed}})
         self.assertEqual(failures, {})
         row = CrossSigningSignature.objects.get()
-        self.assertEqual((row.signer_user_id, row.target_user_id),
-                         (self.alice.user_id, self.bob.user_id))
+        self.assertEqual(
+            (row.signer_user_id, row.target_user_id), (self.alice.user_id, self.bob.user_id)
+        )
 
     def test_bad_signatures_fail_alone_and_the_rest_is_stored(self) -> None:
         bob = self.set_up_cross_signing(self.bob)
         good = self.signing.sign_with(self.signing.usk, bob.master())
         forged = self.signing.sign_with(self.signing.ssk, self.device.device_keys())
         forged["signatures"][self.alice.user_id][f"ed25519:{self.signing.ssk_public}"] = "A" * 86
-        failures = self.upload_signatures({
-            self.alice.user_id: {self.device.device_id: forged},
-            self.bob.user_id: {bob.master_public: good},
-        })
-        self.assertEqual(failures[self.alice.user_id][self.device.device_id]["errcode"],
-                         "M_INVALID_SIGNATURE")
+        failures = self.upload_signatures(
+            {
+                self.alice.user_id: {self.device.device_id: forged},
+                self.bob.user_id: {bob.master_public: good},
+            }
+        )
+        self.assertEqual(
+            failures[self.alice.user_id][self.device.device_id]["errcode"], "M_INVALID_SIGNATURE"
+        )
         self.assertEqual(list(failures), [self.alice.user_id])
         self.assertEqual(CrossSigningSignature.objects.get().target_user_id, self.bob.user_id)
 
@@ -81,11 +90,13 @@ class SignaturesUploadTests(E2eeTestCase):
     def test_unknown_devices_and_keys_fail(self) -> None:
         bob = CrossSigning(self.bob.user_id)  # never uploaded
         bob_master = self.signing.sign_with(self.signing.usk, bob.master())
-        failures = self.upload_signatures({
-            self.alice.user_id: {"NOSUCHDEVICE": self.device.device_keys()},
-            self.bob.user_id: {bob.master_public: bob_master},
-            "@carol:remote.example": {"KEY": {"signatures": {}}},
-        })
+        failures = self.upload_signatures(
+            {
+                self.alice.user_id: {"NOSUCHDEVICE": self.device.device_keys()},
+                self.bob.user_id: {bob.master_public: bob_master},
+                "@carol:remote.example": {"KEY": {"signatures": {}}},
+            }
+        )
         self.assertEqual(failures[self.alice.user_id]["NOSUCHDEVICE"]["errcode"], "M_NOT_FOUND")
         self.assertEqual(failures[self.bob.user_id][bob.master_public]["errcode"], "M_NOT_FOUND")
         self.assertEqual(failures["@carol:remote.example"]["KEY"]["errcode"], "M_NOT_FOUND")
@@ -127,8 +138,12 @@ class SignaturesUploadTests(E2eeTestCase):
         new.master_key, new.master_public = self.signing.master_key, self.signing.master_public
         uia_api = ApiClient(self.client, self.alice.test_token, check_spec=False)  # type: ignore[attr-defined]
         first = uia_api.post(SIGNING_UPLOAD, {"self_signing_key": new.self_signing()})
-        auth = {"type": "m.login.password", "session": first.body["session"],
-                "password": self.password, "identifier": {"type": "m.id.user", "user": "alice"}}
+        auth = {
+            "type": "m.login.password",
+            "session": first.body["session"],
+            "password": self.password,
+            "identifier": {"type": "m.id.user", "user": "alice"},
+        }
         response = self.api(self.alice).post(
             SIGNING_UPLOAD, {"self_signing_key": new.self_signing(), "auth": auth}
         )

@@ -48,18 +48,35 @@ def test_views_do_not_write_models_directly() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in (
-                "save", "create", "bulk_create", "update", "delete", "get_or_create"
+                "save",
+                "create",
+                "bulk_create",
+                "update",
+                "delete",
+                "get_or_create",
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
 
 
 EVENT_TABLES = {
-    "Event", "EventEdge", "EventAuthEdge", "CurrentStateEvent", "StateGroup", "StateGroupEntry",
+    "Event",
+    "EventEdge",
+    "EventAuthEdge",
+    "CurrentStateEvent",
+    "StateGroup",
+    "StateGroupEntry",
     "ForwardExtremity",
 }
-WRITES = {"create", "bulk_create", "update", "update_or_create", "get_or_create", "delete",
-          "bulk_update"}
+WRITES = {
+    "create",
+    "bulk_create",
+    "update",
+    "update_or_create",
+    "get_or_create",
+    "delete",
+    "bulk_update",
+}
 
 
 def test_events_and_state_are_written_only_by_rooms_events() -> None:

@@ -33,7 +33,9 @@ class WellKnownTests(MatrixTestCase):
     @override_settings(MATRIXHS_PUBLIC_BASEURL="https://matrix.example.org")
     def test_client(self) -> None:
         response = self.api().get("/.well-known/matrix/client")
-        self.assertEqual(response.body, {"m.homeserver": {"base_url": "https://matrix.example.org"}})
+        self.assertEqual(
+            response.body, {"m.homeserver": {"base_url": "https://matrix.example.org"}}
+        )
         self.assertEqual(response.headers["Access-Control-Allow-Origin"], "*")
 
     @override_settings(MATRIXHS_FEDERATION_ADDRESS="matrix.example.org:443")

@@ -14,8 +14,7 @@ HTTP_PUSHER = {
     "device_display_name": "iPhone 9",
     "profile_tag": "xxyyzz",
     "lang": "en",
-    "data": {"url": "https://push.example.org/_matrix/push/v1/notify",
-             "format": "event_id_only"},
+    "data": {"url": "https://push.example.org/_matrix/push/v1/notify", "format": "event_id_only"},
 }
 
 

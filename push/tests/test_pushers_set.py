@@ -15,8 +15,9 @@ class PushersSetTests(MatrixTestCase):
         self.api(self.alice).post(SET, {**HTTP_PUSHER, "lang": "fr"})
         self.assertEqual(list(Pusher.objects.values_list("lang", flat=True)), ["fr"])
         self.assertEqual(Pusher.objects.get().device.device_id, self.alice.test_device_id)
-        self.api(self.alice).post(SET, {"kind": None, "app_id": HTTP_PUSHER["app_id"],
-                                        "pushkey": HTTP_PUSHER["pushkey"]})
+        self.api(self.alice).post(
+            SET, {"kind": None, "app_id": HTTP_PUSHER["app_id"], "pushkey": HTTP_PUSHER["pushkey"]}
+        )
         self.assertFalse(Pusher.objects.exists())
 
     def test_deleting_an_unknown_pusher_is_fine(self) -> None:
@@ -47,8 +48,7 @@ class PushersSetTests(MatrixTestCase):
             ({"app_id": "a" * 65}, "M_INVALID_PARAM"),
             ({"pushkey": "é" * 257}, "M_INVALID_PARAM"),
             ({"data": {"url": "https://push.example.org/notify"}}, "M_INVALID_PARAM"),
-            ({"data": {"url": "ftp://push.example.org/_matrix/push/v1/notify"}},
-             "M_INVALID_PARAM"),
+            ({"data": {"url": "ftp://push.example.org/_matrix/push/v1/notify"}}, "M_INVALID_PARAM"),
             ({"data": {"url": 5}}, "M_BAD_JSON"),
             ({"data": "https://push.example.org/_matrix/push/v1/notify"}, "M_BAD_JSON"),
             ({"kind": 1}, "M_BAD_JSON"),

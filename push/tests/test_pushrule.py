@@ -29,15 +29,31 @@ class PushRuleTests(MatrixTestCase):
         response = self.put("content", "cake", {"pattern": "cake*lie", "actions": ["notify"]})
         self.assertEqual((response.status_code, response.body), (200, {}))
         rule = self.api(self.alice).get(f"{RULES}/content/cake").body
-        self.assertEqual(rule, {"rule_id": "cake", "default": False, "enabled": True,
-                                "actions": ["notify"], "pattern": "cake*lie"})
+        self.assertEqual(
+            rule,
+            {
+                "rule_id": "cake",
+                "default": False,
+                "enabled": True,
+                "actions": ["notify"],
+                "pattern": "cake*lie",
+            },
+        )
 
     def test_override_rule_keeps_its_conditions(self) -> None:
-        conditions = [{"kind": "event_match", "key": "content.body", "pattern": "beer"},
-                      {"kind": "room_member_count", "is": "<=10"},
-                      {"kind": "org.example.future"}]
-        self.put("override", "beer", {"conditions": conditions, "actions": [
-            "notify", {"set_tweak": "sound", "value": "beeroclock.wav"}]})
+        conditions = [
+            {"kind": "event_match", "key": "content.body", "pattern": "beer"},
+            {"kind": "room_member_count", "is": "<=10"},
+            {"kind": "org.example.future"},
+        ]
+        self.put(
+            "override",
+            "beer",
+            {
+                "conditions": conditions,
+                "actions": ["notify", {"set_tweak": "sound", "value": "beeroclock.wav"}],
+            },
+        )
         rule = self.api(self.alice).get(f"{RULES}/override/beer").body
         self.assertEqual(rule["conditions"], conditions)
 
@@ -45,12 +61,15 @@ class PushRuleTests(MatrixTestCase):
         self.assertEqual(self.put("room", "!abc:test.local", {"actions": []}).status_code, 200)
         self.assertEqual(self.put("sender", "@spam:example.org", {"actions": []}).status_code, 200)
         rule = self.api(self.alice).get(f"{RULES}/room/{q('!abc:test.local')}").body
-        self.assertEqual(rule, {"rule_id": "!abc:test.local", "default": False,
-                                "enabled": True, "actions": []})
-        self.assert_matrix_error(self.put("room", "not-a-room", {"actions": []}), 400,
-                                 "M_INVALID_PARAM")
-        self.assert_matrix_error(self.put("sender", "spam", {"actions": []}), 400,
-                                 "M_INVALID_PARAM")
+        self.assertEqual(
+            rule, {"rule_id": "!abc:test.local", "default": False, "enabled": True, "actions": []}
+        )
+        self.assert_matrix_error(
+            self.put("room", "not-a-room", {"actions": []}), 400, "M_INVALID_PARAM"
+        )
+        self.assert_matrix_error(
+            self.put("sender", "spam", {"actions": []}), 400, "M_INVALID_PARAM"
+        )
 
     def test_historical_actions_are_stripped(self) -> None:
         self.put("underride", "quiet", {"actions": ["dont_notify", "coalesce"]})
@@ -89,10 +108,12 @@ class PushRuleTests(MatrixTestCase):
     def test_delete(self) -> None:
         self.put("content", "cake", {"pattern": "cake", "actions": []})
         self.assertEqual(self.api(self.alice).delete(f"{RULES}/content/cake").status_code, 200)
-        self.assert_matrix_error(self.api(self.alice).get(f"{RULES}/content/cake"), 404,
-                                 "M_NOT_FOUND")
-        self.assert_matrix_error(self.api(self.alice).delete(f"{RULES}/content/cake"), 404,
-                                 "M_NOT_FOUND")
+        self.assert_matrix_error(
+            self.api(self.alice).get(f"{RULES}/content/cake"), 404, "M_NOT_FOUND"
+        )
+        self.assert_matrix_error(
+            self.api(self.alice).delete(f"{RULES}/content/cake"), 404, "M_NOT_FOUND"
+        )
 
     def test_server_default_rules_cannot_be_added_or_deleted(self) -> None:
         response = self.put("override", ".m.rule.master", {"actions": []})
@@ -104,48 +125,61 @@ class PushRuleTests(MatrixTestCase):
     def test_get_default_rule_and_unknown_rules(self) -> None:
         rule = self.api(self.alice).get(f"{RULES}/underride/.m.rule.message").body
         self.assertEqual(rule["actions"], ["notify"])
-        self.assert_matrix_error(self.api(self.alice).get(f"{RULES}/override/.m.rule.message"),
-                                 404, "M_NOT_FOUND")
-        self.assert_matrix_error(self.api(self.alice).get(f"{RULES}/content/nope"), 404,
-                                 "M_NOT_FOUND")
+        self.assert_matrix_error(
+            self.api(self.alice).get(f"{RULES}/override/.m.rule.message"), 404, "M_NOT_FOUND"
+        )
+        self.assert_matrix_error(
+            self.api(self.alice).get(f"{RULES}/content/nope"), 404, "M_NOT_FOUND"
+        )
 
     def test_rules_are_per_user(self) -> None:
         self.put("content", "cake", {"pattern": "cake", "actions": []})
-        self.assert_matrix_error(self.api(self.bob).get(f"{RULES}/content/cake"), 404,
-                                 "M_NOT_FOUND")
-        self.assert_matrix_error(self.api(self.bob).delete(f"{RULES}/content/cake"), 404,
-                                 "M_NOT_FOUND")
+        self.assert_matrix_error(
+            self.api(self.bob).get(f"{RULES}/content/cake"), 404, "M_NOT_FOUND"
+        )
+        self.assert_matrix_error(
+            self.api(self.bob).delete(f"{RULES}/content/cake"), 404, "M_NOT_FOUND"
+        )
 
     def test_bad_rule_ids(self) -> None:
         for rule_id in ("a/b", "a\\b"):
-            self.assert_matrix_error(self.put("content", rule_id, {"pattern": "x", "actions": []}),
-                                     400, "M_INVALID_PARAM")
-        self.assert_matrix_error(self.put("content", "x" * 256, {"pattern": "x", "actions": []}),
-                                 400, "M_INVALID_PARAM")
+            self.assert_matrix_error(
+                self.put("content", rule_id, {"pattern": "x", "actions": []}),
+                400,
+                "M_INVALID_PARAM",
+            )
+        self.assert_matrix_error(
+            self.put("content", "x" * 256, {"pattern": "x", "actions": []}), 400, "M_INVALID_PARAM"
+        )
         self.assertFalse(PushRule.objects.exists())
 
     def test_bad_kind(self) -> None:
         self.assert_matrix_error(self.put("global", "x", {"actions": []}), 400, "M_INVALID_PARAM")
-        self.assert_matrix_error(self.api(self.alice).get(f"{RULES}/nope/x"), 400,
-                                 "M_INVALID_PARAM")
+        self.assert_matrix_error(
+            self.api(self.alice).get(f"{RULES}/nope/x"), 400, "M_INVALID_PARAM"
+        )
 
     def test_bad_bodies(self) -> None:
-        self.assert_matrix_error(self.put("content", "x", {"pattern": "x"}), 400,
-                                 "M_MISSING_PARAM")
-        self.assert_matrix_error(self.put("content", "x", {"actions": []}), 400,
-                                 "M_MISSING_PARAM")
-        self.assert_matrix_error(self.put("content", "x", {"pattern": 5, "actions": []}), 400,
-                                 "M_BAD_JSON")
-        self.assert_matrix_error(self.put("content", "x", {"pattern": "", "actions": []}), 400,
-                                 "M_INVALID_PARAM")
-        self.assert_matrix_error(self.put("content", "x", {"pattern": "x", "actions": "notify"}),
-                                 400, "M_BAD_JSON")
-        self.assert_matrix_error(self.put("content", "x", {"pattern": "x", "actions": ["dance"]}),
-                                 400, "M_INVALID_PARAM")
-        self.assert_matrix_error(self.put("content", "x", {"pattern": "x", "actions": [{}]}),
-                                 400, "M_INVALID_PARAM")
-        self.assert_matrix_error(self.put("content", "x", {"pattern": "x", "actions": [3]}),
-                                 400, "M_BAD_JSON")
+        self.assert_matrix_error(self.put("content", "x", {"pattern": "x"}), 400, "M_MISSING_PARAM")
+        self.assert_matrix_error(self.put("content", "x", {"actions": []}), 400, "M_MISSING_PARAM")
+        self.assert_matrix_error(
+            self.put("content", "x", {"pattern": 5, "actions": []}), 400, "M_BAD_JSON"
+        )
+        self.assert_matrix_error(
+            self.put("content", "x", {"pattern": "", "actions": []}), 400, "M_INVALID_PARAM"
+        )
+        self.assert_matrix_error(
+            self.put("content", "x", {"pattern": "x", "actions": "notify"}), 400, "M_BAD_JSON"
+        )
+        self.assert_matrix_error(
+            self.put("content", "x", {"pattern": "x", "actions": ["dance"]}), 400, "M_INVALID_PARAM"
+        )
+        self.assert_matrix_error(
+            self.put("content", "x", {"pattern": "x", "actions": [{}]}), 400, "M_INVALID_PARAM"
+        )
+        self.assert_matrix_error(
+            self.put("content", "x", {"pattern": "x", "actions": [3]}), 400, "M_BAD_JSON"
+        )
         response = self.api(self.alice).put(f"{RULES}/content/x", raw=b"{nope")
         self.assert_matrix_error(response, 400, "M_NOT_JSON")
         self.assertFalse(PushRule.objects.exists())
@@ -155,25 +189,29 @@ class PushRuleTests(MatrixTestCase):
             ({"conditions": {}}, "M_BAD_JSON"),
             ({"conditions": [{"key": "type"}]}, "M_BAD_JSON"),
             ({"conditions": [{"kind": "event_match", "key": "type"}]}, "M_BAD_JSON"),
-            ({"conditions": [{"kind": "event_property_is", "key": "x", "value": [1]}]},
-             "M_BAD_JSON"),
-            ({"conditions": [{"kind": "event_property_is", "key": "x", "value": 2**53}]},
-             "M_BAD_JSON"),
-            ({"conditions": [{"kind": "room_member_count", "is": "about 3"}]},
-             "M_INVALID_PARAM"),
+            (
+                {"conditions": [{"kind": "event_property_is", "key": "x", "value": [1]}]},
+                "M_BAD_JSON",
+            ),
+            (
+                {"conditions": [{"kind": "event_property_is", "key": "x", "value": 2**53}]},
+                "M_BAD_JSON",
+            ),
+            ({"conditions": [{"kind": "room_member_count", "is": "about 3"}]}, "M_INVALID_PARAM"),
         ]
         for body, errcode in cases:
             with self.subTest(body=body):
-                self.assert_matrix_error(self.put("override", "x", {**body, "actions": []}),
-                                         400, errcode)
+                self.assert_matrix_error(
+                    self.put("override", "x", {**body, "actions": []}), 400, errcode
+                )
         self.assertFalse(PushRule.objects.exists())
 
     def test_before_and_after_must_name_a_user_rule_of_the_kind(self) -> None:
         self.put("content", "a", {"pattern": "a", "actions": []})
         body = {"pattern": "b", "actions": []}
         self.assert_matrix_error(self.put("content", "b", body, "?before=zzz"), 400, "M_UNKNOWN")
-        self.assert_matrix_error(self.put("content", "b", body, "?after=.m.rule.master"), 400,
-                                 "M_INVALID_PARAM")
-        self.assert_matrix_error(self.put("content", "a", body, "?after=a"), 400,
-                                 "M_INVALID_PARAM")
+        self.assert_matrix_error(
+            self.put("content", "b", body, "?after=.m.rule.master"), 400, "M_INVALID_PARAM"
+        )
+        self.assert_matrix_error(self.put("content", "a", body, "?after=a"), 400, "M_INVALID_PARAM")
         self.assertEqual(self.order("content"), ["a"])

@@ -16,8 +16,7 @@ class PushRuleActionsTests(MatrixTestCase):
         self.assertEqual(self.api(self.alice).put(url, {"actions": actions}).status_code, 200)
         self.assertEqual(self.api(self.alice).get(url).body, {"actions": actions})
         rule = self.api(self.alice).get(f"{RULES}/underride/.m.rule.message").body
-        self.assertEqual((rule["actions"], rule["default"], rule["enabled"]),
-                         (actions, True, True))
+        self.assertEqual((rule["actions"], rule["default"], rule["enabled"]), (actions, True, True))
 
     def test_enabled_and_actions_settings_combine(self) -> None:
         base = f"{RULES}/underride/.m.rule.message"
@@ -36,14 +35,13 @@ class PushRuleActionsTests(MatrixTestCase):
     def test_unknown_rule(self) -> None:
         url = f"{RULES}/override/nope/actions"
         self.assert_matrix_error(self.api(self.alice).get(url), 404, "M_NOT_FOUND")
-        self.assert_matrix_error(self.api(self.alice).put(url, {"actions": []}), 404,
-                                 "M_NOT_FOUND")
+        self.assert_matrix_error(self.api(self.alice).put(url, {"actions": []}), 404, "M_NOT_FOUND")
 
     def test_bad_bodies(self) -> None:
         url = f"{RULES}/underride/.m.rule.message/actions"
         self.assert_matrix_error(self.api(self.alice).put(url, {}), 400, "M_MISSING_PARAM")
-        self.assert_matrix_error(self.api(self.alice).put(url, {"actions": {}}), 400,
-                                 "M_BAD_JSON")
-        self.assert_matrix_error(self.api(self.alice).put(url, {"actions": ["boom"]}), 400,
-                                 "M_INVALID_PARAM")
+        self.assert_matrix_error(self.api(self.alice).put(url, {"actions": {}}), 400, "M_BAD_JSON")
+        self.assert_matrix_error(
+            self.api(self.alice).put(url, {"actions": ["boom"]}), 400, "M_INVALID_PARAM"
+        )
         self.assertFalse(DefaultRuleSetting.objects.exists())

@@ -31,16 +31,20 @@ class PushRuleEnabledTests(MatrixTestCase):
     def test_unknown_rules(self) -> None:
         for url in (f"{RULES}/content/nope/enabled", f"{RULES}/content/.m.rule.master/enabled"):
             self.assert_matrix_error(self.api(self.alice).get(url), 404, "M_NOT_FOUND")
-            self.assert_matrix_error(self.api(self.alice).put(url, {"enabled": True}), 404,
-                                     "M_NOT_FOUND")
+            self.assert_matrix_error(
+                self.api(self.alice).put(url, {"enabled": True}), 404, "M_NOT_FOUND"
+            )
         self.assertFalse(DefaultRuleSetting.objects.exists())
 
     def test_bad_bodies(self) -> None:
         url = f"{RULES}/override/.m.rule.master/enabled"
         self.assert_matrix_error(self.api(self.alice).put(url, {}), 400, "M_MISSING_PARAM")
-        self.assert_matrix_error(self.api(self.alice).put(url, {"enabled": "true"}), 400,
-                                 "M_BAD_JSON")
-        self.assert_matrix_error(self.api(self.alice).put(f"{RULES}/nope/x/enabled",
-                                                          {"enabled": True}),
-                                 400, "M_INVALID_PARAM")
+        self.assert_matrix_error(
+            self.api(self.alice).put(url, {"enabled": "true"}), 400, "M_BAD_JSON"
+        )
+        self.assert_matrix_error(
+            self.api(self.alice).put(f"{RULES}/nope/x/enabled", {"enabled": True}),
+            400,
+            "M_INVALID_PARAM",
+        )
         self.assertFalse(DefaultRuleSetting.objects.exists())

@@ -44,41 +44,57 @@ class PushRulesTests(MatrixTestCase):
     def test_legacy_body_mention_rules_are_gone(self) -> None:
         ruleset = self.api(self.alice).get(f"{V3}/pushrules/").body["global"]
         every_id = [r["rule_id"] for rules in ruleset.values() for r in rules]
-        for legacy in (".m.rule.contains_display_name", ".m.rule.roomnotif",
-                       ".m.rule.contains_user_name"):
+        for legacy in (
+            ".m.rule.contains_display_name",
+            ".m.rule.roomnotif",
+            ".m.rule.contains_user_name",
+        ):
             self.assertNotIn(legacy, every_id)
 
     def test_the_users_own_id_is_filled_in(self) -> None:
         override = self.api(self.bob).get(f"{V3}/pushrules/global/").body["override"]
         rules = {r["rule_id"]: r for r in override}
-        self.assertEqual(rules[".m.rule.invite_for_me"]["conditions"][2],
-                         {"kind": "event_match", "key": "state_key", "pattern": "@bob:test.local"})
-        self.assertEqual(rules[".m.rule.is_user_mention"]["conditions"], [
-            {"kind": "event_property_contains", "key": "content.m\\.mentions.user_ids",
-             "value": "@bob:test.local"}])
-        self.assertEqual(rules[".m.rule.is_user_mention"]["actions"], [
-            "notify", {"set_tweak": "sound", "value": "default"}, {"set_tweak": "highlight"}])
+        self.assertEqual(
+            rules[".m.rule.invite_for_me"]["conditions"][2],
+            {"kind": "event_match", "key": "state_key", "pattern": "@bob:test.local"},
+        )
+        self.assertEqual(
+            rules[".m.rule.is_user_mention"]["conditions"],
+            [
+                {
+                    "kind": "event_property_contains",
+                    "key": "content.m\\.mentions.user_ids",
+                    "value": "@bob:test.local",
+                }
+            ],
+        )
+        self.assertEqual(
+            rules[".m.rule.is_user_mention"]["actions"],
+            ["notify", {"set_tweak": "sound", "value": "default"}, {"set_tweak": "highlight"}],
+        )
 
     def test_global_is_the_inner_ruleset(self) -> None:
         everything = self.api(self.alice).get(f"{V3}/pushrules/").body
-        self.assertEqual(self.api(self.alice).get(f"{V3}/pushrules/global/").body,
-                         everything["global"])
+        self.assertEqual(
+            self.api(self.alice).get(f"{V3}/pushrules/global/").body, everything["global"]
+        )
 
     def test_paths_without_trailing_slash_and_r0(self) -> None:
         client = ApiClient(self.client, self.alice.test_token, check_spec=False)
         everything = client.get(f"{V3}/pushrules").body
         self.assertEqual(ids(everything["global"]["override"]), OVERRIDE_IDS)
         self.assertEqual(client.get(f"{V3}/pushrules/global").body, everything["global"])
-        self.assertEqual(self.api(self.alice).get("/_matrix/client/r0/pushrules/").body,
-                         everything)
+        self.assertEqual(self.api(self.alice).get("/_matrix/client/r0/pushrules/").body, everything)
 
     def test_user_rules_come_before_defaults_but_after_master(self) -> None:
-        self.api(self.alice).put(f"{V3}/pushrules/global/override/mine",
-                                 {"actions": [], "conditions": []})
+        self.api(self.alice).put(
+            f"{V3}/pushrules/global/override/mine", {"actions": [], "conditions": []}
+        )
         self.api(self.alice).put(f"{V3}/pushrules/global/underride/late", {"actions": []})
         ruleset = self.api(self.alice).get(f"{V3}/pushrules/").body["global"]
-        self.assertEqual(ids(ruleset["override"])[:3],
-                         [".m.rule.master", "mine", ".m.rule.suppress_notices"])
+        self.assertEqual(
+            ids(ruleset["override"])[:3], [".m.rule.master", "mine", ".m.rule.suppress_notices"]
+        )
         self.assertEqual(ids(ruleset["underride"])[0], "late")
 
     def test_ruleset_is_a_valid_push_rules_event(self) -> None:

@@ -38,11 +38,15 @@ def check_room_version(identifier: str | None) -> RoomVersion:
     """Raises: MatrixError: 400 M_UNSUPPORTED_ROOM_VERSION."""
     rv = KNOWN_ROOM_VERSIONS.get(identifier or DEFAULT_ROOM_VERSION)
     if rv is None or rv.state_res is StateResolution.V1:
-        raise MatrixError(400, Codes.UNSUPPORTED_ROOM_VERSION, f"Unsupported room version {identifier}")
+        raise MatrixError(
+            400, Codes.UNSUPPORTED_ROOM_VERSION, f"Unsupported room version {identifier}"
+        )
     return rv
 
 
-def default_power_levels(creator: str, invitees: list[str], preset: str, rv: RoomVersion) -> JsonDict:
+def default_power_levels(
+    creator: str, invitees: list[str], preset: str, rv: RoomVersion
+) -> JsonDict:
     users: dict[str, int] = {}
     if not rv.privileged_creators:  # v12: creators have infinite power and are not listed
         users[creator] = 100
@@ -143,7 +147,9 @@ def _initial_events(
     if alias is not None:
         do_create_alias(alias, room, sender)
         send(EventTypes.CANONICAL_ALIAS, {"alias": alias})
-    initial = {(e["type"], e.get("state_key", "")): e["content"] for e in body.get("initial_state", [])}
+    initial = {
+        (e["type"], e.get("state_key", "")): e["content"] for e in body.get("initial_state", [])
+    }
     join_rule, visibility, guest_access = PRESETS[preset]
     for key, content in (
         ((EventTypes.JOIN_RULES, ""), {"join_rule": join_rule}),

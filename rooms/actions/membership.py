@@ -124,8 +124,9 @@ def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
     return None
 
 
-def do_invite(inviter: str, room_id: str, invitee: str, reason: Any = None,
-              is_direct: bool = False) -> Event:
+def do_invite(
+    inviter: str, room_id: str, invitee: str, reason: Any = None, is_direct: bool = False
+) -> Event:
     """Raises: Forbidden: not allowed (auth rules), or a remote invitee (no federation yet)."""
     from rooms.actions.create import invite_content
 
@@ -151,7 +152,9 @@ def do_kick(sender: str, room_id: str, target: str, reason: Any = None) -> Event
     with transaction.atomic():
         room = lock_room(room_id)
         if current_membership(room, target) not in (
-            Membership.JOIN, Membership.INVITE, Membership.KNOCK
+            Membership.JOIN,
+            Membership.INVITE,
+            Membership.KNOCK,
         ):
             raise Forbidden(f"{target} is not in the room")
         content = _with_reason({"membership": Membership.LEAVE}, reason)

@@ -33,7 +33,9 @@ def check_thread_id(thread_id: object) -> str:
     return thread_id
 
 
-def do_set_receipt(user: User, room: Room, receipt_type: str, event_id: str, thread_id: str) -> None:
+def do_set_receipt(
+    user: User, room: Room, receipt_type: str, event_id: str, thread_id: str
+) -> None:
     """Record a receipt; it never moves backwards within a (type, thread).
 
     Raises:
@@ -47,23 +49,35 @@ def do_set_receipt(user: User, room: Room, receipt_type: str, event_id: str, thr
         raise InvalidParam(f"Unknown receipt type {receipt_type}")
     target = _target(room, event_id)
     with transaction.atomic():
-        existing = Receipt.objects.select_for_update().filter(
-            room=room, user_id=user.user_id, receipt_type=receipt_type, thread_id=thread_id
-        ).first()
+        existing = (
+            Receipt.objects.select_for_update()
+            .filter(room=room, user_id=user.user_id, receipt_type=receipt_type, thread_id=thread_id)
+            .first()
+        )
         if existing is not None:
-            old = Event.objects.filter(event_id=existing.event_id).values_list(
-                "stream_ordering", flat=True).first()
+            old = (
+                Event.objects.filter(event_id=existing.event_id)
+                .values_list("stream_ordering", flat=True)
+                .first()
+            )
             if old is not None and (target.stream_ordering or 0) <= old:
                 return
         Receipt.objects.update_or_create(
-            room=room, user_id=user.user_id, receipt_type=receipt_type, thread_id=thread_id,
-            defaults={"event_id": event_id, "ts": now_ms(),
-                      "stream_id": next_position(Stream.RECEIPTS)},
+            room=room,
+            user_id=user.user_id,
+            receipt_type=receipt_type,
+            thread_id=thread_id,
+            defaults={
+                "event_id": event_id,
+                "ts": now_ms(),
+                "stream_id": next_position(Stream.RECEIPTS),
+            },
         )
         if receipt_type == "m.read":
             suffix = f":{settings.MATRIXHS_SERVER_NAME}"
             members = RoomMembership.objects.filter(room=room, membership="join").values_list(
-                "user_id", flat=True)
+                "user_id", flat=True
+            )
             notify_users_on_commit(m for m in members if m.endswith(suffix))
         else:
             notify_users_on_commit([user.user_id])

@@ -5,9 +5,14 @@ from __future__ import annotations
 from rooms.models import EventReport
 
 
-def do_report(reporter: str, room_id: str, event_id: str, reason: str | None,
-              score: int | None, ts: int) -> EventReport:
+def do_report(
+    reporter: str, room_id: str, event_id: str, reason: str | None, score: int | None, ts: int
+) -> EventReport:
     return EventReport.objects.create(
-        room_id=room_id, event_id=event_id, reporter=reporter, reason=reason, score=score,
+        room_id=room_id,
+        event_id=event_id,
+        reporter=reporter,
+        reason=reason,
+        score=score,
         received_ts=ts,
     )

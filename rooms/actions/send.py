@@ -59,8 +59,12 @@ def check_not_duplicate_annotation(sender: str, event_type: str, content: JsonDi
     if not isinstance(target, str) or not isinstance(key, str):
         return
     candidates = Event.objects.filter(
-        sender=sender, type=event_type, relates_to=target, rel_type="m.annotation",
-        redacted_by__isnull=True, rejected_reason__isnull=True,
+        sender=sender,
+        type=event_type,
+        relates_to=target,
+        rel_type="m.annotation",
+        redacted_by__isnull=True,
+        rejected_reason__isnull=True,
     ).values_list("json", flat=True)
     for raw in candidates:
         if json.loads(raw).get("content", {}).get("m.relates_to", {}).get("key") == key:
@@ -90,8 +94,11 @@ def check_can_redact(sender: str, room_id: str, target_id: str) -> None:
     Raises:
         Forbidden: not allowed.
     """
-    target = Event.objects.filter(room__room_id=room_id, event_id=target_id).select_related(
-        "room").first()
+    target = (
+        Event.objects.filter(room__room_id=room_id, event_id=target_id)
+        .select_related("room")
+        .first()
+    )
     if target is None or target.sender == sender:
         return
     levels = current_power_levels(target.room)

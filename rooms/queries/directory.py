@@ -36,7 +36,9 @@ def room_summaries(rooms: Sequence[Room]) -> list[JsonDict]:
     for room_pk, event_type, event_id in rows:
         content.setdefault(room_pk, {})[event_type] = pdus.get(event_id, {}).get("content", {})
     joined = Counter(
-        RoomMembership.objects.filter(room__in=rooms, membership="join").values_list("room_id", flat=True)
+        RoomMembership.objects.filter(room__in=rooms, membership="join").values_list(
+            "room_id", flat=True
+        )
     )
     return [_summary(room, content.get(room.pk, {}), joined[room.pk]) for room in rooms]
 
@@ -48,7 +50,8 @@ def _summary(room: Room, state: dict[str, JsonDict], joined: int) -> JsonDict:
     summary: JsonDict = {
         "room_id": room.room_id,
         "num_joined_members": joined,
-        "world_readable": field(EventTypes.HISTORY_VISIBILITY, "history_visibility") == "world_readable",
+        "world_readable": field(EventTypes.HISTORY_VISIBILITY, "history_visibility")
+        == "world_readable",
         "guest_can_join": field(EventTypes.GUEST_ACCESS, "guest_access") == "can_join",
         "join_rule": field(EventTypes.JOIN_RULES, "join_rule") or "invite",
     }
@@ -81,15 +84,18 @@ def public_rooms(
     if search:
         needle = search.casefold()
         chunk = [
-            r for r in chunk
-            if any(needle in str(r.get(k, "")).casefold() for k in ("name", "topic", "canonical_alias"))
+            r
+            for r in chunk
+            if any(
+                needle in str(r.get(k, "")).casefold() for k in ("name", "topic", "canonical_alias")
+            )
             or needle == r["room_id"].casefold()
         ]
     if room_types is not None:
         chunk = [r for r in chunk if r.get("room_type") in room_types]
     chunk.sort(key=lambda r: (-r["num_joined_members"], r["room_id"]))
     total = len(chunk)
-    page = chunk[offset: offset + limit] if limit else chunk[offset:]
+    page = chunk[offset : offset + limit] if limit else chunk[offset:]
     body: JsonDict = {"chunk": page, "total_room_count_estimate": total}
     if offset + len(page) < total:
         body["next_batch"] = f"o{offset + len(page)}"
@@ -104,4 +110,6 @@ def alias_servers(room: Room) -> list[str]:
 
 
 def local_aliases(room: Room) -> list[str]:
-    return list(RoomAlias.objects.filter(room=room).order_by("alias").values_list("alias", flat=True))
+    return list(
+        RoomAlias.objects.filter(room=room).order_by("alias").values_list("alias", flat=True)
+    )

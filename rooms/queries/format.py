@@ -31,9 +31,7 @@ class Viewer:
     device_id: str | None = None
 
 
-def format_events(
-    events: Sequence[Event], viewer: Viewer, bundle: bool = True
-) -> list[JsonDict]:
+def format_events(events: Sequence[Event], viewer: Viewer, bundle: bool = True) -> list[JsonDict]:
     """Client-format ``events`` (Event rows, with ``room`` selected) for ``viewer``."""
     if not events:
         return []

@@ -64,7 +64,9 @@ def _add_threads(ids: Sequence[str], user_id: str, result: dict[str, JsonDict]) 
     participated = set(
         _visible_children(ids, [THREAD]).filter(sender=user_id).values_list("relates_to", flat=True)
     )
-    own_roots = set(Event.objects.filter(event_id__in=ids, sender=user_id).values_list("event_id", flat=True))
+    own_roots = set(
+        Event.objects.filter(event_id__in=ids, sender=user_id).values_list("event_id", flat=True)
+    )
     viewer = Viewer(user_id)
     for summary in summaries:
         root = summary["relates_to"]
@@ -84,8 +86,10 @@ def _add_edits(
     from rooms.queries.format import Viewer, format_events
 
     latest: dict[str, Event] = {}
-    edits = _visible_children(ids, [REPLACE]).select_related("room").order_by(
-        "origin_server_ts", "event_id"
+    edits = (
+        _visible_children(ids, [REPLACE])
+        .select_related("room")
+        .order_by("origin_server_ts", "event_id")
     )
     for edit in edits:
         original = by_id.get(edit.relates_to or "")
@@ -122,7 +126,9 @@ def related_event_ids(
 def thread_roots(room_id: str, user_id: str, participated_only: bool) -> Any:
     """Thread roots of a room with their latest activity, newest first (a queryset of dicts)."""
     replies = Event.objects.filter(
-        room__room_id=room_id, rel_type=THREAD, stream_ordering__isnull=False,
+        room__room_id=room_id,
+        rel_type=THREAD,
+        stream_ordering__isnull=False,
         rejected_reason__isnull=True,
     )
     roots = replies.values("relates_to").annotate(latest=Max("stream_ordering"))

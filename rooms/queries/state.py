@@ -13,7 +13,9 @@ from rooms.queries.timeline import parse_token, timeline_events
 from rooms.state import state_of_group
 
 
-def visible_state_ids(access: RoomAccess, keys: list[StateKey] | None = None) -> dict[StateKey, str]:
+def visible_state_ids(
+    access: RoomAccess, keys: list[StateKey] | None = None
+) -> dict[StateKey, str]:
     """Current state for members and peekers; the state at their leave for those who left."""
     if access.left and access.membership_event is not None:
         return state_of_group(access.membership_event.state_group_id, keys)
@@ -52,7 +54,8 @@ def member_events(
     rows = Event.objects.filter(event_id__in=ids).select_related("room")
     if membership is not None or not_membership is not None:
         rows = [
-            e for e in rows
+            e
+            for e in rows
             if (membership is not None and e.membership == membership)
             or (not_membership is not None and e.membership != not_membership)
         ]

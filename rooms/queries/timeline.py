@@ -53,9 +53,11 @@ def parse_token(room_events: QuerySet[Event], token: str) -> Position:
             return Position(int(depth), int(stream))
         if token.startswith("s"):
             stream = int(token[1:].split("_", 1)[0])
-            last = room_events.filter(stream_ordering__lte=stream).order_by(
-                "-depth", "-stream_ordering"
-            ).first()
+            last = (
+                room_events.filter(stream_ordering__lte=stream)
+                .order_by("-depth", "-stream_ordering")
+                .first()
+            )
             return position_of(last) if last is not None else START
     except ValueError:
         pass
@@ -109,8 +111,11 @@ def paginate(
         if to_token is not None:
             query = query.filter(_at_or_before(parse_token(events, to_token)))
     rows = list(query[:limit])
-    chunk = [e for e in filter_visible(viewer.user_id, rows, access.is_joined)
-             if event_filter.matches_content(json.loads(e.json).get("content", {}))]
+    chunk = [
+        e
+        for e in filter_visible(viewer.user_id, rows, access.is_joined)
+        if event_filter.matches_content(json.loads(e.json).get("content", {}))
+    ]
     body: JsonDict = {"start": start.token(), "chunk": format_events(chunk, viewer)}
     if len(rows) == limit:
         last = position_of(rows[-1])
@@ -120,7 +125,9 @@ def paginate(
     return body
 
 
-def lazy_members(chunk: list[Event], viewer: Viewer, event_filter: RoomEventFilter) -> list[JsonDict]:
+def lazy_members(
+    chunk: list[Event], viewer: Viewer, event_filter: RoomEventFilter
+) -> list[JsonDict]:
     """Member events of the chunk's senders, as of the oldest event of the chunk."""
     oldest = min(chunk, key=position_of)
     senders = {e.sender for e in chunk}
@@ -142,7 +149,9 @@ def context(
     before_n = limit // 2
     after_n = limit - before_n
     before = list(
-        events.filter(_at_or_before(here.before())).order_by("-depth", "-stream_ordering")[:before_n]
+        events.filter(_at_or_before(here.before())).order_by("-depth", "-stream_ordering")[
+            :before_n
+        ]
     )
     after = list(events.filter(_after(here)).order_by("depth", "stream_ordering")[:after_n])
     before_visible = filter_visible(viewer.user_id, before, access.is_joined)
@@ -153,8 +162,9 @@ def context(
     state_ids = states_of_groups([state_group]).get(state_group, {}) if state_group else {}
     if event_filter.lazy_load_members:
         senders = {e.sender for e in [event, *before_visible, *after_visible]}
-        state_ids = {k: v for k, v in state_ids.items()
-                     if k[0] != EventTypes.MEMBER or k[1] in senders}
+        state_ids = {
+            k: v for k, v in state_ids.items() if k[0] != EventTypes.MEMBER or k[1] in senders
+        }
     state_rows = Event.objects.filter(event_id__in=state_ids.values()).select_related("room")
     return {
         "event": format_events([event], viewer)[0],

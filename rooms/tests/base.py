@@ -23,8 +23,14 @@ class RoomTestCase(MatrixTestCase):
         self.assertEqual(response.status_code, 200, response.body)
         return str(response.body["room_id"])
 
-    def send(self, user: User, room_id: str, body: str = "hello", event_type: str = "m.room.message",
-             content: dict[str, Any] | None = None) -> ApiResponse:
+    def send(
+        self,
+        user: User,
+        room_id: str,
+        body: str = "hello",
+        event_type: str = "m.room.message",
+        content: dict[str, Any] | None = None,
+    ) -> ApiResponse:
         content = content if content is not None else {"msgtype": "m.text", "body": body}
         return self.api(user).put(
             f"{V3}/rooms/{q(room_id)}/send/{event_type}/t{next(_txn)}", content
@@ -35,8 +41,14 @@ class RoomTestCase(MatrixTestCase):
         self.assertEqual(response.status_code, 200, response.body)
         return str(response.body["event_id"])
 
-    def set_state(self, user: User, room_id: str, event_type: str, content: dict[str, Any],
-                  state_key: str = "") -> ApiResponse:
+    def set_state(
+        self,
+        user: User,
+        room_id: str,
+        event_type: str,
+        content: dict[str, Any],
+        state_key: str = "",
+    ) -> ApiResponse:
         return self.api(user).put(
             f"{V3}/rooms/{q(room_id)}/state/{event_type}/{q(state_key)}", content
         )

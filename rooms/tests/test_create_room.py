@@ -19,10 +19,13 @@ class CreateRoomTests(RoomTestCase):
         self.assertEqual(create["content"]["room_version"], "12")
         self.assertEqual(room_id, "!" + create["event_id"][1:])  # v12: ID from the create event
         self.assertEqual(state[("m.room.join_rules", "")]["content"], {"join_rule": "invite"})
-        self.assertEqual(state[("m.room.history_visibility", "")]["content"]["history_visibility"],
-                         "shared")
+        self.assertEqual(
+            state[("m.room.history_visibility", "")]["content"]["history_visibility"], "shared"
+        )
         self.assertEqual(state[("m.room.guest_access", "")]["content"]["guest_access"], "can_join")
-        self.assertEqual(state[("m.room.member", "@alice:test.local")]["content"]["membership"], "join")
+        self.assertEqual(
+            state[("m.room.member", "@alice:test.local")]["content"]["membership"], "join"
+        )
         levels = state[("m.room.power_levels", "")]["content"]
         self.assertNotIn("@alice:test.local", levels["users"])  # v12 creators are implicit
         self.assertGreater(levels["events"]["m.room.tombstone"], levels["state_default"])
@@ -30,35 +33,60 @@ class CreateRoomTests(RoomTestCase):
             assert_event_conforms(event)
 
     def test_event_order_follows_the_spec(self) -> None:
-        room_id = self.create_room(self.alice, name="N", topic="T", room_alias_name="ordered",
-                                   invite=["@bob:test.local"], preset="public_chat")
-        order = [(e.type, e.state_key) for e in Event.objects.order_by("stream_ordering")
-                 if e.room.room_id == room_id]
-        self.assertEqual(order, [
-            ("m.room.create", ""), ("m.room.member", "@alice:test.local"),
-            ("m.room.power_levels", ""), ("m.room.canonical_alias", ""),
-            ("m.room.join_rules", ""), ("m.room.history_visibility", ""),
-            ("m.room.guest_access", ""), ("m.room.name", ""), ("m.room.topic", ""),
-            ("m.room.member", "@bob:test.local"),
-        ])
+        room_id = self.create_room(
+            self.alice,
+            name="N",
+            topic="T",
+            room_alias_name="ordered",
+            invite=["@bob:test.local"],
+            preset="public_chat",
+        )
+        order = [
+            (e.type, e.state_key)
+            for e in Event.objects.order_by("stream_ordering")
+            if e.room.room_id == room_id
+        ]
+        self.assertEqual(
+            order,
+            [
+                ("m.room.create", ""),
+                ("m.room.member", "@alice:test.local"),
+                ("m.room.power_levels", ""),
+                ("m.room.canonical_alias", ""),
+                ("m.room.join_rules", ""),
+                ("m.room.history_visibility", ""),
+                ("m.room.guest_access", ""),
+                ("m.room.name", ""),
+                ("m.room.topic", ""),
+                ("m.room.member", "@bob:test.local"),
+            ],
+        )
 
     def test_v10_and_v11_list_the_creator_in_power_levels(self) -> None:
         for version in ("10", "11"):
             room_id = self.create_room(self.alice, room_version=version)
             state = self.state(room_id)
-            self.assertEqual(state[("m.room.power_levels", "")]["content"]["users"],
-                             {"@alice:test.local": 100})
+            self.assertEqual(
+                state[("m.room.power_levels", "")]["content"]["users"], {"@alice:test.local": 100}
+            )
             self.assertTrue(room_id.endswith(":test.local"))
             create = state[("m.room.create", "")]["content"]
             self.assertEqual("creator" in create, version == "10")
 
     def test_public_chat_with_alias_name_topic(self) -> None:
-        room_id = self.create_room(self.alice, preset="public_chat", room_alias_name="lobby",
-                                   name="Lobby", topic="Say hi", visibility="public")
+        room_id = self.create_room(
+            self.alice,
+            preset="public_chat",
+            room_alias_name="lobby",
+            name="Lobby",
+            topic="Say hi",
+            visibility="public",
+        )
         state = self.state(room_id)
         self.assertEqual(state[("m.room.join_rules", "")]["content"]["join_rule"], "public")
-        self.assertEqual(state[("m.room.canonical_alias", "")]["content"]["alias"],
-                         "#lobby:test.local")
+        self.assertEqual(
+            state[("m.room.canonical_alias", "")]["content"]["alias"], "#lobby:test.local"
+        )
         self.assertEqual(state[("m.room.name", "")]["content"]["name"], "Lobby")
         topic = state[("m.room.topic", "")]["content"]
         self.assertEqual(topic["topic"], "Say hi")
@@ -66,8 +94,9 @@ class CreateRoomTests(RoomTestCase):
         self.assertTrue(Room.objects.get(room_id=room_id).is_public)
 
     def test_invite_with_is_direct(self) -> None:
-        room_id = self.create_room(self.alice, invite=["@bob:test.local"], is_direct=True,
-                                   preset="trusted_private_chat")
+        room_id = self.create_room(
+            self.alice, invite=["@bob:test.local"], is_direct=True, preset="trusted_private_chat"
+        )
         state = self.state(room_id)
         invite = state[("m.room.member", "@bob:test.local")]["content"]
         self.assertEqual((invite["membership"], invite["is_direct"]), ("invite", True))
@@ -87,8 +116,9 @@ class CreateRoomTests(RoomTestCase):
             power_level_content_override={"events_default": 10},
         )
         state = self.state(room_id)
-        self.assertEqual(state[("m.room.encryption", "")]["content"]["algorithm"],
-                         "m.megolm.v1.aes-sha2")
+        self.assertEqual(
+            state[("m.room.encryption", "")]["content"]["algorithm"], "m.megolm.v1.aes-sha2"
+        )
         self.assertEqual(state[("m.room.join_rules", "")]["content"]["join_rule"], "public")
         self.assertEqual(state[("m.room.name", "")]["content"]["name"], "Final name")
         self.assertIs(state[("m.room.create", "")]["content"]["m.federate"], False)
@@ -107,11 +137,15 @@ class CreateRoomTests(RoomTestCase):
         self.assertEqual(Room.objects.count(), 1)
 
     def test_invalid_room_state_leaves_nothing(self) -> None:
-        response = self.api(self.alice).post(f"{V3}/createRoom", {
-            "room_version": "11", "room_alias_name": "ghost",
-            "power_level_content_override": {"users": {"@alice:test.local": 0}},
-            "name": "needs power 50",
-        })
+        response = self.api(self.alice).post(
+            f"{V3}/createRoom",
+            {
+                "room_version": "11",
+                "room_alias_name": "ghost",
+                "power_level_content_override": {"users": {"@alice:test.local": 0}},
+                "name": "needs power 50",
+            },
+        )
         self.assert_matrix_error(response, 400, "M_INVALID_ROOM_STATE")
         self.assertFalse(Room.objects.exists())
         self.assertFalse(Event.objects.exists())
@@ -121,12 +155,15 @@ class CreateRoomTests(RoomTestCase):
         api = self.api(self.alice)
         self.assert_matrix_error(api.post(f"{V3}/createRoom", {"name": 5}), 400, "M_BAD_JSON")
         self.assert_matrix_error(api.post(f"{V3}/createRoom", {"preset": "x"}), 400, "M_BAD_JSON")
-        self.assert_matrix_error(api.post(f"{V3}/createRoom", {"invite": ["bob"]}), 400,
-                                 "M_INVALID_PARAM")
         self.assert_matrix_error(
-            api.post(f"{V3}/createRoom", {"initial_state": [{"type": "x"}]}), 400, "M_BAD_JSON")
-        self.assert_matrix_error(api.post(f"{V3}/createRoom", {"room_alias_name": "a b"}), 400,
-                                 "M_INVALID_PARAM")
+            api.post(f"{V3}/createRoom", {"invite": ["bob"]}), 400, "M_INVALID_PARAM"
+        )
+        self.assert_matrix_error(
+            api.post(f"{V3}/createRoom", {"initial_state": [{"type": "x"}]}), 400, "M_BAD_JSON"
+        )
+        self.assert_matrix_error(
+            api.post(f"{V3}/createRoom", {"room_alias_name": "a b"}), 400, "M_INVALID_PARAM"
+        )
         self.assertFalse(Room.objects.exists())
 
     def test_stored_pdu_is_the_signed_canonical_json(self) -> None:

@@ -18,7 +18,9 @@ class AliasTests(RoomTestCase):
         self.assertEqual(got.body, {"room_id": self.room, "servers": ["test.local"]})
         aliases = self.api(self.alice).get(f"{V3}/rooms/{q(self.room)}/aliases").body
         self.assertEqual(aliases, {"aliases": ["#club:test.local"]})
-        self.assertEqual(self.api(self.alice).delete(f"{V3}/directory/room/{ALIAS}").status_code, 200)
+        self.assertEqual(
+            self.api(self.alice).delete(f"{V3}/directory/room/{ALIAS}").status_code, 200
+        )
         self.assert_matrix_error(self.api().get(f"{V3}/directory/room/{ALIAS}"), 404, "M_NOT_FOUND")
 
     def test_existing_alias_is_a_conflict(self) -> None:
@@ -27,7 +29,9 @@ class AliasTests(RoomTestCase):
         self.assertEqual(again.status_code, 409)
 
     def test_only_members_add_and_only_owners_delete(self) -> None:
-        response = self.api(self.mallory).put(f"{V3}/directory/room/{ALIAS}", {"room_id": self.room})
+        response = self.api(self.mallory).put(
+            f"{V3}/directory/room/{ALIAS}", {"room_id": self.room}
+        )
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
         self.api(self.alice).put(f"{V3}/directory/room/{ALIAS}", {"room_id": self.room})
         self.join(self.mallory, self.room)
@@ -49,7 +53,9 @@ class AliasTests(RoomTestCase):
 
 class PublicRoomsTests(RoomTestCase):
     def test_listing_visibility_filter_and_paging(self) -> None:
-        big = self.create_room(self.alice, preset="public_chat", visibility="public", name="Big talk")
+        big = self.create_room(
+            self.alice, preset="public_chat", visibility="public", name="Big talk"
+        )
         small = self.create_room(self.bob, preset="public_chat", visibility="public", name="Small")
         self.create_room(self.alice, preset="public_chat", name="Unlisted")
         self.join(self.bob, big)
@@ -61,8 +67,11 @@ class PublicRoomsTests(RoomTestCase):
         self.assertEqual(len(page["chunk"]), 1)
         rest = self.api().get(f"{V3}/publicRooms?limit=1&since={page['next_batch']}").body
         self.assertEqual([r["room_id"] for r in rest["chunk"]], [small])
-        found = self.api(self.alice).post(f"{V3}/publicRooms",
-                                          {"filter": {"generic_search_term": "talk"}}).body
+        found = (
+            self.api(self.alice)
+            .post(f"{V3}/publicRooms", {"filter": {"generic_search_term": "talk"}})
+            .body
+        )
         self.assertEqual([r["room_id"] for r in found["chunk"]], [big])
 
     def test_visibility_endpoint(self) -> None:
@@ -70,15 +79,18 @@ class PublicRoomsTests(RoomTestCase):
         url = f"{V3}/directory/list/room/{q(room)}"
         self.assertEqual(self.api().get(url).body, {"visibility": "private"})
         self.join(self.bob, room)
-        self.assert_matrix_error(self.api(self.bob).put(url, {"visibility": "public"}), 403,
-                                 "M_FORBIDDEN")
+        self.assert_matrix_error(
+            self.api(self.bob).put(url, {"visibility": "public"}), 403, "M_FORBIDDEN"
+        )
         self.assertEqual(self.api(self.alice).put(url, {"visibility": "public"}).status_code, 200)
         self.assertEqual(self.api().get(url).body, {"visibility": "public"})
-        self.assert_matrix_error(self.api(self.alice).put(url, {"visibility": "secret"}), 400,
-                                 "M_BAD_JSON")
+        self.assert_matrix_error(
+            self.api(self.alice).put(url, {"visibility": "secret"}), 400, "M_BAD_JSON"
+        )
 
     def test_bad_since_and_remote_server(self) -> None:
-        self.assert_matrix_error(self.api().get(f"{V3}/publicRooms?since=zzz"), 400,
-                                 "M_INVALID_PARAM")
+        self.assert_matrix_error(
+            self.api().get(f"{V3}/publicRooms?since=zzz"), 400, "M_INVALID_PARAM"
+        )
         response = self.api(self.alice).post(f"{V3}/publicRooms?server=elsewhere.example", {})
         self.assertEqual(response.status_code, 400)

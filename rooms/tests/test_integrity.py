@@ -15,13 +15,25 @@ from rooms.tests.base import V3, RoomTestCase, q
 class IntegrityTests(RoomTestCase):
     def build_busy_rooms(self) -> None:
         for version in ("10", "11", "12"):
-            room = self.create_room(self.alice, room_version=version, preset="public_chat",
-                                    name="n", topic="t", room_alias_name=f"r{version}",
-                                    invite=["@mallory:test.local"])
+            room = self.create_room(
+                self.alice,
+                room_version=version,
+                preset="public_chat",
+                name="n",
+                topic="t",
+                room_alias_name=f"r{version}",
+                invite=["@mallory:test.local"],
+            )
             self.join(self.bob, room)
             target = self.send_ok(self.bob, room, "hello")
-            self.send_ok(self.alice, room, event_type="m.reaction", content={
-                "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "x"}})
+            self.send_ok(
+                self.alice,
+                room,
+                event_type="m.reaction",
+                content={
+                    "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "x"}
+                },
+            )
             self.api(self.alice).put(f"{V3}/rooms/{q(room)}/redact/{q(target)}/r1", {})
             self.api(self.alice).post(f"{V3}/rooms/{q(room)}/ban", {"user_id": "@bob:test.local"})
             self.set_state(self.alice, room, "m.room.power_levels", {"users": {}, "ban": 60})
@@ -41,7 +53,8 @@ class IntegrityTests(RoomTestCase):
         pdu["content"]["users_default"] = 100
         Event.objects.filter(pk=event.pk).update(json=json.dumps(pdu))
         problems = list(verify_events())
-        self.assertEqual([(p.event_id, p.reason) for p in problems],
-                         [(event.event_id, "content hash mismatch")])
+        self.assertEqual(
+            [(p.event_id, p.reason) for p in problems], [(event.event_id, "content hash mismatch")]
+        )
         with self.assertRaises(CommandError):
             call_command("verify_events", stdout=StringIO())

@@ -6,8 +6,11 @@ from rooms.tests.base import V3, RoomTestCase, q
 
 class MembershipTests(RoomTestCase):
     def membership(self, room_id: str, user_id: str) -> str | None:
-        return RoomMembership.objects.filter(room__room_id=room_id, user_id=user_id).values_list(
-            "membership", flat=True).first()
+        return (
+            RoomMembership.objects.filter(room__room_id=room_id, user_id=user_id)
+            .values_list("membership", flat=True)
+            .first()
+        )
 
     def test_join_public_room_by_id_and_alias(self) -> None:
         room = self.create_room(self.alice, preset="public_chat", room_alias_name="pub")
@@ -21,7 +24,9 @@ class MembershipTests(RoomTestCase):
 
     def test_join_carries_profile(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")
-        self.api(self.bob).put(f"{V3}/profile/@bob:test.local/displayname", {"displayname": "Bob B"})
+        self.api(self.bob).put(
+            f"{V3}/profile/@bob:test.local/displayname", {"displayname": "Bob B"}
+        )
         self.join(self.bob, room)
         members = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/joined_members").body["joined"]
         self.assertEqual(members["@bob:test.local"]["display_name"], "Bob B")
@@ -63,13 +68,15 @@ class MembershipTests(RoomTestCase):
         room = self.create_room(self.alice, preset="public_chat")
         self.join(self.bob, room)
         url = f"{V3}/rooms/{q(room)}/kick"
-        self.assert_matrix_error(self.api(self.bob).post(url, {"user_id": "@alice:test.local"}),
-                                 403, "M_FORBIDDEN")
+        self.assert_matrix_error(
+            self.api(self.bob).post(url, {"user_id": "@alice:test.local"}), 403, "M_FORBIDDEN"
+        )
         response = self.api(self.alice).post(url, {"user_id": "@bob:test.local", "reason": "bye"})
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self.membership(room, "@bob:test.local"), "leave")
-        self.assert_matrix_error(self.api(self.alice).post(url, {"user_id": "@bob:test.local"}),
-                                 403, "M_FORBIDDEN")  # no longer in the room
+        self.assert_matrix_error(
+            self.api(self.alice).post(url, {"user_id": "@bob:test.local"}), 403, "M_FORBIDDEN"
+        )  # no longer in the room
 
     def test_ban_and_unban(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")
@@ -77,17 +84,21 @@ class MembershipTests(RoomTestCase):
         ban = self.api(self.alice).post(f"{V3}/rooms/{q(room)}/ban", {"user_id": "@bob:test.local"})
         self.assertEqual(ban.status_code, 200)
         self.assert_matrix_error(self.join(self.bob, room), 403, "M_FORBIDDEN")
-        unban = self.api(self.alice).post(f"{V3}/rooms/{q(room)}/unban",
-                                          {"user_id": "@bob:test.local"})
+        unban = self.api(self.alice).post(
+            f"{V3}/rooms/{q(room)}/unban", {"user_id": "@bob:test.local"}
+        )
         self.assertEqual(unban.status_code, 200)
         self.assertEqual(self.join(self.bob, room).status_code, 200)
-        again = self.api(self.alice).post(f"{V3}/rooms/{q(room)}/unban",
-                                          {"user_id": "@bob:test.local"})
+        again = self.api(self.alice).post(
+            f"{V3}/rooms/{q(room)}/unban", {"user_id": "@bob:test.local"}
+        )
         self.assert_matrix_error(again, 403, "M_FORBIDDEN")
 
     def test_knock_then_invite(self) -> None:
-        room = self.create_room(self.alice, initial_state=[
-            {"type": "m.room.join_rules", "content": {"join_rule": "knock"}}])
+        room = self.create_room(
+            self.alice,
+            initial_state=[{"type": "m.room.join_rules", "content": {"join_rule": "knock"}}],
+        )
         response = self.api(self.bob).post(f"{V3}/knock/{q(room)}", {"reason": "let me in"})
         self.assertEqual(response.body, {"room_id": room})
         self.assertEqual(self.membership(room, "@bob:test.local"), "knock")
@@ -101,15 +112,26 @@ class MembershipTests(RoomTestCase):
 
     def test_restricted_join_through_an_allowed_room(self) -> None:
         space = self.create_room(self.alice, preset="public_chat")
-        room = self.create_room(self.alice, initial_state=[{
-            "type": "m.room.join_rules",
-            "content": {"join_rule": "restricted",
-                        "allow": [{"type": "m.room_membership", "room_id": space}]}}])
+        room = self.create_room(
+            self.alice,
+            initial_state=[
+                {
+                    "type": "m.room.join_rules",
+                    "content": {
+                        "join_rule": "restricted",
+                        "allow": [{"type": "m.room_membership", "room_id": space}],
+                    },
+                }
+            ],
+        )
         self.assert_matrix_error(self.join(self.bob, room), 403, "M_FORBIDDEN")
         self.join(self.bob, space)
         self.assertEqual(self.join(self.bob, room).status_code, 200)
-        state = self.api(self.bob).get(
-            f"{V3}/rooms/{q(room)}/state/m.room.member/{q('@bob:test.local')}").body
+        state = (
+            self.api(self.bob)
+            .get(f"{V3}/rooms/{q(room)}/state/m.room.member/{q('@bob:test.local')}")
+            .body
+        )
         self.assertEqual(state["join_authorised_via_users_server"], "@alice:test.local")
 
     def test_forget(self) -> None:
@@ -124,6 +146,7 @@ class MembershipTests(RoomTestCase):
 
     def test_remote_invite_is_refused_until_federation(self) -> None:
         room = self.create_room(self.alice)
-        response = self.api(self.alice).post(f"{V3}/rooms/{q(room)}/invite",
-                                             {"user_id": "@carol:elsewhere.example"})
+        response = self.api(self.alice).post(
+            f"{V3}/rooms/{q(room)}/invite", {"user_id": "@carol:elsewhere.example"}
+        )
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")

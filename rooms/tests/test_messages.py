@@ -65,8 +65,9 @@ class MessagesTests(RoomTestCase):
 class HistoryVisibilityTests(RoomTestCase):
     def room_with(self, visibility: str) -> str:
         room = self.create_room(self.alice, preset="public_chat")
-        self.set_state(self.alice, room, "m.room.history_visibility",
-                       {"history_visibility": visibility})
+        self.set_state(
+            self.alice, room, "m.room.history_visibility", {"history_visibility": visibility}
+        )
         self.send_ok(self.alice, room, "before")
         return room
 
@@ -116,8 +117,7 @@ class ContextTests(RoomTestCase):
     def test_context_around_an_event(self) -> None:
         room = self.create_room(self.alice, preset="public_chat", name="Ctx")
         ids = [self.send_ok(self.alice, room, f"c{i}") for i in range(5)]
-        body = self.api(self.alice).get(
-            f"{V3}/rooms/{q(room)}/context/{q(ids[2])}?limit=4").body
+        body = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/context/{q(ids[2])}?limit=4").body
         self.assertEqual(body["event"]["event_id"], ids[2])
         self.assertEqual([e["event_id"] for e in body["events_before"]], [ids[1], ids[0]])
         self.assertEqual([e["event_id"] for e in body["events_after"]], [ids[3], ids[4]])

@@ -16,7 +16,8 @@ class ReceiptTests(RoomTestCase):
 
     def receipt(self, event_id: str, receipt_type: str = "m.read", body: dict | None = None):
         return self.api(self.bob).post(
-            f"{V3}/rooms/{q(self.room)}/receipt/{receipt_type}/{q(event_id)}", body or {})
+            f"{V3}/rooms/{q(self.room)}/receipt/{receipt_type}/{q(event_id)}", body or {}
+        )
 
     def test_read_receipt_is_stored_and_never_goes_back(self) -> None:
         self.assertEqual(self.receipt(self.second).status_code, 200)
@@ -32,17 +33,21 @@ class ReceiptTests(RoomTestCase):
     def test_bad_receipts(self) -> None:
         self.assert_matrix_error(self.receipt(self.first, "m.nope"), 400, "M_INVALID_PARAM")
         self.assert_matrix_error(self.receipt(self.first, body={"thread_id": 5}), 400, "M_BAD_JSON")
-        self.assert_matrix_error(self.receipt(self.first, body={"thread_id": "x"}), 400,
-                                 "M_INVALID_PARAM")
+        self.assert_matrix_error(
+            self.receipt(self.first, body={"thread_id": "x"}), 400, "M_INVALID_PARAM"
+        )
         self.assert_matrix_error(self.receipt("$unknown"), 404, "M_NOT_FOUND")
         response = self.api(self.mallory).post(
-            f"{V3}/rooms/{q(self.room)}/receipt/m.read/{q(self.first)}", {})
+            f"{V3}/rooms/{q(self.room)}/receipt/m.read/{q(self.first)}", {}
+        )
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
         self.assertFalse(Receipt.objects.exists())
 
     def test_read_markers(self) -> None:
-        response = self.api(self.bob).post(f"{V3}/rooms/{q(self.room)}/read_markers", {
-            "m.fully_read": self.first, "m.read": self.second})
+        response = self.api(self.bob).post(
+            f"{V3}/rooms/{q(self.room)}/read_markers",
+            {"m.fully_read": self.first, "m.read": self.second},
+        )
         self.assertEqual(response.status_code, 200)
         marker = AccountData.objects.get(user=self.bob, room_id=self.room, type="m.fully_read")
         self.assertEqual(marker.content, {"event_id": self.first})
@@ -54,7 +59,9 @@ class TypingTests(RoomTestCase):
         room = self.create_room(self.alice, preset="public_chat")
         url = f"{V3}/rooms/{q(room)}/typing/{q('@alice:test.local')}"
         before = typing_position()
-        self.assertEqual(self.api(self.alice).put(url, {"typing": True, "timeout": 30000}).status_code, 200)
+        self.assertEqual(
+            self.api(self.alice).put(url, {"typing": True, "timeout": 30000}).status_code, 200
+        )
         self.assertEqual(typing_users(room), ["@alice:test.local"])
         self.assertGreater(typing_position(), before)
         self.api(self.alice).put(url, {"typing": False})
@@ -74,7 +81,9 @@ class TypingTests(RoomTestCase):
         self.assert_matrix_error(self.api(self.bob).put(url, {"typing": True}), 403, "M_FORBIDDEN")
         self.assert_matrix_error(self.api(self.alice).put(url, {}), 400, "M_MISSING_PARAM")
         other = f"{V3}/rooms/{q(room)}/typing/{q('@bob:test.local')}"
-        self.assert_matrix_error(self.api(self.bob).put(other, {"typing": True}), 403, "M_FORBIDDEN")
+        self.assert_matrix_error(
+            self.api(self.bob).put(other, {"typing": True}), 403, "M_FORBIDDEN"
+        )
 
 
 class ReportTests(RoomTestCase):
@@ -82,12 +91,14 @@ class ReportTests(RoomTestCase):
         room = self.create_room(self.alice, preset="public_chat")
         self.join(self.bob, room)
         event_id = self.send_ok(self.alice, room, "rude")
-        response = self.api(self.bob).post(f"{V3}/rooms/{q(room)}/report/{q(event_id)}",
-                                           {"reason": "rude", "score": -100})
+        response = self.api(self.bob).post(
+            f"{V3}/rooms/{q(room)}/report/{q(event_id)}", {"reason": "rude", "score": -100}
+        )
         self.assertEqual(response.status_code, 200)
         report = EventReport.objects.get()
-        self.assertEqual((report.event_id, report.reporter, report.score),
-                         (event_id, "@bob:test.local", -100))
+        self.assertEqual(
+            (report.event_id, report.reporter, report.score), (event_id, "@bob:test.local", -100)
+        )
 
     def test_report_unknown_event(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")

@@ -7,7 +7,11 @@ V3 = "/_matrix/client/v3"
 
 
 def thread_reply(root: str, body: str) -> dict:
-    return {"msgtype": "m.text", "body": body, "m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+    return {
+        "msgtype": "m.text",
+        "body": body,
+        "m.relates_to": {"rel_type": "m.thread", "event_id": root},
+    }
 
 
 class RelationsTests(RoomTestCase):
@@ -21,16 +25,29 @@ class RelationsTests(RoomTestCase):
         return self.api(self.bob).get(f"{V3}/rooms/{q(self.room)}/event/{q(event_id)}").body
 
     def test_edit_is_bundled(self) -> None:
-        edit = self.send_ok(self.alice, self.room, content={
-            "msgtype": "m.text", "body": "* fixed", "m.new_content": {"msgtype": "m.text", "body": "fixed"},
-            "m.relates_to": {"rel_type": "m.replace", "event_id": self.root}})
+        edit = self.send_ok(
+            self.alice,
+            self.room,
+            content={
+                "msgtype": "m.text",
+                "body": "* fixed",
+                "m.new_content": {"msgtype": "m.text", "body": "fixed"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": self.root},
+            },
+        )
         replace = self.get_event(self.root)["unsigned"]["m.relations"]["m.replace"]
         self.assertEqual(replace["event_id"], edit)
 
     def test_edits_by_others_are_ignored(self) -> None:
-        self.send_ok(self.bob, self.room, content={
-            "body": "* hijack", "m.new_content": {"body": "hijack"},
-            "m.relates_to": {"rel_type": "m.replace", "event_id": self.root}})
+        self.send_ok(
+            self.bob,
+            self.room,
+            content={
+                "body": "* hijack",
+                "m.new_content": {"body": "hijack"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": self.root},
+            },
+        )
         self.assertNotIn("m.relations", self.get_event(self.root)["unsigned"])
 
     def test_thread_summary_is_bundled(self) -> None:
@@ -43,8 +60,14 @@ class RelationsTests(RoomTestCase):
 
     def test_relations_endpoint_with_filters(self) -> None:
         reply = self.send_ok(self.bob, self.room, content=thread_reply(self.root, "r"))
-        reaction = self.send_ok(self.bob, self.room, event_type="m.reaction", content={
-            "m.relates_to": {"rel_type": "m.annotation", "event_id": self.root, "key": "👍"}})
+        reaction = self.send_ok(
+            self.bob,
+            self.room,
+            event_type="m.reaction",
+            content={
+                "m.relates_to": {"rel_type": "m.annotation", "event_id": self.root, "key": "👍"}
+            },
+        )
         base = f"{V1}/rooms/{q(self.room)}/relations/{q(self.root)}"
         everything = self.api(self.bob).get(base).body["chunk"]
         self.assertEqual([e["event_id"] for e in everything], [reaction, reply])
@@ -56,15 +79,23 @@ class RelationsTests(RoomTestCase):
         self.assertEqual([e["event_id"] for e in forwards], [reply, reaction])
 
     def test_relations_pagination_and_recursion(self) -> None:
-        replies = [self.send_ok(self.bob, self.room, content=thread_reply(self.root, f"r{i}"))
-                   for i in range(3)]
+        replies = [
+            self.send_ok(self.bob, self.room, content=thread_reply(self.root, f"r{i}"))
+            for i in range(3)
+        ]
         base = f"{V1}/rooms/{q(self.room)}/relations/{q(self.root)}"
         page = self.api(self.bob).get(f"{base}?limit=2").body
         self.assertEqual([e["event_id"] for e in page["chunk"]], [replies[2], replies[1]])
         rest = self.api(self.bob).get(f"{base}?limit=2&from={page['next_batch']}").body
         self.assertEqual([e["event_id"] for e in rest["chunk"]], [replies[0]])
-        reaction = self.send_ok(self.alice, self.room, event_type="m.reaction", content={
-            "m.relates_to": {"rel_type": "m.annotation", "event_id": replies[0], "key": "x"}})
+        reaction = self.send_ok(
+            self.alice,
+            self.room,
+            event_type="m.reaction",
+            content={
+                "m.relates_to": {"rel_type": "m.annotation", "event_id": replies[0], "key": "x"}
+            },
+        )
         deep = self.api(self.bob).get(f"{base}?recurse=true").body
         self.assertIn(reaction, [e["event_id"] for e in deep["chunk"]])
         self.assertGreaterEqual(deep["recursion_depth"], 3)
@@ -105,8 +136,9 @@ class RedactionTests(RoomTestCase):
         event = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/event/{q(target)}").body
         self.assertEqual(event["content"], {})
         because = event["unsigned"]["redacted_because"]
-        self.assertEqual((because["event_id"], because["content"]["reason"]),
-                         (response.body["event_id"], "typo"))
+        self.assertEqual(
+            (because["event_id"], because["content"]["reason"]), (response.body["event_id"], "typo")
+        )
 
     def test_cannot_redact_others_without_power(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")

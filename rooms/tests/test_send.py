@@ -62,27 +62,37 @@ class SendTests(RoomTestCase):
 
     def test_insufficient_power_level(self) -> None:
         self.join(self.bob, self.room)
-        self.set_state(self.alice, self.room, "m.room.power_levels", {
-            "users": {}, "events_default": 50, "state_default": 50, "events": {}})
+        self.set_state(
+            self.alice,
+            self.room,
+            "m.room.power_levels",
+            {"users": {}, "events_default": 50, "state_default": 50, "events": {}},
+        )
         response = self.send(self.bob, self.room)
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
 
     def test_duplicate_reaction_is_refused(self) -> None:
         target = self.send_ok(self.alice, self.room)
         reaction = {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "👍"}}
-        self.assertEqual(self.send(self.alice, self.room, event_type="m.reaction",
-                                   content=reaction).status_code, 200)
+        self.assertEqual(
+            self.send(self.alice, self.room, event_type="m.reaction", content=reaction).status_code,
+            200,
+        )
         again = self.send(self.alice, self.room, event_type="m.reaction", content=reaction)
         self.assert_matrix_error(again, 400, "M_DUPLICATE_ANNOTATION")
 
     def test_redaction_through_send_in_v10(self) -> None:
         room = self.create_room(self.alice, room_version="10")
         target = self.send_ok(self.alice, room)
-        response = self.send(self.alice, room, event_type="m.room.redaction",
-                             content={"redacts": target})
+        response = self.send(
+            self.alice, room, event_type="m.room.redaction", content={"redacts": target}
+        )
         self.assertEqual(response.status_code, 200, response.body)
         redacted = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/event/{q(target)}").body
         self.assertEqual(redacted["content"], {})
-        event = self.api(self.alice).get(
-            f"{V3}/rooms/{q(room)}/event/{q(response.body['event_id'])}").body
+        event = (
+            self.api(self.alice)
+            .get(f"{V3}/rooms/{q(room)}/event/{q(response.body['event_id'])}")
+            .body
+        )
         self.assertEqual(event["redacts"], target)  # top level before v11

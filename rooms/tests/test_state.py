@@ -21,8 +21,10 @@ class StateTests(RoomTestCase):
     def test_get_with_empty_state_key_as_clients_send_it(self) -> None:
         response = self.api(self.bob).get(f"{V3}/rooms/{q(self.room)}/state/m.room.name/")
         self.assertEqual(response.body, {"name": "Start"})
-        bare = self.client.get(f"{V3}/rooms/{q(self.room)}/state/m.room.name",
-                               headers={"Authorization": f"Bearer {self.bob.test_token}"})
+        bare = self.client.get(
+            f"{V3}/rooms/{q(self.room)}/state/m.room.name",
+            headers={"Authorization": f"Bearer {self.bob.test_token}"},
+        )
         self.assertEqual(bare.json(), {"name": "Start"})
 
     def test_format_event(self) -> None:
@@ -42,7 +44,9 @@ class StateTests(RoomTestCase):
 
     def test_custom_state_key(self) -> None:
         self.set_state(self.alice, self.room, "org.example.widget", {"a": 1}, "w1")
-        self.assertEqual(self.api(self.bob).get(self.url("org.example.widget", "w1")).body, {"a": 1})
+        self.assertEqual(
+            self.api(self.bob).get(self.url("org.example.widget", "w1")).body, {"a": 1}
+        )
 
     def test_insufficient_power_for_state(self) -> None:
         response = self.set_state(self.bob, self.room, "m.room.name", {"name": "Bob's"})
@@ -56,8 +60,9 @@ class StateTests(RoomTestCase):
         self.assertEqual(Event.objects.filter(type="m.room.topic").count(), 1)
 
     def test_canonical_alias_must_point_to_the_room(self) -> None:
-        response = self.set_state(self.alice, self.room, "m.room.canonical_alias",
-                                  {"alias": "#nowhere:test.local"})
+        response = self.set_state(
+            self.alice, self.room, "m.room.canonical_alias", {"alias": "#nowhere:test.local"}
+        )
         self.assert_matrix_error(response, 400, "M_BAD_ALIAS")
 
     def test_non_member_cannot_read_state(self) -> None:

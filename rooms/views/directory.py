@@ -103,5 +103,6 @@ class PublicRoomsView(MatrixView):
             raise BadJson("generic_search_term must be a string")
         if room_types is not None and not isinstance(room_types, list):
             raise BadJson("room_types must be a list")
-        return Response(public_rooms(body.get("limit") or None, body.get("since"), search, room_types))
-
+        return Response(
+            public_rooms(body.get("limit") or None, body.get("since"), search, room_types)
+        )

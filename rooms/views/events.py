@@ -24,7 +24,9 @@ class SendView(MatrixView):
 
     def put(self, request: Request, room_id: str, event_type: str, txn_id: str) -> Response:
         content = parse_json_object(request)
-        event = do_send_message(request.requester, room_id_param(room_id), event_type, content, txn_id)
+        event = do_send_message(
+            request.requester, room_id_param(room_id), event_type, content, txn_id
+        )
         return Response({"event_id": event.event_id})
 
 
@@ -32,8 +34,11 @@ class RedactView(MatrixView):
     def put(self, request: Request, room_id: str, event_id: str, txn_id: str) -> Response:
         body = parse_body(ReasonBody, request, allow_empty=True)
         event = do_redact(
-            request.requester, room_id_param(room_id), event_id_param(event_id),
-            body.get("reason"), txn_id,
+            request.requester,
+            room_id_param(room_id),
+            event_id_param(event_id),
+            body.get("reason"),
+            txn_id,
         )
         return Response({"event_id": event.event_id})
 
@@ -43,8 +48,9 @@ class StateView(MatrixView):
 
     allow_guests = True
 
-    def get(self, request: Request, room_id: str, event_type: str | None = None,
-            state_key: str = "") -> Response:
+    def get(
+        self, request: Request, room_id: str, event_type: str | None = None, state_key: str = ""
+    ) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
         viewer = viewer_of(request)
         if event_type is None:
@@ -56,12 +62,15 @@ class StateView(MatrixView):
             raise InvalidParam("format must be content or event")
         return Response(formatted if fmt == "event" else formatted["content"])
 
-    def put(self, request: Request, room_id: str, event_type: str | None = None,
-            state_key: str = "") -> Response:
+    def put(
+        self, request: Request, room_id: str, event_type: str | None = None, state_key: str = ""
+    ) -> Response:
         if event_type is None:
             raise NotFound()
         content = parse_json_object(request)
-        event = do_send_state(request.requester, room_id_param(room_id), event_type, state_key, content)
+        event = do_send_state(
+            request.requester, room_id_param(room_id), event_type, state_key, content
+        )
         return Response({"event_id": event.event_id})
 
 
@@ -74,13 +83,19 @@ class EventView(MatrixView):
             access = access_room(request.requester.user_id, room_id)
         except Forbidden as exc:  # the spec answers 404 for "not allowed" here
             raise NotFound("Event not found") from exc
-        event = Event.objects.select_related("room").filter(
-            event_id=event_id, room=access.room, outlier=False
-        ).first()
-        if event is None or not event_is_visible(request.requester.user_id, event, access.is_joined):
+        event = (
+            Event.objects.select_related("room")
+            .filter(event_id=event_id, room=access.room, outlier=False)
+            .first()
+        )
+        if event is None or not event_is_visible(
+            request.requester.user_id, event, access.is_joined
+        ):
             raise NotFound("Event not found")
-        if access.left and access.membership_event is not None and (
-            (event.stream_ordering or 0) > (access.membership_event.stream_ordering or 0)
+        if (
+            access.left
+            and access.membership_event is not None
+            and ((event.stream_ordering or 0) > (access.membership_event.stream_ordering or 0))
         ):
             raise NotFound("Event not found")
         return Response(format_event(event, viewer_of(request)))
@@ -115,10 +130,14 @@ class ContextView(MatrixView):
 
     def get(self, request: Request, room_id: str, event_id: str) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
-        event = Event.objects.select_related("room").filter(
-            event_id=event_id_param(event_id), room=access.room, outlier=False
-        ).first()
-        if event is None or not event_is_visible(request.requester.user_id, event, access.is_joined):
+        event = (
+            Event.objects.select_related("room")
+            .filter(event_id=event_id_param(event_id), room=access.room, outlier=False)
+            .first()
+        )
+        if event is None or not event_is_visible(
+            request.requester.user_id, event, access.is_joined
+        ):
             raise NotFound("Event not found")
         limit = query_int(request, "limit", 10, minimum=0)
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))

@@ -20,7 +20,11 @@ def resolve_room(room_id_or_alias: str) -> str:
         NotFound: an unknown alias (aliases of other servers need federation).
     """
     if room_id_or_alias.startswith("#"):
-        alias = RoomAlias.objects.filter(alias=alias_param(room_id_or_alias)).select_related("room").first()
+        alias = (
+            RoomAlias.objects.filter(alias=alias_param(room_id_or_alias))
+            .select_related("room")
+            .first()
+        )
         if alias is None:
             raise NotFound("Room alias not found")
         return alias.room.room_id
@@ -52,7 +56,10 @@ class InviteView(MatrixView):
         body = parse_body(InviteBody, request)
         invitee = user_id_param(body["user_id"])
         membership.do_invite(
-            request.requester.user_id, room_id_param(room_id), invitee, body.get("reason"),
+            request.requester.user_id,
+            room_id_param(room_id),
+            invitee,
+            body.get("reason"),
             is_direct=body["is_direct"],
         )
         return Response({})
@@ -79,7 +86,9 @@ class _TargetView(MatrixView):
     def post(self, request: Request, room_id: str) -> Response:
         body = parse_body(TargetBody, request)
         target = user_id_param(body["user_id"])
-        type(self).action(request.requester.user_id, room_id_param(room_id), target, body.get("reason"))
+        type(self).action(
+            request.requester.user_id, room_id_param(room_id), target, body.get("reason")
+        )
         return Response({})
 
 

@@ -25,8 +25,9 @@ class ReceiptView(MatrixView):
         body = parse_body(ReceiptBody, request, allow_empty=True)
         access = access_joined_room(request.requester.user_id, room_id_param(room_id))
         thread_id = check_thread_id(body.get("thread_id"))
-        do_set_receipt(request.requester.user, access.room, receipt_type,
-                       event_id_param(event_id), thread_id)
+        do_set_receipt(
+            request.requester.user, access.room, receipt_type, event_id_param(event_id), thread_id
+        )
         return Response({})
 
 
@@ -59,11 +60,19 @@ class TypingView(MatrixView):
         access = access_joined_room(request.requester.user_id, room_id_param(room_id))
         suffix = f":{settings.MATRIXHS_SERVER_NAME}"
         local_members = [
-            m for m in RoomMembership.objects.filter(room=access.room, membership="join")
-            .values_list("user_id", flat=True) if m.endswith(suffix)
+            m
+            for m in RoomMembership.objects.filter(room=access.room, membership="join").values_list(
+                "user_id", flat=True
+            )
+            if m.endswith(suffix)
         ]
-        do_set_typing(access.room.room_id, request.requester.user_id, body["typing"],
-                      body.get("timeout"), local_members)
+        do_set_typing(
+            access.room.room_id,
+            request.requester.user_id,
+            body["typing"],
+            body.get("timeout"),
+            local_members,
+        )
         return Response({})
 
 
@@ -76,6 +85,12 @@ class ReportEventView(MatrixView):
             event_id = event_id_param(event_id)
             if not Event.objects.filter(room=access.room, event_id=event_id).exists():
                 raise NotFound("Event not found")
-        do_report(request.requester.user_id, room_id, event_id or "", body.get("reason"),
-                  body.get("score"), now_ms())
+        do_report(
+            request.requester.user_id,
+            room_id,
+            event_id or "",
+            body.get("reason"),
+            body.get("score"),
+            now_ms(),
+        )
         return Response({})

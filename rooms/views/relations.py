@@ -19,11 +19,19 @@ from rooms.views import event_id_param, room_id_param, viewer_of
 class RelationsView(MatrixView):
     allow_guests = True
 
-    def get(self, request: Request, room_id: str, event_id: str, rel_type: str | None = None,
-            event_type: str | None = None) -> Response:
+    def get(
+        self,
+        request: Request,
+        room_id: str,
+        event_id: str,
+        rel_type: str | None = None,
+        event_type: str | None = None,
+    ) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
         parent = Event.objects.filter(room=access.room, event_id=event_id_param(event_id)).first()
-        if parent is None or not event_is_visible(request.requester.user_id, parent, access.is_joined):
+        if parent is None or not event_is_visible(
+            request.requester.user_id, parent, access.is_joined
+        ):
             raise NotFound("Event not found")
         recurse = query_bool(request, "recurse", False)
         direction = request.query_params.get("dir", "b")
@@ -36,12 +44,22 @@ class RelationsView(MatrixView):
         order = ("depth", "stream_ordering") if direction == "f" else ("-depth", "-stream_ordering")
         if request.query_params.get("from"):
             start = parse_token(events, request.query_params["from"])
-            query = query.filter(**({"stream_ordering__gt": start.stream} if direction == "f"
-                                    else {"stream_ordering__lte": start.stream}))
+            query = query.filter(
+                **(
+                    {"stream_ordering__gt": start.stream}
+                    if direction == "f"
+                    else {"stream_ordering__lte": start.stream}
+                )
+            )
         if request.query_params.get("to"):
             end = parse_token(events, request.query_params["to"])
-            query = query.filter(**({"stream_ordering__lte": end.stream} if direction == "f"
-                                    else {"stream_ordering__gt": end.stream}))
+            query = query.filter(
+                **(
+                    {"stream_ordering__lte": end.stream}
+                    if direction == "f"
+                    else {"stream_ordering__gt": end.stream}
+                )
+            )
         rows = list(query.order_by(*order)[:limit])
         visible = filter_visible(request.requester.user_id, rows, access.is_joined)
         body: JsonDict = {"chunk": format_events(visible, viewer_of(request))}
@@ -62,7 +80,9 @@ class ThreadsView(MatrixView):
         if include not in ("all", "participated"):
             raise InvalidParam("include must be all or participated")
         limit = min(query_int(request, "limit", 50, minimum=1), 1000)
-        roots = thread_roots(access.room.room_id, request.requester.user_id, include == "participated")
+        roots = thread_roots(
+            access.room.room_id, request.requester.user_id, include == "participated"
+        )
         since = request.query_params.get("from")
         if since:
             if not since.startswith("th") or not since[2:].isdigit():

@@ -11,8 +11,9 @@ class FilterDownloadTests(MatrixTestCase):
     def setUp(self) -> None:
         super().setUp()
         body = {"room": {"timeline": {"limit": 10}}}
-        self.filter_id = self.api(self.alice).post(URL.format(self.alice.user_id), body).body[
-            "filter_id"]
+        self.filter_id = (
+            self.api(self.alice).post(URL.format(self.alice.user_id), body).body["filter_id"]
+        )
 
     def test_own_filter(self) -> None:
         response = self.api(self.alice).get(f"{URL.format(self.alice.user_id)}/{self.filter_id}")

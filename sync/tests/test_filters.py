@@ -27,19 +27,24 @@ class FilterParseTests(SimpleTestCase):
         self.assertFalse(parsed.room.include_leave)
 
     def test_sections(self) -> None:
-        parsed = Filter.parse({
-            "event_format": "federation",
-            "presence": {"limit": 3, "not_senders": ["@x:y"]},
-            "account_data": {"types": ["m.*"]},
-            "room": {"rooms": ["!a:b"], "not_rooms": ["!c:d"], "include_leave": True,
-                     "timeline": {"limit": 5, "lazy_load_members": True},
-                     "ephemeral": {"not_types": ["m.typing"]}},
-        })
+        parsed = Filter.parse(
+            {
+                "event_format": "federation",
+                "presence": {"limit": 3, "not_senders": ["@x:y"]},
+                "account_data": {"types": ["m.*"]},
+                "room": {
+                    "rooms": ["!a:b"],
+                    "not_rooms": ["!c:d"],
+                    "include_leave": True,
+                    "timeline": {"limit": 5, "lazy_load_members": True},
+                    "ephemeral": {"not_types": ["m.typing"]},
+                },
+            }
+        )
         self.assertEqual(parsed.event_format, "federation")
         self.assertEqual(parsed.presence, EventFilter(limit=3, not_senders=["@x:y"]))
         self.assertEqual(parsed.account_data.types, ["m.*"])
-        self.assertEqual(parsed.room.timeline,
-                         RoomEventFilter(limit=5, lazy_load_members=True))
+        self.assertEqual(parsed.room.timeline, RoomEventFilter(limit=5, lazy_load_members=True))
         self.assertEqual(parsed.room.ephemeral.not_types, ["m.typing"])
         self.assertTrue(parsed.room.include_leave)
         self.assertTrue(parsed.room.allows_room("!a:b"))
@@ -52,8 +57,12 @@ class FilterParseTests(SimpleTestCase):
         self.assertFalse(event_filter.matches("m.secret.key", "@a:b"))
         self.assertFalse(event_filter.matches("org.other", "@a:b"))
         self.assertFalse(event_filter.matches("m.presence", "@x:y"))
-        events = [{"type": "m.a", "sender": "@a:b"}, {"type": "m.b", "sender": "@x:y"},
-                  {"type": "m.c", "sender": "@c:d"}, {"type": "m.d", "sender": "@e:f"}]
+        events = [
+            {"type": "m.a", "sender": "@a:b"},
+            {"type": "m.b", "sender": "@x:y"},
+            {"type": "m.c", "sender": "@c:d"},
+            {"type": "m.d", "sender": "@e:f"},
+        ]
         self.assertEqual([e["type"] for e in EventFilter(limit=2).apply(events)], ["m.a", "m.b"])
         self.assertEqual([e["type"] for e in event_filter.apply(events)], ["m.a", "m.c", "m.d"])
 
@@ -67,14 +76,29 @@ class FilterParseTests(SimpleTestCase):
         self.assertFalse(with_url.matches({"type": "m.room.message", "content": {}}))
 
     def test_event_fields_projection(self) -> None:
-        event = {"type": "m.room.message", "sender": "@a:b", "event_id": "$e",
-                 "content": {"body": "hi", "m.relates_to": {"rel_type": "m.thread"}}}
-        parsed = Filter.parse({"event_fields": [
-            "type", "content.body", "content.m\\.relates_to.rel_type", "unsigned.age"]})
-        self.assertEqual(parsed.project(event), {
+        event = {
             "type": "m.room.message",
+            "sender": "@a:b",
+            "event_id": "$e",
             "content": {"body": "hi", "m.relates_to": {"rel_type": "m.thread"}},
-        })
+        }
+        parsed = Filter.parse(
+            {
+                "event_fields": [
+                    "type",
+                    "content.body",
+                    "content.m\\.relates_to.rel_type",
+                    "unsigned.age",
+                ]
+            }
+        )
+        self.assertEqual(
+            parsed.project(event),
+            {
+                "type": "m.room.message",
+                "content": {"body": "hi", "m.relates_to": {"rel_type": "m.thread"}},
+            },
+        )
         self.assertIs(Filter().project(event), event)
 
 

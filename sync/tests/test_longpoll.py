@@ -37,12 +37,20 @@ class LongPollTests(TransactionTestCase):
         self.room = do_create_room(self.alice, {"preset": "public_chat"})
         do_join(self.bob, self.room)
 
-    def communicator(self, query: str, token: str | None = None, method: str = "GET") -> ApplicationCommunicator:
+    def communicator(
+        self, query: str, token: str | None = None, method: str = "GET"
+    ) -> ApplicationCommunicator:
         headers = [(b"authorization", f"Bearer {token or self.bob_token}".encode())]
         scope = {
-            "type": "http", "http_version": "1.1", "method": method, "scheme": "http",
-            "path": "/_matrix/client/v3/sync", "raw_path": b"/_matrix/client/v3/sync",
-            "query_string": query.encode(), "headers": headers, "client": ("127.0.0.1", 9),
+            "type": "http",
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": "/_matrix/client/v3/sync",
+            "raw_path": b"/_matrix/client/v3/sync",
+            "query_string": query.encode(),
+            "headers": headers,
+            "client": ("127.0.0.1", 9),
             "server": ("127.0.0.1", 8008),
         }
         return ApplicationCommunicator(application, scope)
@@ -67,7 +75,8 @@ class LongPollTests(TransactionTestCase):
         self.assertTrue(await comm.receive_nothing(timeout=0.3))  # it waits
         started = time.monotonic()
         await sync_to_async(create_and_send_event)(
-            self.alice.user_id, self.room, "m.room.message", {"msgtype": "m.text", "body": "wake"})
+            self.alice.user_id, self.room, "m.room.message", {"msgtype": "m.text", "body": "wake"}
+        )
         response = await comm.receive_output(timeout=5)
         body = json.loads((await comm.receive_output(timeout=5))["body"])
         self.assertEqual(response["status"], 200)

@@ -33,8 +33,9 @@ class PresenceTests(RoomTestCase):
         with self.at(1_000_000):
             presence.do_mark_active(self.alice, "online")
         row = self.row(self.alice)
-        self.assertEqual((row.state, row.currently_active, row.last_active_ts),
-                         ("online", True, 1_000_000))
+        self.assertEqual(
+            (row.state, row.currently_active, row.last_active_ts), ("online", True, 1_000_000)
+        )
         with self.at(1_000_000 + 30_000), self.assertNumQueries(1):
             presence.do_mark_active(self.alice, "online")
         with self.at(1_000_000 + MINUTE), self.assertNumQueries(2):
@@ -54,8 +55,9 @@ class PresenceTests(RoomTestCase):
         active = self.row(self.alice).last_active_ts
         presence.do_mark_active(self.alice, "unavailable")
         row = self.row(self.alice)
-        self.assertEqual((row.state, row.currently_active, row.last_active_ts),
-                         ("unavailable", False, active))
+        self.assertEqual(
+            (row.state, row.currently_active, row.last_active_ts), ("unavailable", False, active)
+        )
 
     def test_job_idles_then_offlines(self) -> None:
         start = 10_000_000
@@ -71,8 +73,9 @@ class PresenceTests(RoomTestCase):
         self.assertEqual(self.row(self.bob).state, "online")
         self.assertEqual(presence.expire_idle_presence(start + 5 * MINUTE + 2), 0)
         self.assertEqual(presence.expire_idle_presence(start + 30 * MINUTE + 1), 2)
-        self.assertEqual((self.row(self.alice).state, self.row(self.bob).state),
-                         ("offline", "unavailable"))
+        self.assertEqual(
+            (self.row(self.alice).state, self.row(self.bob).state), ("offline", "unavailable")
+        )
         self.assertEqual(presence.expire_idle_presence(start + 34 * MINUTE + 1), 1)
         self.assertEqual(self.row(self.bob).state, "offline")
 
@@ -109,8 +112,10 @@ class PresenceTests(RoomTestCase):
         self.assertEqual(events[0]["content"]["status_msg"], "hello")
         events = presence.presence_changes(self.bob.user_id, middle, end)
         self.assertEqual([e["sender"] for e in events], [self.bob.user_id])
-        self.assertEqual(presence.presence_changes(self.mallory.user_id, start, end)[0]["sender"],
-                         self.mallory.user_id)
+        self.assertEqual(
+            presence.presence_changes(self.mallory.user_id, start, end)[0]["sender"],
+            self.mallory.user_id,
+        )
 
     def test_initial_sync_leaves_offline_users_out(self) -> None:
         presence.do_set_presence(self.alice, "offline")
@@ -140,5 +145,7 @@ class PresenceTests(RoomTestCase):
         self.assertFalse(Presence.objects.exists())
         self.assertEqual(presence.presence_changes(self.alice.user_id, 0, 10**9), [])
         self.assertEqual(presence.expire_idle_presence(), 0)
-        self.assertEqual(presence.current_presence([self.alice.user_id]),
-                         {self.alice.user_id: {"presence": "offline"}})
+        self.assertEqual(
+            presence.current_presence([self.alice.user_id]),
+            {self.alice.user_id: {"presence": "offline"}},
+        )

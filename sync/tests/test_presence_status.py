@@ -29,8 +29,9 @@ class PresenceStatusTests(RoomTestCase):
     def test_set_then_read_yourself_and_by_a_room_mate(self) -> None:
         self.assertEqual(self.put({"presence": "online", "status_msg": "here"}).body, {})
         own = self.get(self.alice, self.alice).body
-        self.assertEqual((own["presence"], own["status_msg"], own["currently_active"]),
-                         ("online", "here", True))
+        self.assertEqual(
+            (own["presence"], own["status_msg"], own["currently_active"]), ("online", "here", True)
+        )
         self.assertGreaterEqual(own["last_active_ago"], 0)
         self.assertEqual(self.get(self.bob, self.alice).body["presence"], "online")
 

@@ -17,8 +17,12 @@ EVERYTHING = {"ranges": [[0, 99]], "timeline_limit": 5, "required_state": [["*",
 class SlidingSyncTestCase(RoomTestCase):
     def slide(self, user: Any, body: dict[str, Any], pos: str | None = None) -> dict[str, Any]:
         query = f"pos={q(pos)}" if pos else ""
-        scope = {"method": "POST", "query_string": query.encode(), "client": ("127.0.0.1", 1),
-                 "headers": [(b"authorization", f"Bearer {user.test_token}".encode())]}
+        scope = {
+            "method": "POST",
+            "query_string": query.encode(),
+            "client": ("127.0.0.1", 1),
+            "headers": [(b"authorization", f"Bearer {user.test_token}".encode())],
+        }
         endpoint = SlidingSyncConsumer()
         request = LongPollRequest(scope, json.dumps(body).encode())
         status, answer, _, _ = endpoint.compute(request, endpoint.prepare(request))
@@ -79,25 +83,40 @@ class ListTests(SlidingSyncTestCase):
     def test_unknown_pos(self) -> None:
         with self.assertRaises(MatrixError) as caught:
             self.slide(self.alice, {"lists": {}}, "s1_0_0_0_0_0_0~999.1")
-        self.assertEqual((caught.exception.status, caught.exception.errcode), (400, "M_UNKNOWN_POS"))
+        self.assertEqual(
+            (caught.exception.status, caught.exception.errcode), (400, "M_UNKNOWN_POS")
+        )
 
     def test_filters(self) -> None:
         dm = self.create_room(self.alice, invite=["@bob:test.local"], is_direct=True)
-        plain = self.create_room(self.alice, initial_state=[
-            {"type": "m.room.encryption", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        plain = self.create_room(
+            self.alice,
+            initial_state=[
+                {"type": "m.room.encryption", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            ],
+        )
         do_set_account_data(self.alice, "m.direct", {"@bob:test.local": [dm]})
-        body = self.slide(self.alice, {"lists": {
-            "dms": {**EVERYTHING, "filters": {"is_dm": True}},
-            "encrypted": {**EVERYTHING, "filters": {"is_encrypted": True}},
-        }})
-        self.assertEqual((body["lists"]["dms"]["count"], body["lists"]["encrypted"]["count"]), (1, 1))
+        body = self.slide(
+            self.alice,
+            {
+                "lists": {
+                    "dms": {**EVERYTHING, "filters": {"is_dm": True}},
+                    "encrypted": {**EVERYTHING, "filters": {"is_encrypted": True}},
+                }
+            },
+        )
+        self.assertEqual(
+            (body["lists"]["dms"]["count"], body["lists"]["encrypted"]["count"]), (1, 1)
+        )
         self.assertEqual(body["rooms"][dm]["lists"], ["dms"])
         self.assertEqual(body["rooms"][plain]["lists"], ["encrypted"])
 
     def test_invites_come_with_stripped_state(self) -> None:
         room = self.create_room(self.alice, name="Join us")
         self.invite(self.alice, room, self.bob)
-        body = self.slide(self.bob, {"lists": {"invites": {**EVERYTHING, "filters": {"is_invite": True}}}})
+        body = self.slide(
+            self.bob, {"lists": {"invites": {**EVERYTHING, "filters": {"is_invite": True}}}}
+        )
         invite = body["rooms"][room]
         self.assertEqual(invite["membership"], "invite")
         self.assertIn("m.room.name", {e["type"] for e in invite["invite_state"]})
@@ -110,18 +129,32 @@ class RequiredStateTests(SlidingSyncTestCase):
         self.join(self.bob, room)
         self.join(self.mallory, room)
         self.send_ok(self.bob, room, "from bob")
-        config = {"ranges": [[0, 0]], "timeline_limit": 1,
-                  "required_state": [["m.room.topic", ""], ["m.room.member", "$LAZY"],
-                                     ["m.room.member", "$ME"]]}
+        config = {
+            "ranges": [[0, 0]],
+            "timeline_limit": 1,
+            "required_state": [
+                ["m.room.topic", ""],
+                ["m.room.member", "$LAZY"],
+                ["m.room.member", "$ME"],
+            ],
+        }
         room_out = self.slide(self.alice, {"lists": {"l": config}})["rooms"][room]
         keys = {(e["type"], e["state_key"]) for e in room_out["required_state"]}
-        self.assertEqual(keys, {("m.room.topic", ""), ("m.room.member", "@bob:test.local"),
-                                ("m.room.member", "@alice:test.local")})
+        self.assertEqual(
+            keys,
+            {
+                ("m.room.topic", ""),
+                ("m.room.member", "@bob:test.local"),
+                ("m.room.member", "@alice:test.local"),
+            },
+        )
 
     def test_subscription_with_everything(self) -> None:
         room = self.create_room(self.alice, name="Sub")
-        body = self.slide(self.alice, {"room_subscriptions": {room: {
-            "timeline_limit": 2, "required_state": [["*", "*"]]}}})
+        body = self.slide(
+            self.alice,
+            {"room_subscriptions": {room: {"timeline_limit": 2, "required_state": [["*", "*"]]}}},
+        )
         room_out = body["rooms"][room]
         self.assertEqual(len(room_out["timeline"]), 2)
         self.assertIn("m.room.create", {e["type"] for e in room_out["required_state"]})
@@ -129,8 +162,15 @@ class RequiredStateTests(SlidingSyncTestCase):
 
     def test_state_change_goes_down_incrementally(self) -> None:
         room = self.create_room(self.alice, name="Old")
-        config = {"lists": {"l": {"ranges": [[0, 5]], "timeline_limit": 0,
-                                  "required_state": [["m.room.name", ""]]}}}
+        config = {
+            "lists": {
+                "l": {
+                    "ranges": [[0, 5]],
+                    "timeline_limit": 0,
+                    "required_state": [["m.room.name", ""]],
+                }
+            }
+        }
         first = self.slide(self.alice, config)
         self.set_state(self.alice, room, "m.room.name", {"name": "New"})
         second = self.slide(self.alice, config, first["pos"])
@@ -139,10 +179,12 @@ class RequiredStateTests(SlidingSyncTestCase):
         self.assertEqual([e["content"] for e in room_out["required_state"]], [{"name": "New"}])
 
     def test_bad_bodies(self) -> None:
-        for body in ({"lists": {"l": {"timeline_limit": "5"}}},
-                     {"lists": {"l": {"timeline_limit": 1, "required_state": [["a"]]}}},
-                     {"lists": {"l": {"timeline_limit": 1, "ranges": [[0]]}}},
-                     {"room_subscriptions": []}):
+        for body in (
+            {"lists": {"l": {"timeline_limit": "5"}}},
+            {"lists": {"l": {"timeline_limit": 1, "required_state": [["a"]]}}},
+            {"lists": {"l": {"timeline_limit": 1, "ranges": [[0]]}}},
+            {"room_subscriptions": []},
+        ):
             with self.assertRaises(MatrixError) as caught:
                 self.slide(self.alice, body)
             self.assertEqual(caught.exception.errcode, "M_BAD_JSON", body)
@@ -150,37 +192,65 @@ class RequiredStateTests(SlidingSyncTestCase):
 
 class ExtensionTests(SlidingSyncTestCase):
     def test_to_device_and_e2ee(self) -> None:
-        first = self.slide(self.bob, {"extensions": {"to_device": {"enabled": True},
-                                                     "e2ee": {"enabled": True}}})
-        self.assertEqual(first["extensions"]["e2ee"]["device_one_time_keys_count"],
-                         {"signed_curve25519": 0})
+        first = self.slide(
+            self.bob, {"extensions": {"to_device": {"enabled": True}, "e2ee": {"enabled": True}}}
+        )
+        self.assertEqual(
+            first["extensions"]["e2ee"]["device_one_time_keys_count"], {"signed_curve25519": 0}
+        )
         url = f"{V3}/sendToDevice/org.example.ping/t1"
-        self.api(self.alice).put(url, {"messages": {"@bob:test.local": {
-            self.bob.test_device_id: {"hello": "bob"}}}})
-        second = self.slide(self.bob, {"extensions": {"to_device": {"enabled": True}}}, first["pos"])
+        self.api(self.alice).put(
+            url, {"messages": {"@bob:test.local": {self.bob.test_device_id: {"hello": "bob"}}}}
+        )
+        second = self.slide(
+            self.bob, {"extensions": {"to_device": {"enabled": True}}}, first["pos"]
+        )
         events = second["extensions"]["to_device"]["events"]
-        self.assertEqual(events, [{"sender": "@alice:test.local", "type": "org.example.ping",
-                                   "content": {"hello": "bob"}}])
-        third = self.slide(self.bob, {"extensions": {"to_device": {
-            "enabled": True, "since": second["extensions"]["to_device"]["next_batch"]}}},
-            second["pos"])
+        self.assertEqual(
+            events,
+            [
+                {
+                    "sender": "@alice:test.local",
+                    "type": "org.example.ping",
+                    "content": {"hello": "bob"},
+                }
+            ],
+        )
+        third = self.slide(
+            self.bob,
+            {
+                "extensions": {
+                    "to_device": {
+                        "enabled": True,
+                        "since": second["extensions"]["to_device"]["next_batch"],
+                    }
+                }
+            },
+            second["pos"],
+        )
         self.assertEqual(third["extensions"]["to_device"]["events"], [])
 
     def test_account_data_receipts_typing(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")
         self.join(self.bob, room)
-        extensions = {"account_data": {"enabled": True}, "receipts": {"enabled": True},
-                      "typing": {"enabled": True}}
+        extensions = {
+            "account_data": {"enabled": True},
+            "receipts": {"enabled": True},
+            "typing": {"enabled": True},
+        }
         config = {"lists": {"l": EVERYTHING}, "extensions": extensions}
         first = self.slide(self.bob, config)
         event_id = self.send_ok(self.alice, room, "hey")
         do_set_account_data(self.bob, "org.example.setting", {"on": True})
         self.api(self.alice).post(f"{V3}/rooms/{q(room)}/receipt/m.read/{q(event_id)}", {})
-        self.api(self.alice).put(f"{V3}/rooms/{q(room)}/typing/{q('@alice:test.local')}",
-                                 {"typing": True, "timeout": 5000})
+        self.api(self.alice).put(
+            f"{V3}/rooms/{q(room)}/typing/{q('@alice:test.local')}",
+            {"typing": True, "timeout": 5000},
+        )
         out = self.slide(self.bob, config, first["pos"])["extensions"]
-        self.assertIn({"type": "org.example.setting", "content": {"on": True}},
-                      out["account_data"]["global"])
+        self.assertIn(
+            {"type": "org.example.setting", "content": {"on": True}}, out["account_data"]["global"]
+        )
         receipt = out["receipts"]["rooms"][room]
         self.assertIn("@alice:test.local", receipt["content"][event_id]["m.read"])
         self.assertEqual(out["typing"]["rooms"][room]["content"]["user_ids"], ["@alice:test.local"])

@@ -117,8 +117,11 @@ class IncrementalSyncTests(RoomTestCase):
         other = self.create_room(self.alice, preset="public_chat", name="Other")
         self.join(self.bob, other)
         joined = self.sync(self.bob, since=self.token)["rooms"]["join"][other]
-        self.assertIn("m.room.create", {e["type"] for e in joined["state"]["events"]}
-                      | {e["type"] for e in joined["timeline"]["events"]})
+        self.assertIn(
+            "m.room.create",
+            {e["type"] for e in joined["state"]["events"]}
+            | {e["type"] for e in joined["timeline"]["events"]},
+        )
 
     def test_invite_and_its_retraction(self) -> None:
         private = self.create_room(self.alice)
@@ -132,8 +135,10 @@ class IncrementalSyncTests(RoomTestCase):
     def test_typing_and_receipts_are_ephemeral(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "read me")
         token = self.sync(self.bob, since=self.token)["next_batch"]
-        self.api(self.alice).put(f"{V3}/rooms/{q(self.room)}/typing/{q('@alice:test.local')}",
-                                 {"typing": True, "timeout": 10000})
+        self.api(self.alice).put(
+            f"{V3}/rooms/{q(self.room)}/typing/{q('@alice:test.local')}",
+            {"typing": True, "timeout": 10000},
+        )
         self.api(self.alice).post(f"{V3}/rooms/{q(self.room)}/receipt/m.read/{q(event_id)}", {})
         ephemeral = self.sync(self.bob, since=token)["rooms"]["join"][self.room]["ephemeral"]
         by_type = {e["type"]: e["content"] for e in ephemeral["events"]}
@@ -143,7 +148,9 @@ class IncrementalSyncTests(RoomTestCase):
     def test_private_receipts_stay_private(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "x")
         token = self.sync(self.bob, since=self.token)["next_batch"]
-        self.api(self.alice).post(f"{V3}/rooms/{q(self.room)}/receipt/m.read.private/{q(event_id)}", {})
+        self.api(self.alice).post(
+            f"{V3}/rooms/{q(self.room)}/receipt/m.read.private/{q(event_id)}", {}
+        )
         body = self.sync(self.bob, since=token)
         self.assertNotIn(self.room, body["rooms"].get("join", {}))
         own = self.sync(self.alice)["rooms"]["join"][self.room]["ephemeral"]["events"]
@@ -152,12 +159,16 @@ class IncrementalSyncTests(RoomTestCase):
     def test_room_account_data(self) -> None:
         do_set_account_data(self.bob, "m.tag", {"tags": {"u.work": {}}}, self.room)
         joined = self.sync(self.bob, since=self.token)["rooms"]["join"][self.room]
-        self.assertEqual(joined["account_data"]["events"],
-                         [{"type": "m.tag", "content": {"tags": {"u.work": {}}}}])
+        self.assertEqual(
+            joined["account_data"]["events"],
+            [{"type": "m.tag", "content": {"tags": {"u.work": {}}}}],
+        )
 
     def test_full_state_resends_state(self) -> None:
         self.send_ok(self.alice, self.room, "x")
-        joined = self.sync(self.bob, since=self.token, full_state="true")["rooms"]["join"][self.room]
+        joined = self.sync(self.bob, since=self.token, full_state="true")["rooms"]["join"][
+            self.room
+        ]
         self.assertIn("m.room.create", {e["type"] for e in joined["state"]["events"]})
         self.assertEqual(bodies(joined["timeline"]["events"]), ["x"])  # still since the token
 
@@ -168,11 +179,17 @@ class FilterTests(RoomTestCase):
         self.join(self.bob, room)
         self.join(self.mallory, room)
         self.send_ok(self.alice, room, "one")
-        definition = {"room": {"timeline": {"types": ["m.room.message"], "limit": 5},
-                               "state": {"lazy_load_members": True}}}
+        definition = {
+            "room": {
+                "timeline": {"types": ["m.room.message"], "limit": 5},
+                "state": {"lazy_load_members": True},
+            }
+        }
         joined = self.sync(self.bob, filter=json.dumps(definition))["rooms"]["join"][room]
         self.assertEqual({e["type"] for e in joined["timeline"]["events"]}, {"m.room.message"})
-        members = {e["state_key"] for e in joined["state"]["events"] if e["type"] == "m.room.member"}
+        members = {
+            e["state_key"] for e in joined["state"]["events"] if e["type"] == "m.room.member"
+        }
         self.assertEqual(members, {"@alice:test.local", "@bob:test.local"})
 
     def test_room_filter(self) -> None:

@@ -17,14 +17,16 @@ URIS = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:443?
 
 
 class TurnServerTests(MatrixTestCase):
-    @override_settings(MATRIXHS_TURN_URIS=URIS, MATRIXHS_TURN_SHARED_SECRET="s3cret",
-                       MATRIXHS_TURN_TTL=3600)
+    @override_settings(
+        MATRIXHS_TURN_URIS=URIS, MATRIXHS_TURN_SHARED_SECRET="s3cret", MATRIXHS_TURN_TTL=3600
+    )
     def test_credentials_as_coturn_checks_them(self) -> None:
         with mock.patch("sync.views.now_ms", return_value=1_700_000_000_123):
             body = self.api(self.alice).get(URL).body
         self.assertEqual(body["username"], "1700003600:@alice:test.local")
         expected = base64.b64encode(
-            hmac.new(b"s3cret", body["username"].encode(), hashlib.sha1).digest()).decode()
+            hmac.new(b"s3cret", body["username"].encode(), hashlib.sha1).digest()
+        ).decode()
         self.assertEqual(body["password"], expected)
         self.assertEqual((body["uris"], body["ttl"]), (URIS, 3600))
 
@@ -46,8 +48,10 @@ class TurnServerTests(MatrixTestCase):
 
 class TurnSettingsTests(SimpleTestCase):
     def test_uris_are_comma_separated_turn_uris(self) -> None:
-        self.assertEqual(_parse_turn_uris(" turn:a:3478 , turns:b:443?transport=tcp,"),
-                         ["turn:a:3478", "turns:b:443?transport=tcp"])
+        self.assertEqual(
+            _parse_turn_uris(" turn:a:3478 , turns:b:443?transport=tcp,"),
+            ["turn:a:3478", "turns:b:443?transport=tcp"],
+        )
         with self.assertRaises(ValueError):
             _parse_turn_uris("turn:a, stun:b")
 

@@ -38,7 +38,9 @@ async def _conversation(server: RunningServer) -> None:
     alice = await _registered(server, "sally")
     bob = await _registered(server, "sam")
     try:
-        room_id = (await alice.room_create(name="Sync test", preset=nio.RoomPreset.public_chat)).room_id
+        room_id = (
+            await alice.room_create(name="Sync test", preset=nio.RoomPreset.public_chat)
+        ).room_id
         assert isinstance(await bob.join(room_id), nio.JoinResponse)
         first = await bob.sync(timeout=0, full_state=True)
         assert isinstance(first, nio.SyncResponse), first
@@ -49,28 +51,58 @@ async def _conversation(server: RunningServer) -> None:
 
         async def send_later() -> str:
             await asyncio.sleep(0.5)
-            sent = await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "ping"})
+            sent = await alice.room_send(
+                room_id, "m.room.message", {"msgtype": "m.text", "body": "ping"}
+            )
             return sent.event_id
 
         sender = asyncio.ensure_future(send_later())
-        got = await _sync_until(bob, lambda r: _room(r, room_id) and any(
-            getattr(e, "body", None) == "ping" for e in _room(r, room_id).timeline.events), deadline)
+        got = await _sync_until(
+            bob,
+            lambda r: (
+                _room(r, room_id)
+                and any(
+                    getattr(e, "body", None) == "ping" for e in _room(r, room_id).timeline.events
+                )
+            ),
+            deadline,
+        )
         event_id = await sender
         assert any(e.event_id == event_id for e in _room(got, room_id).timeline.events)
 
         await alice.room_typing(room_id, True, timeout=10000)
-        typing = await _sync_until(bob, lambda r: _room(r, room_id) and any(
-            isinstance(e, nio.TypingNoticeEvent) and alice.user_id in e.users
-            for e in _room(r, room_id).ephemeral), deadline)
+        typing = await _sync_until(
+            bob,
+            lambda r: (
+                _room(r, room_id)
+                and any(
+                    isinstance(e, nio.TypingNoticeEvent) and alice.user_id in e.users
+                    for e in _room(r, room_id).ephemeral
+                )
+            ),
+            deadline,
+        )
         assert typing is not None
-        assert bob.rooms[room_id].typing_users == [alice.user_id] or alice.user_id in bob.rooms[room_id].typing_users
+        assert (
+            bob.rooms[room_id].typing_users == [alice.user_id]
+            or alice.user_id in bob.rooms[room_id].typing_users
+        )
 
         await alice.room_read_markers(room_id, event_id, event_id)
-        receipt = await _sync_until(bob, lambda r: _room(r, room_id) and any(
-            isinstance(e, nio.ReceiptEvent) for e in _room(r, room_id).ephemeral), deadline)
+        receipt = await _sync_until(
+            bob,
+            lambda r: (
+                _room(r, room_id)
+                and any(isinstance(e, nio.ReceiptEvent) for e in _room(r, room_id).ephemeral)
+            ),
+            deadline,
+        )
         receipts = [e for e in _room(receipt, room_id).ephemeral if isinstance(e, nio.ReceiptEvent)]
-        assert any(r.user_id == alice.user_id and r.event_id == event_id
-                   for e in receipts for r in e.receipts)
+        assert any(
+            r.user_id == alice.user_id and r.event_id == event_id
+            for e in receipts
+            for r in e.receipts
+        )
     finally:
         await alice.close()
         await bob.close()

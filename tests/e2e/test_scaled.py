@@ -39,18 +39,28 @@ def test_a_send_on_one_process_wakes_a_sync_on_the_other(tmp_path: Path) -> None
     try:
         alice = {"Authorization": f"Bearer {_register(first.base_url, 'alice')}"}
         bob = {"Authorization": f"Bearer {_register(second.base_url, 'bob')}"}
-        room = httpx.post(f"{first.base_url}/_matrix/client/v3/createRoom",
-                          json={"preset": "public_chat"}, headers=alice).json()["room_id"]
-        httpx.post(f"{second.base_url}/_matrix/client/v3/join/{quote(room)}", json={},
-                   headers=bob).raise_for_status()
-        token = httpx.get(f"{second.base_url}/_matrix/client/v3/sync", headers=bob).json()["next_batch"]
+        room = httpx.post(
+            f"{first.base_url}/_matrix/client/v3/createRoom",
+            json={"preset": "public_chat"},
+            headers=alice,
+        ).json()["room_id"]
+        httpx.post(
+            f"{second.base_url}/_matrix/client/v3/join/{quote(room)}", json={}, headers=bob
+        ).raise_for_status()
+        token = httpx.get(f"{second.base_url}/_matrix/client/v3/sync", headers=bob).json()[
+            "next_batch"
+        ]
 
         result: dict[str, object] = {}
 
         def wait_on_second() -> None:
             started = time.monotonic()
-            response = httpx.get(f"{second.base_url}/_matrix/client/v3/sync",
-                                 params={"since": token, "timeout": 20000}, headers=bob, timeout=30)
+            response = httpx.get(
+                f"{second.base_url}/_matrix/client/v3/sync",
+                params={"since": token, "timeout": 20000},
+                headers=bob,
+                timeout=30,
+            )
             result["elapsed"] = time.monotonic() - started
             result["body"] = response.json()
 
@@ -58,9 +68,11 @@ def test_a_send_on_one_process_wakes_a_sync_on_the_other(tmp_path: Path) -> None
         waiter.start()
         time.sleep(1.0)  # the sync is waiting on the second process
         sent_at = time.monotonic()
-        httpx.put(f"{first.base_url}/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/1",
-                  json={"msgtype": "m.text", "body": "across processes"}, headers=alice
-                  ).raise_for_status()
+        httpx.put(
+            f"{first.base_url}/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/1",
+            json={"msgtype": "m.text", "body": "across processes"},
+            headers=alice,
+        ).raise_for_status()
         waiter.join(timeout=25)
         body = result["body"]
         events = body["rooms"]["join"][room]["timeline"]["events"]  # type: ignore[index]

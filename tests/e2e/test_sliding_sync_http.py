@@ -21,7 +21,11 @@ SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 def _register(server: RunningServer, name: str) -> tuple[dict[str, str], str, str]:
     body = {"username": name, "password": "pw", "auth": {"type": "m.login.dummy"}}
     answer = httpx.post(f"{server.base_url}/_matrix/client/v3/register", json=body).json()
-    return {"Authorization": f"Bearer {answer['access_token']}"}, answer["user_id"], answer["device_id"]
+    return (
+        {"Authorization": f"Bearer {answer['access_token']}"},
+        answer["user_id"],
+        answer["device_id"],
+    )
 
 
 def test_sliding_sync_session(server: RunningServer) -> None:
@@ -32,15 +36,23 @@ def test_sliding_sync_session(server: RunningServer) -> None:
     bob, bob_id, bob_device = _register(server, "glider")
     rooms = []
     for name in ("older", "newer"):
-        room = httpx.post(f"{base}/_matrix/client/v3/createRoom", headers=alice,
-                          json={"name": name, "invite": [bob_id]}).json()["room_id"]
+        room = httpx.post(
+            f"{base}/_matrix/client/v3/createRoom",
+            headers=alice,
+            json={"name": name, "invite": [bob_id]},
+        ).json()["room_id"]
         httpx.post(f"{base}/_matrix/client/v3/join/{quote(room)}", headers=bob, json={})
         rooms.append(room)
     older, newer = rooms
     request: dict[str, Any] = {
         "conn_id": "main",
-        "lists": {"all": {"ranges": [[0, 19]], "timeline_limit": 1,
-                          "required_state": [["m.room.name", ""]]}},
+        "lists": {
+            "all": {
+                "ranges": [[0, 19]],
+                "timeline_limit": 1,
+                "required_state": [["m.room.name", ""]],
+            }
+        },
         "extensions": {"to_device": {"enabled": True}, "e2ee": {"enabled": True}},
     }
     first = httpx.post(f"{base}{SLIDING}", headers=bob, json=request).json()
@@ -54,15 +66,23 @@ def test_sliding_sync_session(server: RunningServer) -> None:
 
     def long_poll() -> None:
         started = time.monotonic()
-        result["body"] = httpx.post(f"{base}{SLIDING}", headers=bob, json=request, timeout=30,
-                                    params={"pos": first["pos"], "timeout": 20000}).json()
+        result["body"] = httpx.post(
+            f"{base}{SLIDING}",
+            headers=bob,
+            json=request,
+            timeout=30,
+            params={"pos": first["pos"], "timeout": 20000},
+        ).json()
         result["elapsed"] = time.monotonic() - started
 
     poller = threading.Thread(target=long_poll)
     poller.start()
     time.sleep(0.5)
-    httpx.put(f"{base}/_matrix/client/v3/rooms/{quote(older)}/send/m.room.message/1", headers=alice,
-              json={"msgtype": "m.text", "body": "bump the old room"}).raise_for_status()
+    httpx.put(
+        f"{base}/_matrix/client/v3/rooms/{quote(older)}/send/m.room.message/1",
+        headers=alice,
+        json={"msgtype": "m.text", "body": "bump the old room"},
+    ).raise_for_status()
     poller.join(timeout=25)
     woken = result["body"]
     assert result["elapsed"] < 10
@@ -70,12 +90,23 @@ def test_sliding_sync_session(server: RunningServer) -> None:
     assert woken["rooms"][older]["timeline"][-1]["content"]["body"] == "bump the old room"
     assert woken["rooms"][older]["bump_stamp"] > stamps[newer]
 
-    httpx.put(f"{base}/_matrix/client/v3/sendToDevice/m.room_key_request/t1", headers=alice,
-              json={"messages": {bob_id: {bob_device: {"action": "cancellation",
-                                                       "request_id": "r1",
-                                                       "requesting_device_id": "X"}}}}
-              ).raise_for_status()
-    delivered = httpx.post(f"{base}{SLIDING}", headers=bob, json=request,
-                           params={"pos": woken["pos"], "timeout": 5000}).json()
+    httpx.put(
+        f"{base}/_matrix/client/v3/sendToDevice/m.room_key_request/t1",
+        headers=alice,
+        json={
+            "messages": {
+                bob_id: {
+                    bob_device: {
+                        "action": "cancellation",
+                        "request_id": "r1",
+                        "requesting_device_id": "X",
+                    }
+                }
+            }
+        },
+    ).raise_for_status()
+    delivered = httpx.post(
+        f"{base}{SLIDING}", headers=bob, json=request, params={"pos": woken["pos"], "timeout": 5000}
+    ).json()
     events = delivered["extensions"]["to_device"]["events"]
     assert events and events[0]["sender"] == alice_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -16,13 +16,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         usable = set(
-            RegistrationToken.objects.filter(registration_token_usable()).values_list("pk", flat=True)
+            RegistrationToken.objects.filter(registration_token_usable()).values_list(
+                "pk", flat=True
+            )
         )
         self.stdout.write("token\tcompleted/allowed\tpending\texpires\tvalid")
         for token in RegistrationToken.objects.order_by("created_ts"):
             allowed = "unlimited" if token.uses_allowed is None else str(token.uses_allowed)
             expires = (
-                datetime.fromtimestamp(token.expiry_ts / 1000, tz=timezone.utc).isoformat()
+                datetime.fromtimestamp(token.expiry_ts / 1000, tz=UTC).isoformat()
                 if token.expiry_ts is not None
                 else "never"
             )

@@ -62,7 +62,11 @@ class Command(BaseCommand):
             import uvicorn
 
             uvicorn.run(
-                application, host=host, port=port, lifespan="off", access_log=False,
+                application,
+                host=host,
+                port=port,
+                lifespan="off",
+                access_log=False,
                 log_level="warning",
             )
             return
