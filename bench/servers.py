@@ -5,8 +5,8 @@ point ``--synapse-python`` (or ``SYNAPSE_PYTHON``) at that virtualenv's python::
 
     python3 -m venv /tmp/synvenv && /tmp/synvenv/bin/pip install "matrix-synapse[postgres]"
 
-Both run as one process on 127.0.0.1 with rate limits raised, on the same PostgreSQL
-(a fresh database each, dropped afterwards).
+Both run as one process on 127.0.0.1 with rate limits raised and presence off, on the
+same PostgreSQL (a fresh database each, dropped afterwards).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.server import RunningServer, free_port  # noqa: E402
+from tests.e2e.server import RunningServer, free_port
 
 SYNAPSE_CONFIG = """
 server_name: "{server_name}"
@@ -100,8 +100,11 @@ class Synapse:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.server_name = "synapse.bench"
         parsed = urlparse(database_url)
-        self.pg = {"user": parsed.username or "postgres", "host": parsed.hostname or "127.0.0.1",
-                   "db_port": parsed.port or 5432}
+        self.pg = {
+            "user": parsed.username or "postgres",
+            "host": parsed.hostname or "127.0.0.1",
+            "db_port": parsed.port or 5432,
+        }
         self.admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
         self.database = f"synapse_bench_{secrets.token_hex(4)}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -114,9 +117,15 @@ class Synapse:
             )
         self.data.mkdir(parents=True, exist_ok=True)
         config = self.data / "homeserver.yaml"
-        config.write_text(SYNAPSE_CONFIG.format(
-            server_name=self.server_name, data=self.data, port=self.port,
-            database=self.database, **self.pg))
+        config.write_text(
+            SYNAPSE_CONFIG.format(
+                server_name=self.server_name,
+                data=self.data,
+                port=self.port,
+                database=self.database,
+                **self.pg,
+            )
+        )
         (self.data / "log.yaml").write_text(LOG_CONFIG.replace("DATA", str(self.data)))
         run = [self.python, "-m", "synapse.app.homeserver", "-c", str(config)]
         subprocess.run([*run, "--generate-keys"], check=True, capture_output=True)
@@ -145,5 +154,10 @@ class Synapse:
 
 
 def matrixhs(data_dir: Path, **env: str) -> RunningServer:
-    """This homeserver (embedded mode unless DATABASE_URL is set in the environment)."""
-    return RunningServer(data_dir, server_name="matrixhs.bench", **env)
+    """This homeserver (embedded mode unless DATABASE_URL is set in the environment).
+
+    Presence is off, as in the Synapse config above, so neither pays for it.
+    """
+    return RunningServer(
+        data_dir, server_name="matrixhs.bench", **{"MATRIXHS_PRESENCE_ENABLED": "false", **env}
+    )
