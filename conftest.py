@@ -26,3 +26,12 @@ def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
     get_signing_key.cache_clear()
     get_hashers.cache_clear()
     get_hashers_by_algorithm.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _forget_process_shortcuts() -> None:
+    """Per-process shortcuts (presence marks) must not leak from one test to the next,
+    whose database was rolled back."""
+    from sync import presence
+
+    presence._recently_marked.clear()

@@ -468,6 +468,8 @@ def main() -> None:
             try:
                 backend = "PostgreSQL" if args.database_url else "SQLite"
                 ok = run_guarded(f"matrixhs ({backend})", server.base_url, args) and ok
+                if not ok:  # show why, from the server's own log
+                    print(server.log_path.read_text()[-4000:], file=sys.stderr)
             finally:
                 server.stop()
         if args.synapse_python and "synapse" in servers:

@@ -13,9 +13,10 @@ from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Q
 
-from accounts.models import User
+from accounts.models import Device, User
 from e2ee.models import (
     CrossSigningKey,
     CrossSigningSignature,
@@ -80,6 +81,31 @@ def unused_fallback_key_types(user: User, device_id: str) -> list[str]:
             device__user=user, device__device_id=device_id, used=False
         ).values_list("algorithm", flat=True)
     )
+
+
+def key_counts(user: User, device_id: str) -> tuple[dict[str, int], list[str]]:
+    """Both of /sync's key fields (one query): :func:`one_time_key_counts` and
+    :func:`unused_fallback_key_types`."""
+    otk, fallback, device = (
+        OneTimeKey._meta.db_table, FallbackKey._meta.db_table, Device._meta.db_table
+    )
+    sql = f"""
+        SELECT 'o', k.algorithm, COUNT(*) FROM {otk} k JOIN {device} d ON k.device_id = d.id
+        WHERE d.user_id = %s AND d.device_id = %s GROUP BY k.algorithm
+        UNION ALL
+        SELECT 'f', k.algorithm, 0 FROM {fallback} k JOIN {device} d ON k.device_id = d.id
+        WHERE d.user_id = %s AND d.device_id = %s AND NOT k.used
+    """
+    counts = {SIGNED_CURVE25519: 0}
+    unused = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, device_id, user.pk, device_id])
+        for kind, algorithm, count in cursor.fetchall():
+            if kind == "o":
+                counts[algorithm] = int(count)
+            else:
+                unused.append(algorithm)
+    return counts, sorted(unused)
 
 
 # --- /keys/query -------------------------------------------------------------------------------

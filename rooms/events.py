@@ -291,7 +291,7 @@ def _authorize(pdu: JsonDict, auth_events: Mapping[StateKey, JsonDict], rv: Room
 
 
 def build_create_event(
-    sender: str, content: JsonDict, rv: RoomVersion
+    sender: str, content: JsonDict, rv: RoomVersion, origin_server_ts: int | None = None
 ) -> tuple[str, str, JsonDict]:
     """The create event of a new room: (room_id, event_id, pdu), authorized.
 
@@ -305,7 +305,7 @@ def build_create_event(
         "prev_events": [],
         "auth_events": [],
         "depth": 1,
-        "origin_server_ts": now_ms(),
+        "origin_server_ts": origin_server_ts if origin_server_ts is not None else now_ms(),
     }
     if not rv.room_id_from_create_event:
         room_id = f"!{secrets.token_urlsafe(18)}:{settings.MATRIXHS_SERVER_NAME}"
@@ -315,6 +315,31 @@ def build_create_event(
         room_id = "!" + event_id[1:]
     _authorize(pdu, {}, rv)
     return room_id, event_id, pdu
+
+
+def create_room(sender: str, content: JsonDict, rv: RoomVersion, is_public: bool) -> Room:
+    """A new room and its create event (the caller's transaction sends the rest).
+
+    From v12 the room ID is the create event's hash, so two identical createRoom calls in
+    the same millisecond would make the same room: the second moves its timestamp on.
+    """
+    started = now_ms()
+    for attempt in range(10):
+        room_id, event_id, pdu = build_create_event(sender, content, rv, started + attempt)
+        try:
+            with transaction.atomic():  # a savepoint: a twin room is a retry, not a failure
+                room = Room.objects.create(
+                    room_id=room_id,
+                    room_version=rv.identifier,
+                    creator=sender,
+                    created_ts=started,
+                    is_public=is_public,
+                )
+        except IntegrityError:
+            continue
+        persist_event(room, rv, event_id, pdu)
+        return room
+    raise RuntimeError("Could not find a free room ID")
 
 
 def persist_event(

@@ -9,12 +9,12 @@ wakes the room: /sync waiters schedule a re-read at the earliest expiry they saw
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from sync.notifier import notify_users
+from sync.notifier import notify_users, run_later
 
 #: Longest typing timeout honoured (ms); clients refresh typing while it lasts.
 MAX_TYPING_TIMEOUT_MS = 120_000
@@ -71,13 +71,22 @@ def do_set_typing(
     cache.set(key, {"users": users, "pos": position}, timeout=_ENTRY_TTL_S)
     if changed:
         notify_users(notify)
+    if typing:
+        # When the time is up, drop the entry and tell the room, even if nobody reads it.
+        run_later(timeout / 1000 + 0.05, _expire, room_id, notify)
+
+
+def _expire(room_id: str, members: list[str]) -> None:
+    typing_in_rooms([room_id], lambda: {room_id: members})
 
 
 def typing_in_rooms(
-    room_ids: Iterable[str], members: dict[str, list[str]] | None = None, now_ms: int | None = None
+    room_ids: Iterable[str],
+    members: Callable[[], dict[str, list[str]]] | None = None,
+    now_ms: int | None = None,
 ) -> dict[str, RoomTyping]:
     """The typing users of each room (one cache round trip). Expired entries found here
-    are removed, with a new position and a wake-up of ``members[room_id]``."""
+    are removed, with a new position and a wake-up of ``members()[room_id]``."""
     now = now_ms if now_ms is not None else _now()
     keys = {_room_key(room_id): room_id for room_id in room_ids}
     found = cache.get_many(list(keys))
@@ -89,7 +98,7 @@ def typing_in_rooms(
         if len(users) != len(entry["users"]):
             position = _bump_position()
             cache.set(key, {"users": users, "pos": position}, timeout=_ENTRY_TTL_S)
-            notify_users((members or {}).get(room_id, []))
+            notify_users((members() if members else {}).get(room_id, []))
         result[room_id] = RoomTyping(
             users=sorted(users),
             position=position,

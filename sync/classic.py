@@ -16,10 +16,9 @@ from accounts.models import AccountData, User
 from e2ee.actions.to_device import delete_to_device_up_to
 from e2ee.queries import (
     device_list_changes,
-    one_time_key_counts,
+    key_counts,
     signature_changes,
     to_device_messages,
-    unused_fallback_key_types,
 )
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes, Membership
@@ -66,41 +65,74 @@ class SyncResult:
 
 
 def sync_for_user(request: SyncRequest) -> SyncResult:
-    """Build one /sync response (no waiting)."""
+    """Build one /sync response (no waiting).
+
+    A section is only read when its stream moved since the client's token (or on initial
+    and full-state syncs): an idle incremental sync costs a handful of queries.
+    """
     now = current_token()
     since = request.since
+    moved = _Moved(since, now, request.full_state)
     viewer = Viewer(request.user.user_id, request.device_id)
-    rooms_body, changed_rooms, typing_expiry = _rooms(request, since, now, viewer)
+    rooms_body, typing_expiry, members_moved = {}, None, False
+    if moved.any("events", "receipts", "account_data", "typing"):
+        rooms_body, typing_expiry, members_moved = _rooms(request, since, now, viewer, moved)
     body: JsonDict = {"next_batch": now.encode(), "rooms": rooms_body}
-    account_data = request.filter.account_data.apply(_global_account_data(request.user, since, now))
-    to_device, to_device_position = _to_device(request, since, now)
-    device_lists = _device_lists(request.user.user_id, since, now)
-    presence = request.filter.presence.apply(
-        presence_changes(
-            request.user.user_id,
-            None if since is None or request.full_state else since.presence,
-            now.presence,
-        )
+    account_data = (
+        request.filter.account_data.apply(_global_account_data(request.user, since, now))
+        if moved.any("account_data")
+        else []
     )
-    if account_data:
-        body["account_data"] = {"events": account_data}
-    if presence:
-        body["presence"] = {"events": presence}
-    if to_device:
-        body["to_device"] = {"events": to_device}
+    to_device, to_device_position = (
+        _to_device(request, since, now) if moved.any("to_device") else ([], now.to_device)
+    )
+    device_lists = (
+        _device_lists(request.user.user_id, since, now, members_moved)
+        if moved.any("device_lists", "events")
+        else {}
+    )
+    presence = (
+        request.filter.presence.apply(
+            presence_changes(
+                request.user.user_id,
+                None if since is None or request.full_state else since.presence,
+                now.presence,
+            )
+        )
+        if moved.any("presence")
+        else []
+    )
+    for key, section in (
+        ("account_data", account_data),
+        ("presence", presence),
+        ("to_device", to_device),
+    ):
+        if section:
+            body[key] = {"events": section}
     if device_lists:
         body["device_lists"] = device_lists
     if request.device_id is not None:
-        body["device_one_time_keys_count"] = one_time_key_counts(request.user, request.device_id)
-        body["device_unused_fallback_key_types"] = unused_fallback_key_types(
-            request.user, request.device_id
-        )
+        counts, fallback = key_counts(request.user, request.device_id)
+        body["device_one_time_keys_count"] = counts
+        body["device_unused_fallback_key_types"] = fallback
     if to_device_position != now.to_device:
         body["next_batch"] = now.with_(to_device=to_device_position).encode()
     has_changes = since is None or bool(
-        changed_rooms or account_data or to_device or device_lists or presence
+        rooms_body or account_data or to_device or device_lists or presence
     )
     return SyncResult(body, has_changes, typing_expiry)
+
+
+class _Moved:
+    """Which streams moved between the client's token and now (all, without a token)."""
+
+    def __init__(self, since: SyncToken | None, now: SyncToken, full_state: bool) -> None:
+        self.since, self.now, self.everything = since, now, since is None or full_state
+
+    def any(self, *streams: str) -> bool:
+        if self.everything or self.since is None:
+            return True
+        return any(getattr(self.since, s) != getattr(self.now, s) for s in streams)
 
 
 # --- rooms ----------------------------------------------------------------------------------
@@ -111,18 +143,24 @@ def _wanted(request: SyncRequest, room: Room) -> bool:
 
 
 def _rooms(
-    request: SyncRequest, since: SyncToken | None, now: SyncToken, viewer: Viewer
-) -> tuple[JsonDict, bool, int | None]:
+    request: SyncRequest, since: SyncToken | None, now: SyncToken, viewer: Viewer, moved: _Moved
+) -> tuple[JsonDict, int | None, bool]:
+    """The rooms section, the next typing expiry, and whether anyone may have come or gone
+    in the user's rooms (which decides whether device lists must look)."""
     user_id = request.user.user_id
     memberships = [
         m for m in data.current_memberships(user_id, now.events) if _wanted(request, m.room)
     ]
     changes = (
-        data.membership_changes(user_id, since.events, now.events) if since is not None else {}
+        data.membership_changes(user_id, since.events, now.events)
+        if since is not None and moved.any("events")
+        else {}
     )
     joined = [m.room for m in memberships if m.membership == Membership.JOIN]
     newly_joined = {pk for pk, c in changes.items() if c.membership == Membership.JOIN}
-    join_body, typing_expiry = _joined_rooms(request, joined, newly_joined, since, now, viewer)
+    join_body, typing_expiry, members_moved = _joined_rooms(
+        request, joined, newly_joined, since, now, viewer, moved
+    )
     invites = _stripped_section(memberships, changes, since, Membership.INVITE, "invite_state")
     knocks = _stripped_section(memberships, changes, since, Membership.KNOCK, "knock_state")
     leaves = _left_rooms(request, memberships, changes, since, now, viewer)
@@ -135,7 +173,7 @@ def _rooms(
     ):
         if section:
             body[name] = section
-    return body, bool(body), typing_expiry
+    return body, typing_expiry, members_moved or bool(changes)
 
 
 def _joined_rooms(
@@ -145,9 +183,10 @@ def _joined_rooms(
     since: SyncToken | None,
     now: SyncToken,
     viewer: Viewer,
-) -> tuple[JsonDict, int | None]:
+    moved: _Moved,
+) -> tuple[JsonDict, int | None, bool]:
     if not rooms:
-        return {}, None
+        return {}, None, False
     user_id = request.user.user_id
     limit = min(request.timeline.limit or DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT)
     fresh = {r.pk for r in rooms if since is None or r.pk in newly_joined}
@@ -158,27 +197,44 @@ def _joined_rooms(
         [r for r in rooms if r.pk in fresh], None, now.events, limit, request.timeline
     )
     if since is not None:
+        others = [r for r in rooms if r.pk not in fresh]
         timelines.update(
-            data.timelines(
-                [r for r in rooms if r.pk not in fresh],
-                since.events,
-                now.events,
-                limit,
-                request.timeline,
-            )
+            data.timelines(others, since.events, now.events, limit, request.timeline)
+            if moved.any("events")
+            else {r.pk: ([], False) for r in others}
         )
     states = _room_states(request, rooms, timelines, full, since, viewer)
-    receipts = data.receipts(
-        rooms, user_id, None if since is None else since.receipts, now.receipts
+    receipts = (
+        data.receipts(rooms, user_id, None if since is None else since.receipts, now.receipts)
+        if moved.any("receipts") or fresh
+        else {}
     )
-    account = data.room_account_data(
-        request.user, rooms, None if since is None else since.account_data, now.account_data
+    account = (
+        data.room_account_data(
+            request.user, rooms, None if since is None else since.account_data, now.account_data
+        )
+        if moved.any("account_data") or fresh
+        else {}
     )
-    members = _local_members_by_room(rooms)
-    typing = typing_in_rooms([r.room_id for r in rooms], members)
-    summaries = data.summaries([r for r in rooms if r.pk in full or timelines[r.pk][0]], user_id)
-    visible_events = data.visible(user_id, [e for r in rooms for e in timelines[r.pk][0]])
-    formatted = {e["event_id"]: e for e in format_events(visible_events, viewer)}
+    typing = (
+        typing_in_rooms([r.room_id for r in rooms], lambda: _local_members_by_room(rooms))
+        if moved.any("typing") or fresh
+        else {}
+    )
+    # The summary goes with rooms seen afresh and rooms whose membership may have moved.
+    moving = {
+        r.pk
+        for r in rooms
+        if timelines[r.pk][1] or any(e.type == EventTypes.MEMBER for e in timelines[r.pk][0])
+    }
+    summaries = data.summaries([r for r in rooms if r.pk in full | moving], user_id)
+    # A user joined since the token saw every event after it; only rooms seen afresh
+    # need the history visibility rules.
+    fresh_events = data.visible(
+        user_id, [e for r in rooms if r.pk in fresh for e in timelines[r.pk][0]]
+    )
+    live_events = [e for r in rooms if r.pk not in fresh for e in timelines[r.pk][0]]
+    formatted = {e["event_id"]: e for e in format_events(fresh_events + live_events, viewer)}
     body: JsonDict = {}
     expiry = None
     for room in rooms:
@@ -228,7 +284,7 @@ def _joined_rooms(
         if room.pk in summaries:
             entry["summary"] = summaries[room.pk]
         body[room.room_id] = entry
-    return body, expiry
+    return body, expiry, bool(moving)
 
 
 def _prev_batch(events: list[Event], since: SyncToken | None, now: SyncToken) -> str:
@@ -390,17 +446,27 @@ def _to_device(
     )
 
 
-def _device_lists(user_id: str, since: SyncToken | None, now: SyncToken) -> JsonDict:
+def _device_lists(
+    user_id: str, since: SyncToken | None, now: SyncToken, members_moved: bool = True
+) -> JsonDict:
     """Users whose keys the client must (re)fetch: their devices changed, or they now
-    share a room with the user; and users who no longer share any room ("left")."""
+    share a room with the user; and users who no longer share any room ("left").
+    ``members_moved`` False (no membership event in sight) skips looking for arrivals."""
     if since is None:
+        return {}
+    joined, departed = (
+        data.membership_movements(user_id, since.events, now.events)
+        if since.events != now.events and members_moved
+        else (set(), set())
+    )
+    keys_moved = since.device_lists < now.device_lists
+    if not (keys_moved or joined or departed):
         return {}
     sharing = data.users_sharing_rooms(user_id)
     changed: set[str] = set()
-    if since.device_lists < now.device_lists:
+    if keys_moved:
         changed |= device_list_changes(since.device_lists, now.device_lists) & sharing
         changed |= signature_changes(user_id, since.device_lists, now.device_lists)
-    joined, departed = data.membership_movements(user_id, since.events, now.events)
     changed |= joined & sharing
     left = departed - sharing
     body: JsonDict = {}

@@ -64,6 +64,21 @@ def notify_users(user_ids: Iterable[str]) -> None:
     async_to_sync(_send_all)(layer, groups)
 
 
+def run_later(delay_s: float, func: Any, *args: Any) -> bool:
+    """Run ``func(*args)`` on a worker thread after ``delay_s`` seconds, from the server's
+    event loop (for timers such as typing expiry). False when there is no server loop
+    (commands, tests): the caller's state must then expire lazily, as it does anyway."""
+    loop = _server_loop
+    if loop is None or not loop.is_running():
+        return False
+
+    def start() -> None:
+        loop.call_later(delay_s, lambda: loop.run_in_executor(None, func, *args))
+
+    loop.call_soon_threadsafe(start)
+    return True
+
+
 def notify_users_on_commit(user_ids: Iterable[str]) -> None:
     """Wake the waiting requests of ``user_ids`` once the current transaction commits."""
     targets = list(user_ids)

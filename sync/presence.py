@@ -125,6 +125,12 @@ def do_set_presence(user: User, state: str, status_msg: str | None = None) -> No
         _apply(_locked_row(user.user_id), fields)
 
 
+#: Users this process marked active lately (a shortcut for the hot path, not a record:
+#: the database row is the presence; losing this only costs a read).
+_recently_marked: dict[str, tuple[str, int]] = {}
+_RECHECK_MS = 30_000
+
+
 def do_mark_active(user: User, set_presence: str) -> None:
     """/sync's ``set_presence``: "online" (its default) marks the user online and active,
     "unavailable" marks them idle, "offline" changes nothing.
@@ -140,6 +146,12 @@ def do_mark_active(user: User, set_presence: str) -> None:
     if set_presence == OFFLINE or not presence_enabled():
         return
     now = now_ms()
+    marked = _recently_marked.get(user.user_id)
+    if marked is not None and marked[0] == set_presence and now - marked[1] < _RECHECK_MS:
+        return  # this process saw it right a moment ago: skip even the read
+    if len(_recently_marked) > 10_000:
+        _recently_marked.clear()
+    _recently_marked[user.user_id] = (set_presence, now)
     stamps = {"last_sync_ts": now}
     if set_presence == ONLINE:
         stamps["last_active_ts"] = now

@@ -70,8 +70,16 @@ def timelines(
     query = Event.objects.filter(room__in=rooms, stream_ordering__lte=until, outlier=False).filter(
         event_filter.as_q()
     )
+    by_pk = {room.pk: room for room in rooms}
     if since is not None:
         query = query.filter(stream_ordering__gt=since)
+        # Incremental syncs usually span a few events: take them all in one plain query,
+        # and rank per room only when there are too many.
+        recent = list(query.order_by("-stream_ordering")[:RECENT_CAP])
+        if len(recent) < RECENT_CAP:
+            for event in recent:
+                event.room = by_pk[event.room_id]
+            return _per_room(rooms, recent, limit)
     ranked = (
         query.annotate(
             rank=Window(
@@ -81,8 +89,18 @@ def timelines(
         .filter(rank__lte=limit + 1)
         .select_related("room")
     )
+    return _per_room(rooms, list(ranked), limit)
+
+
+#: Events read in one go for an incremental timeline before ranking per room instead.
+RECENT_CAP = 500
+
+
+def _per_room(
+    rooms: Sequence[Room], events: list[Event], limit: int
+) -> dict[int, tuple[list[Event], bool]]:
     found: dict[int, list[Event]] = defaultdict(list)
-    for event in ranked:
+    for event in events:
         found[event.room_id].append(event)
     result = {}
     for room in rooms:

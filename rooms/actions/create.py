@@ -16,10 +16,9 @@ from matrixhs.protocol.room_versions import (
     RoomVersion,
     StateResolution,
 )
-from matrixhs.time import now_ms
 from rooms.actions.aliases import check_new_alias, do_create_alias
 from rooms.actions.membership import member_content, remote_federation_unavailable
-from rooms.events import build_create_event, persist_event, send_in_locked_room
+from rooms.events import create_room, send_in_locked_room
 from rooms.models import Room
 
 PRESETS = {
@@ -114,16 +113,7 @@ def _create(sender: str, body: JsonDict, rv: RoomVersion, preset: str, invitees:
         if not isinstance(extra, list):
             raise InvalidParam("additional_creators must be a list of user IDs")
         content["additional_creators"] = list(dict.fromkeys([*extra, *invitees]))
-    room_id, event_id, pdu = build_create_event(sender, content, rv)
-    room = Room.objects.create(
-        room_id=room_id,
-        room_version=rv.identifier,
-        creator=sender,
-        created_ts=now_ms(),
-        is_public=body.get("visibility") == "public",
-    )
-    persist_event(room, rv, event_id, pdu)
-    return room
+    return create_room(sender, content, rv, is_public=body.get("visibility") == "public")
 
 
 def _initial_events(

@@ -32,13 +32,23 @@ def _visible_children(parent_ids: Sequence[str], rel_types: Sequence[str]) -> An
 def bundled_aggregations(events: Sequence[Event], user_id: str) -> dict[str, JsonDict]:
     """``unsigned.m.relations`` for each event that has edits, thread replies or references."""
     ids = [e.event_id for e in events]
+    kinds = set(
+        _visible_children(ids, [THREAD, REPLACE, REFERENCE]).values_list("rel_type", flat=True)
+    )
+    if not kinds:  # the common case, live events: one query and done
+        return {}
     by_id = {e.event_id: e for e in events}
     result: dict[str, JsonDict] = defaultdict(dict)
-    _add_threads(ids, user_id, result)
-    _add_edits(ids, by_id, user_id, result)
+    if THREAD in kinds:
+        _add_threads(ids, user_id, result)
+    if REPLACE in kinds:
+        _add_edits(ids, by_id, user_id, result)
     references = defaultdict(list)
-    for parent, child in _visible_children(ids, [REFERENCE]).values_list("relates_to", "event_id"):
-        references[parent].append({"event_id": child})
+    if REFERENCE in kinds:
+        for parent, child in _visible_children(ids, [REFERENCE]).values_list(
+            "relates_to", "event_id"
+        ):
+            references[parent].append({"event_id": child})
     for parent, chunk in references.items():
         result[parent][REFERENCE] = {"chunk": chunk}
     return dict(result)

@@ -173,3 +173,14 @@ class CreateRoomTests(RoomTestCase):
         self.assertNotIn("room_id", pdu)  # v12 create events carry no room_id
         self.assertIn("test.local", pdu["signatures"])
         self.assertIn("sha256", pdu["hashes"])
+
+
+class TwinRoomTests(RoomTestCase):
+    def test_identical_requests_in_one_millisecond_make_two_rooms(self) -> None:
+        from unittest import mock
+
+        with mock.patch("rooms.events.now_ms", return_value=1_800_000_000_000):
+            first = self.create_room(self.alice, name="Twin")
+            second = self.create_room(self.alice, name="Twin")
+        self.assertNotEqual(first, second)
+        self.assertEqual(Room.objects.count(), 2)
