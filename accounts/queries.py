@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
 
 from accounts.models import AccessToken, AccountData, Device, User
 from matrixhs.errors import Codes, Forbidden, JsonDict, NotFound, UnknownToken
 from matrixhs.protocol.ids import InvalidIdentifier, split_id
+from matrixhs.sql import columns, instance, width
 from matrixhs.time import now_ms
 
 #: Update a device's "last seen" at most this often (a write per request would be waste).
@@ -70,24 +69,11 @@ def requester_for_token(token: str, ip: str = "", user_agent: str = "") -> Reque
     return Requester(user=row.user, device=device, token_id=row.pk)
 
 
-def _columns(model: type[Model], alias: str) -> list[str]:
-    return [f"{alias}.{field.column}" for field in model._meta.concrete_fields]
-
-
-def _instance(model: type[Model], values: tuple[Any, ...]) -> Any:
-    fields = model._meta.concrete_fields
-    converted = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
-
-
-_N_TOKEN, _N_USER = len(AccessToken._meta.concrete_fields), len(User._meta.concrete_fields)
+_N_TOKEN, _N_USER = width(AccessToken), width(User)
 #: Every authenticated request runs this; written out once, it skips the ORM's query
 #: building, which cost more than the query itself.
 _TOKEN_SQL = (
-    f"SELECT {', '.join(_columns(AccessToken, 't') + _columns(User, 'u') + _columns(Device, 'd'))} "
+    f"SELECT {', '.join(columns(AccessToken, 't') + columns(User, 'u') + columns(Device, 'd'))} "
     f"FROM {AccessToken._meta.db_table} t JOIN {User._meta.db_table} u ON t.user_id = u.id "
     f"LEFT JOIN {Device._meta.db_table} d ON t.device_id = d.id WHERE t.token_hash = %s"
 )
@@ -99,10 +85,10 @@ def _token_row(token_hash: str) -> AccessToken | None:
         values = cursor.fetchone()
     if values is None:
         return None
-    token = _instance(AccessToken, values[:_N_TOKEN])
-    token.user = _instance(User, values[_N_TOKEN : _N_TOKEN + _N_USER])
+    token = instance(AccessToken, values[:_N_TOKEN])
+    token.user = instance(User, values[_N_TOKEN : _N_TOKEN + _N_USER])
     device_values = values[_N_TOKEN + _N_USER :]
-    token.device = _instance(Device, device_values) if device_values[0] is not None else None
+    token.device = instance(Device, device_values) if device_values[0] is not None else None
     return token  # type: ignore[no-any-return]
 
 

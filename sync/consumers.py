@@ -31,6 +31,17 @@ from sync.sliding import SlidingRequest, parse_request, sliding_sync
 logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT_MS = 120_000
+#: Long-poll reads running at once in a process.
+COMPUTE_SLOTS = 4
+_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _compute_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots.clear()  # one server loop per process (tests make a loop per test)
+        _slots[loop] = asyncio.Semaphore(COMPUTE_SLOTS)
+    return _slots[loop]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -101,6 +112,13 @@ class LongPollEndpoint:
     def user_of(self, prepared: Any) -> str:
         return str(prepared.user.user_id)
 
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a read on a request thread, at most COMPUTE_SLOTS at a time per process: when
+        a message wakes a hundred waiting syncs, they take turns instead of all fighting
+        for the interpreter (and the writer that woke them gets a thread at once)."""
+        async with _compute_slots():
+            return await request_threads.run(func, *args)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] != "http":
             return
@@ -128,14 +146,14 @@ class LongPollEndpoint:
     ) -> tuple[int, Any]:
         if request.method not in self.methods:
             raise Unrecognized("Method not allowed", status=405)
-        prepared = await request_threads.run(self.prepare, request)
+        prepared = await self._run(self.prepare, request)
         deadline = time.monotonic() + request.timeout_ms() / 1000
         if request.timeout_ms() == 0:
-            status, body, _, _ = await request_threads.run(self.compute, request, prepared)
+            status, body, _, _ = await self._run(self.compute, request, prepared)
             return status, body
         async with WakeUps(self.user_of(prepared)) as wake_ups:
             while True:
-                status, body, changed, wake_at_ms = await request_threads.run(
+                status, body, changed, wake_at_ms = await self._run(
                     self.compute, request, prepared
                 )
                 remaining = deadline - time.monotonic()

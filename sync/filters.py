@@ -138,6 +138,18 @@ class RoomEventFilter:
             raise NotJson("The filter is not valid JSON") from exc
         return cls.parse(data)
 
+    def is_trivial(self) -> bool:
+        """Whether it lets every event through (lazy loading aside)."""
+        return (
+            self.types is None
+            and not self.not_types
+            and self.senders is None
+            and not self.not_senders
+            and self.rooms is None
+            and not self.not_rooms
+            and self.contains_url is None
+        )
+
     def as_q(self) -> Q:
         """The SQL part of the filter, on Event rows."""
         q = Q()

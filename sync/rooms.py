@@ -15,6 +15,7 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import AccountData, User
+from matrixhs import sql
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import load_pdus
@@ -32,8 +33,16 @@ class MembershipChange:
     event: Event
 
 
+_MEMBER_MOVED_SQL = (
+    f"SELECT 1 FROM {Event._meta.db_table} WHERE type = %s AND state_key = %s "
+    "AND stream_ordering > %s AND stream_ordering <= %s LIMIT 1"
+)
+
+
 def membership_changes(user_id: str, since: int, until: int) -> dict[int, MembershipChange]:
     """The user's latest membership event per room in (since, until], by room pk."""
+    if not sql.rows(_MEMBER_MOVED_SQL, [EventTypes.MEMBER, user_id, since, until]):
+        return {}  # the usual case, asked cheaply
     rows = (
         Event.objects.filter(
             type=EventTypes.MEMBER,
@@ -51,13 +60,23 @@ def membership_changes(user_id: str, since: int, until: int) -> dict[int, Member
     return latest
 
 
+_MEMBERSHIPS_SQL = (
+    f"SELECT {', '.join(sql.columns(RoomMembership, 'm') + sql.columns(Room, 'r'))} "
+    f"FROM {RoomMembership._meta.db_table} m JOIN {Room._meta.db_table} r ON m.room_id = r.id "
+    "WHERE m.user_id = %s AND NOT m.forgotten "
+    "AND (m.stream_ordering <= %s OR m.stream_ordering IS NULL)"
+)
+
+
 def current_memberships(user_id: str, until: int) -> list[RoomMembership]:
     """The user's rooms with their current membership (forgotten rooms left out)."""
-    return list(
-        RoomMembership.objects.filter(user_id=user_id, forgotten=False)
-        .filter(Q(stream_ordering__lte=until) | Q(stream_ordering__isnull=True))
-        .select_related("room")
-    )
+    split = sql.width(RoomMembership)
+    found = []
+    for row in sql.rows(_MEMBERSHIPS_SQL, [user_id, until]):
+        membership = sql.instance(RoomMembership, row[:split])
+        membership.room = sql.instance(Room, row[split:])
+        found.append(membership)
+    return found
 
 
 def timelines(
@@ -75,7 +94,11 @@ def timelines(
         query = query.filter(stream_ordering__gt=since)
         # Incremental syncs usually span a few events: take them all in one plain query,
         # and rank per room only when there are too many.
-        recent = list(query.order_by("-stream_ordering")[:RECENT_CAP])
+        recent = (
+            _recent_events(list(by_pk), since, until)
+            if event_filter.is_trivial()
+            else list(query.order_by("-stream_ordering")[:RECENT_CAP])
+        )
         if len(recent) < RECENT_CAP:
             for event in recent:
                 event.room = by_pk[event.room_id]
@@ -94,6 +117,17 @@ def timelines(
 
 #: Events read in one go for an incremental timeline before ranking per room instead.
 RECENT_CAP = 500
+
+
+def _recent_events(room_pks: list[int], since: int, until: int) -> list[Event]:
+    placeholders = ", ".join(["%s"] * len(room_pks))
+    query = (
+        f"SELECT {', '.join(sql.columns(Event, 'e'))} FROM {Event._meta.db_table} e "
+        f"WHERE e.room_id IN ({placeholders}) AND e.stream_ordering > %s "
+        f"AND e.stream_ordering <= %s AND NOT e.outlier "
+        f"ORDER BY e.stream_ordering DESC LIMIT {RECENT_CAP}"
+    )
+    return [sql.instance(Event, row) for row in sql.rows(query, [*room_pks, since, until])]
 
 
 def _per_room(
@@ -158,6 +192,8 @@ def lazy_member_keys(events: list[Event], user_id: str) -> set[StateKey]:
 
 def summaries(rooms: Sequence[Room], user_id: str) -> dict[int, JsonDict]:
     """m.heroes (up to 5 other members) and joined/invited counts, per room."""
+    if not rooms:
+        return {}
     counts: dict[int, dict[str, int]] = defaultdict(lambda: {"join": 0, "invite": 0})
     heroes: dict[int, list[str]] = defaultdict(list)
     rows = (

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from matrixhs import sql
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.redaction import redact_event
@@ -63,10 +64,11 @@ def _transaction_ids(events: Sequence[Event], viewer: Viewer) -> dict[str, str]:
     own = [e.event_id for e in events if e.sender == viewer.user_id]
     if not own:
         return {}
-    rows = ClientTransaction.objects.filter(
-        user_id=viewer.user_id, device_id=viewer.device_id, event_id__in=own
-    ).values_list("event_id", "txn_id")
-    return dict(rows)
+    query = (
+        f"SELECT event_id, txn_id FROM {ClientTransaction._meta.db_table} "
+        f"WHERE user_id = %s AND device_id = %s AND event_id IN ({', '.join(['%s'] * len(own))})"
+    )
+    return dict(sql.rows(query, [viewer.user_id, viewer.device_id, *own]))
 
 
 def _client_event(event: Event, related: dict[str, JsonDict], now: int) -> JsonDict:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Max, Q
 
+from matrixhs import sql
 from matrixhs.errors import JsonDict
 from rooms.models import Event
 
@@ -29,12 +30,19 @@ def _visible_children(parent_ids: Sequence[str], rel_types: Sequence[str]) -> An
     )
 
 
+_KINDS_SQL = (
+    f"SELECT DISTINCT rel_type FROM {Event._meta.db_table} WHERE relates_to IN ({{}}) "
+    f"AND rel_type IN ('{THREAD}', '{REPLACE}', '{REFERENCE}') AND redacted_by IS NULL "
+    "AND rejected_reason IS NULL AND NOT soft_failed AND stream_ordering IS NOT NULL"
+)
+
+
 def bundled_aggregations(events: Sequence[Event], user_id: str) -> dict[str, JsonDict]:
     """``unsigned.m.relations`` for each event that has edits, thread replies or references."""
     ids = [e.event_id for e in events]
-    kinds = set(
-        _visible_children(ids, [THREAD, REPLACE, REFERENCE]).values_list("rel_type", flat=True)
-    )
+    if not ids:
+        return {}
+    kinds = {kind for (kind,) in sql.rows(_KINDS_SQL.format(", ".join(["%s"] * len(ids))), ids)}
     if not kinds:  # the common case, live events: one query and done
         return {}
     by_id = {e.event_id: e for e in events}
