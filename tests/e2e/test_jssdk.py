@@ -8,6 +8,7 @@ first run does `npm ci` in tests/e2e/js.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
@@ -32,8 +33,10 @@ _install_lock = threading.Lock()
 
 
 def node_binary() -> Path:
-    """Node 22 from tests/e2e/js/node_modules, installed with `npm ci` on first use."""
-    with _install_lock:
+    """Node 22 from tests/e2e/js/node_modules, installed with `npm ci` on first use (under a
+    file lock: test workers run in parallel processes)."""
+    with _install_lock, (JS_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not NODE.exists():
             npm = shutil.which("npm")
             if npm is None:
