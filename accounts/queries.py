@@ -167,3 +167,9 @@ def get_account_data(user: User, data_type: str, room_id: str = "") -> JsonDict:
     if row is None:
         raise NotFound("Account data not found")
     return dict(row.content)
+
+
+def room_account_data(user: User, room_id: str) -> list[JsonDict]:
+    """All the user's account data for one room, as events."""
+    rows = AccountData.objects.filter(user=user, room_id=room_id).values_list("type", "content")
+    return [{"type": data_type, "content": content} for data_type, content in rows]

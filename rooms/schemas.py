@@ -99,3 +99,8 @@ class PublicRoomsBody(serializers.Serializer):
     filter = JsonObjectField(required=False)
     include_all_networks = StrictBooleanField(required=False)
     third_party_instance_id = StrictCharField(required=False)
+
+
+class UserDirectorySearchBody(serializers.Serializer):
+    search_term = StrictCharField(allow_blank=True, trim_whitespace=False)
+    limit = StrictIntegerField(required=False, min_value=0)

@@ -39,6 +39,8 @@ client_patterns = [
     path("directory/room/<str:alias>", directory.AliasView.as_view()),
     path("directory/list/room/<str:room_id>", directory.RoomVisibilityView.as_view()),
     path("publicRooms", directory.PublicRoomsView.as_view()),
+    path("user_directory/search", directory.UserDirectorySearchView.as_view()),
+    path(f"{R}/initialSync", events.RoomInitialSyncView.as_view()),
 ]
 
 # Served under /_matrix/client/v1/.

@@ -15,7 +15,8 @@ from rooms.actions.directory import check_can_edit_room, do_set_room_visibility
 from rooms.models import Room, RoomAlias
 from rooms.queries.access import access_joined_room, access_room
 from rooms.queries.directory import alias_servers, local_aliases, public_rooms
-from rooms.schemas import AliasBody, PublicRoomsBody, VisibilityBody
+from rooms.queries.user_directory import search_users
+from rooms.schemas import AliasBody, PublicRoomsBody, UserDirectorySearchBody, VisibilityBody
 from rooms.views import alias_param, room_id_param
 
 
@@ -105,4 +106,12 @@ class PublicRoomsView(MatrixView):
             raise BadJson("room_types must be a list")
         return Response(
             public_rooms(body.get("limit") or None, body.get("since"), search, room_types)
+        )
+
+
+class UserDirectorySearchView(MatrixView):
+    def post(self, request: Request) -> Response:
+        body = parse_body(UserDirectorySearchBody, request)
+        return Response(
+            search_users(request.requester.user_id, body["search_term"], body.get("limit", 10))
         )

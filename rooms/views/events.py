@@ -5,7 +5,8 @@ from __future__ import annotations
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.errors import Forbidden, InvalidParam, NotFound
+from accounts.queries import room_account_data
+from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from rooms.actions.send import do_redact, do_send_message, do_send_state
 from rooms.models import Event
@@ -17,6 +18,7 @@ from rooms.queries.visibility import event_is_visible
 from rooms.schemas import ReasonBody
 from rooms.views import event_id_param, room_id_param, viewer_of
 from sync.filters import RoomEventFilter
+from sync.presence import current_presence
 
 
 class SendView(MatrixView):
@@ -160,3 +162,36 @@ class JoinedMembersView(MatrixView):
     def get(self, request: Request, room_id: str) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
         return Response({"joined": state_queries.joined_members(access)})
+
+
+class RoomInitialSyncView(MatrixView):
+    """GET /rooms/{roomId}/initialSync: deprecated, but Element previews rooms with it."""
+
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        viewer = viewer_of(request)
+        page = paginate(
+            access, viewer, None, None, backwards=True, limit=20, event_filter=RoomEventFilter()
+        )
+        body: JsonDict = {
+            "room_id": access.room.room_id,
+            "messages": {
+                "chunk": list(reversed(page["chunk"])),
+                "start": page.get("end", page["start"]),
+                "end": page["start"],
+            },
+            "state": format_events(state_queries.state_events(access), viewer, bundle=False),
+            "visibility": "public" if access.room.is_public else "private",
+            "account_data": room_account_data(request.requester.user, access.room.room_id),
+            "presence": [
+                {"type": "m.presence", "sender": user_id, "content": content}
+                for user_id, content in current_presence(
+                    state_queries.joined_members(access)
+                ).items()
+            ],
+        }
+        if access.membership is not None:
+            body["membership"] = access.membership
+        return Response(body)

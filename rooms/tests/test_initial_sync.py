@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from rooms.tests.base import V3, RoomTestCase, q
+
+
+class RoomInitialSyncTests(RoomTestCase):
+    def test_member_gets_state_and_latest_messages(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat", name="Preview")
+        for i in range(3):
+            self.send_ok(self.alice, room, f"m{i}")
+        body = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/initialSync").body
+        self.assertEqual(body["membership"], "join")
+        chunk = [e for e in body["messages"]["chunk"] if e["type"] == "m.room.message"]
+        self.assertEqual([e["content"]["body"] for e in chunk], ["m0", "m1", "m2"])
+        self.assertIn("m.room.name", {e["type"] for e in body["state"]})
+        self.assertEqual(body["visibility"], "private")
+
+    def test_world_readable_room_can_be_previewed(self) -> None:
+        room = self.create_room(
+            self.alice,
+            preset="public_chat",
+            initial_state=[
+                {
+                    "type": "m.room.history_visibility",
+                    "content": {"history_visibility": "world_readable"},
+                }
+            ],
+        )
+        self.send_ok(self.alice, room, "hello visitors")
+        body = self.api(self.bob).get(f"{V3}/rooms/{q(room)}/initialSync").body
+        self.assertNotIn("membership", body)
+        self.assertIn(
+            "hello visitors", [e["content"].get("body") for e in body["messages"]["chunk"]]
+        )
+
+    def test_private_room_is_forbidden(self) -> None:
+        room = self.create_room(self.alice)
+        response = self.api(self.mallory).get(f"{V3}/rooms/{q(room)}/initialSync")
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+
+
+class UserDirectoryTests(RoomTestCase):
+    URL = f"{V3}/user_directory/search"
+
+    def test_finds_room_mates_and_members_of_public_rooms_only(self) -> None:
+        shared = self.create_room(self.alice)
+        self.invite(self.alice, shared, self.bob)
+        self.join(self.bob, shared)
+        self.api(self.mallory).put(
+            f"{V3}/profile/@mallory:test.local/displayname", {"displayname": "Mallory Bobbins"}
+        )
+        loner = self.make_user("bobby")  # in no room: not visible
+        self.assertTrue(loner)
+        results = self.api(self.alice).post(self.URL, {"search_term": "bob"}).body
+        self.assertEqual([r["user_id"] for r in results["results"]], ["@bob:test.local"])
+        public = self.create_room(self.mallory, preset="public_chat")
+        self.assertTrue(public)
+        results = self.api(self.alice).post(self.URL, {"search_term": "BOB"}).body
+        self.assertEqual(
+            {r["user_id"] for r in results["results"]}, {"@bob:test.local", "@mallory:test.local"}
+        )
+        mallory = next(r for r in results["results"] if r["user_id"] == "@mallory:test.local")
+        self.assertEqual(mallory["display_name"], "Mallory Bobbins")
+
+    def test_limit_and_bad_input(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        for user in (self.bob, self.mallory):
+            self.join(user, room)
+        body = self.api(self.alice).post(self.URL, {"search_term": "test.local", "limit": 1}).body
+        self.assertEqual((len(body["results"]), body["limited"]), (1, True))
+        self.assert_matrix_error(self.api(self.alice).post(self.URL, {}), 400, "M_MISSING_PARAM")
+        self.assert_matrix_error(
+            self.api(self.alice).post(self.URL, {"search_term": 5}), 400, "M_BAD_JSON"
+        )
