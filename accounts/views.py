@@ -50,8 +50,13 @@ from matrixhs.errors import (
     MissingParam,
     NotFound,
 )
-from matrixhs.http import MatrixView, parse_body, parse_json_object
-from matrixhs.protocol.ids import InvalidIdentifier, parse_room_id, parse_user_id
+from matrixhs.http import (
+    MatrixView,
+    parse_body,
+    parse_json_object,
+    room_id_param,
+    user_id_param,
+)
 from matrixhs.ratelimit import client_ip
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
@@ -308,18 +313,11 @@ class DeleteDevicesView(MatrixView):
 # --- Profile ------------------------------------------------------------------------------
 
 
-def _parse_user_id(user_id: str) -> str:
-    try:
-        return parse_user_id(user_id)
-    except InvalidIdentifier as exc:
-        raise InvalidParam(f"Invalid user ID: {exc}") from exc
-
-
 class ProfileView(MatrixView):
     allow_guests = True
 
     def get(self, request: Request, user_id: str) -> Response:
-        return Response(queries.get_profile(_parse_user_id(user_id)))
+        return Response(queries.get_profile(user_id_param(user_id)))
 
 
 class ProfileFieldView(MatrixView):
@@ -327,13 +325,13 @@ class ProfileFieldView(MatrixView):
 
     def get(self, request: Request, user_id: str, key: str) -> Response:
         check_profile_key(key)
-        profile = queries.get_profile(_parse_user_id(user_id))
+        profile = queries.get_profile(user_id_param(user_id))
         if key not in profile:
             raise NotFound("Profile field not found")
         return Response({key: profile[key]})
 
     def put(self, request: Request, user_id: str, key: str) -> Response:
-        queries.access_own_user(request.requester, _parse_user_id(user_id))
+        queries.access_own_user(request.requester, user_id_param(user_id))
         check_profile_key(key)
         body = parse_json_object(request)
         if key not in body:
@@ -344,7 +342,7 @@ class ProfileFieldView(MatrixView):
         return Response({})
 
     def delete(self, request: Request, user_id: str, key: str) -> Response:
-        queries.access_own_user(request.requester, _parse_user_id(user_id))
+        queries.access_own_user(request.requester, user_id_param(user_id))
         do_delete_profile_field(request.requester.user, key)
         return Response({})
 
@@ -355,18 +353,11 @@ class ProfileFieldView(MatrixView):
 SERVER_MANAGED_TYPES = ("m.fully_read", "m.push_rules")
 
 
-def _room_id_param(room_id: str) -> str:
-    try:
-        return parse_room_id(room_id)
-    except InvalidIdentifier as exc:
-        raise InvalidParam(f"Invalid room ID: {exc}") from exc
-
-
 class AccountDataView(MatrixView):
     allow_guests = True
 
     def _room(self, kwargs: dict[str, Any]) -> str:
-        return _room_id_param(kwargs["room_id"]) if "room_id" in kwargs else ""
+        return room_id_param(kwargs["room_id"]) if "room_id" in kwargs else ""
 
     def get(self, request: Request, user_id: str, data_type: str, **kwargs: Any) -> Response:
         queries.access_own_user(request.requester, user_id)

@@ -9,6 +9,7 @@ body with :func:`parse_json_object` or :func:`parse_body`, and return plain dict
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -28,6 +29,13 @@ from matrixhs.errors import (
     MissingParam,
     NotJson,
     TooLarge,
+)
+from matrixhs.protocol.ids import (
+    InvalidIdentifier,
+    parse_event_id,
+    parse_room_alias,
+    parse_room_id,
+    parse_user_id,
 )
 
 
@@ -152,6 +160,38 @@ def _schema_error(errors: Any, path: str = "") -> BadJson | MissingParam | Inval
             return InvalidParam(f"{name}: {first}")
         return BadJson(f"Invalid parameter {name}: {first}")
     return BadJson("Invalid request body")
+
+
+# --- Identifiers from paths and bodies: parsed once, at the boundary ---------------------
+
+
+def _parsed(parse: Callable[[str], str], value: object, what: str) -> str:
+    try:
+        if not isinstance(value, str):
+            raise InvalidIdentifier(f"{what} must be a string")
+        return parse(value)
+    except InvalidIdentifier as exc:
+        raise InvalidParam(f"Invalid {what}: {exc}") from exc
+
+
+def user_id_param(value: object, what: str = "user ID") -> str:
+    """Raises: InvalidParam: not a user ID."""
+    return _parsed(parse_user_id, value, what)
+
+
+def room_id_param(value: object) -> str:
+    """Raises: InvalidParam: not a room ID."""
+    return _parsed(parse_room_id, value, "room ID")
+
+
+def event_id_param(value: object) -> str:
+    """Raises: InvalidParam: not an event ID."""
+    return _parsed(parse_event_id, value, "event ID")
+
+
+def alias_param(value: object) -> str:
+    """Raises: InvalidParam: not a room alias."""
+    return _parsed(parse_room_alias, value, "room alias")
 
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:

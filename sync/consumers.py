@@ -42,6 +42,8 @@ def _compute_slots() -> asyncio.Semaphore:
         _slots.clear()  # one server loop per process (tests make a loop per test)
         _slots[loop] = asyncio.Semaphore(COMPUTE_SLOTS)
     return _slots[loop]
+
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -153,9 +155,7 @@ class LongPollEndpoint:
             return status, body
         async with WakeUps(self.user_of(prepared)) as wake_ups:
             while True:
-                status, body, changed, wake_at_ms = await self._run(
-                    self.compute, request, prepared
-                )
+                status, body, changed, wake_at_ms = await self._run(self.compute, request, prepared)
                 remaining = deadline - time.monotonic()
                 if changed or remaining <= 0:
                     return status, body

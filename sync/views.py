@@ -8,23 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.queries import access_own_user
-from matrixhs.errors import InvalidParam, NotFound
-from matrixhs.http import MatrixView, parse_body, parse_json_object
-from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id
+from matrixhs.errors import NotFound
+from matrixhs.http import MatrixView, parse_body, parse_json_object, user_id_param
 from matrixhs.time import now_ms
 from sync import presence
 from sync.filters import Filter, do_create_filter, get_filter_definition
 from sync.schemas import PresenceBody
 from sync.voip import turn_credentials
-
-
-def _user_id_param(value: str) -> str:
-    """Raises: InvalidParam: not a user ID."""
-    try:
-        return parse_user_id(value)
-    except InvalidIdentifier as exc:
-        raise InvalidParam(f"Invalid user ID: {exc}") from exc
-
 
 # --- Filters ------------------------------------------------------------------------------
 
@@ -52,12 +42,12 @@ class FilterView(MatrixView):
 
 class PresenceStatusView(MatrixView):
     def get(self, request: Request, user_id: str) -> Response:
-        user_id = _user_id_param(user_id)
+        user_id = user_id_param(user_id)
         presence.access_presence(request.requester.user_id, user_id)
         return Response(presence.current_presence([user_id])[user_id])
 
     def put(self, request: Request, user_id: str) -> Response:
-        access_own_user(request.requester, _user_id_param(user_id))
+        access_own_user(request.requester, user_id_param(user_id))
         body = parse_body(PresenceBody, request)
         presence.do_set_presence(request.requester.user, body["presence"], body.get("status_msg"))
         return Response({})
