@@ -114,6 +114,12 @@ class LongPollEndpoint:
     def user_of(self, prepared: Any) -> str:
         return str(prepared.user.user_id)
 
+    def timeout_ms(self, request: LongPollRequest) -> int:
+        return request.timeout_ms()
+
+    def _prepare_and_compute(self, request: LongPollRequest) -> tuple[int, Any, bool, int | None]:
+        return self.compute(request, self.prepare(request))
+
     async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a read on a request thread, at most COMPUTE_SLOTS at a time per process: when
         a message wakes a hundred waiting syncs, they take turns instead of all fighting
@@ -148,11 +154,12 @@ class LongPollEndpoint:
     ) -> tuple[int, Any]:
         if request.method not in self.methods:
             raise Unrecognized("Method not allowed", status=405)
-        prepared = await self._run(self.prepare, request)
-        deadline = time.monotonic() + request.timeout_ms() / 1000
-        if request.timeout_ms() == 0:
-            status, body, _, _ = await self._run(self.compute, request, prepared)
+        timeout_ms = self.timeout_ms(request)
+        if timeout_ms == 0:  # no wait: check and read in one trip to a thread
+            status, body, _, _ = await self._run(self._prepare_and_compute, request)
             return status, body
+        prepared = await self._run(self.prepare, request)
+        deadline = time.monotonic() + timeout_ms / 1000
         async with WakeUps(self.user_of(prepared)) as wake_ups:
             while True:
                 status, body, changed, wake_at_ms = await self._run(self.compute, request, prepared)
@@ -199,11 +206,12 @@ class SlidingSyncConsumer(LongPollEndpoint):
 
     methods = ("POST",)
 
+    def timeout_ms(self, request: LongPollRequest) -> int:
+        return request.timeout_ms() if "pos" in request.query else 0  # no pos: never wait
+
     def prepare(self, request: LongPollRequest) -> SlidingRequest:
         requester = authenticate(request, required=True)
         body = parse_json_bytes(request.body)
-        if "pos" not in request.query:
-            request.query["timeout"] = "0"  # no pos: an initial request never waits
         do_mark_active(requester.user, request.query.get("set_presence", "online"))
         return parse_request(requester.user, requester.device_id, request.query, body)
 
