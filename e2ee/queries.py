@@ -29,7 +29,7 @@ from e2ee.models import (
     ToDeviceMessage,
 )
 from e2ee.remote import query_remote_keys
-from matrixhs.errors import BadJson, InvalidParam, JsonDict, NotFound
+from matrixhs.errors import BadJson, JsonDict, NotFound
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.streams import Stream, current_position
 
@@ -87,7 +87,9 @@ def key_counts(user: User, device_id: str) -> tuple[dict[str, int], list[str]]:
     """Both of /sync's key fields (one query): :func:`one_time_key_counts` and
     :func:`unused_fallback_key_types`."""
     otk, fallback, device = (
-        OneTimeKey._meta.db_table, FallbackKey._meta.db_table, Device._meta.db_table
+        OneTimeKey._meta.db_table,
+        FallbackKey._meta.db_table,
+        Device._meta.db_table,
     )
     sql = f"""
         SELECT 'o', k.algorithm, COUNT(*) FROM {otk} k JOIN {device} d ON k.device_id = d.id
@@ -202,20 +204,6 @@ def _local_cross_signing_keys(
 # --- Device-list changes (/keys/changes, /sync) --------------------------------------------
 
 
-def device_list_position(token: str) -> int:
-    """The device-list stream position of a ``from``/``to`` token of /keys/changes.
-
-    Until /sync tokens exist the token *is* the position; /sync replaces this function
-    with the device-list part of its own tokens.
-
-    Raises:
-        InvalidParam: not a token of ours.
-    """
-    if not (token.isascii() and token.isdigit() and len(token) < 19):
-        raise InvalidParam("Invalid stream token")
-    return int(token)
-
-
 def device_list_changes(since: int, until: int) -> set[str]:
     """Users whose devices or master/self-signing keys changed in ``(since, until]``.
 
@@ -238,17 +226,6 @@ def signature_changes(observer_id: str, since: int, until: int) -> set[str]:
             stream_id__gt=since, stream_id__lte=until, observer_user_id=observer_id
         ).values_list("user_id", flat=True)
     )
-
-
-def key_changes(user: User, since: int, until: int) -> JsonDict:
-    """The /keys/changes answer for ``user``.
-
-    Not narrowed to the users who share a room with ``user`` (rooms do not exist yet):
-    clients ignore users whose devices they do not track. ``left`` needs rooms too.
-    """
-    until = min(until, current_position(Stream.DEVICE_LISTS))
-    changed = device_list_changes(since, until) | signature_changes(user.user_id, since, until)
-    return {"changed": sorted(changed), "left": []}
 
 
 # --- To-device inbox (/sync) -----------------------------------------------------------------

@@ -30,6 +30,8 @@ from e2ee.schemas import (
 )
 from matrixhs.errors import Codes, MatrixError, MissingParam
 from matrixhs.http import MatrixView, parse_body, parse_json_object
+from sync.classic import device_list_delta
+from sync.tokens import SyncToken, current_token, min_token
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
 
@@ -81,9 +83,13 @@ class KeysChangesView(MatrixView):
     allow_guests = True
 
     def get(self, request: Request) -> Response:
-        since = queries.device_list_position(_required_query_param(request, "from"))
-        until = queries.device_list_position(_required_query_param(request, "to"))
-        return Response(queries.key_changes(request.requester.user, since, until))
+        """``from`` and ``to`` are /sync tokens; the answer is what /sync's device_lists
+        would have said between them (users who share a room with the caller)."""
+        raw_from, raw_to = (_required_query_param(request, name) for name in ("from", "to"))
+        since = SyncToken.parse(raw_from)
+        until = min_token(SyncToken.parse(raw_to), current_token())
+        lists = device_list_delta(request.requester.user_id, since, until)
+        return Response({"changed": lists.get("changed", []), "left": lists.get("left", [])})
 
 
 # --- Cross-signing ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
         _to_device(request, since, now) if moved.any("to_device") else ([], now.to_device)
     )
     device_lists = (
-        _device_lists(request.user.user_id, since, now, members_moved)
+        device_list_delta(request.user.user_id, since, now, members_moved)
         if moved.any("device_lists", "events")
         else {}
     )
@@ -446,7 +446,7 @@ def _to_device(
     )
 
 
-def _device_lists(
+def device_list_delta(
     user_id: str, since: SyncToken | None, now: SyncToken, members_moved: bool = True
 ) -> JsonDict:
     """Users whose keys the client must (re)fetch: their devices changed, or they now

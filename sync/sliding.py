@@ -29,7 +29,7 @@ from rooms.models import CurrentStateEvent, Event, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.classic import _device_lists
+from sync.classic import device_list_delta
 from sync.connections import ConnectionState, RoomSent, load_connection, save_connection
 from sync.filters import RoomEventFilter
 from sync.tokens import SyncToken, current_token
@@ -565,7 +565,7 @@ def build_extensions(
                 request.user, request.device_id
             ),
         }
-        lists = _device_lists(request.user.user_id, since, now)
+        lists = device_list_delta(request.user.user_id, since, now)
         if lists:
             e2ee["device_lists"] = {
                 "changed": lists.get("changed", []),

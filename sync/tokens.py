@@ -61,3 +61,8 @@ def current_token() -> SyncToken:
         typing=typing_position(),
         presence=values.get(Stream.PRESENCE.value, 0),
     )
+
+
+def min_token(a: SyncToken, b: SyncToken) -> SyncToken:
+    """Each stream at the lower of the two positions."""
+    return SyncToken(*(min(getattr(a, f.name), getattr(b, f.name)) for f in fields(SyncToken)))

@@ -334,8 +334,7 @@ def _claim_oldest_keys(wanted: list[tuple[int, str]]) -> list[tuple[int, str, st
                 ORDER BY o.id LIMIT 1
             ) FROM (VALUES {values}) AS c"""
     sql = (
-        f"DELETE FROM {table} WHERE id IN ({pick}) "
-        "RETURNING device_id, algorithm, key_id, key_json"
+        f"DELETE FROM {table} WHERE id IN ({pick}) RETURNING device_id, algorithm, key_id, key_json"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -8,16 +8,40 @@ from e2ee import queries
 from e2ee.actions.devices import record_device_list_change
 from e2ee.tests.support import SIGNATURES_UPLOAD, E2eeTestCase
 from matrixhs.streams import Stream, current_position
+from rooms.actions.create import do_create_room
+from rooms.actions.membership import do_join, do_leave
+from sync.tokens import current_token
 
 CHANGES = "/_matrix/client/v3/keys/changes"
 
 
 class KeysChangesTests(E2eeTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        # /keys/changes reports users who share a room with the caller.
+        self.room = do_create_room(self.alice, {"preset": "public_chat"})
+        for user in (self.bob, self.mallory):
+            do_join(user, self.room)
+
     def changes(self, user: User, since: int, until: int | None = None) -> dict:
+        """/keys/changes between two sync tokens that differ in their device-list part."""
         until = current_position(Stream.DEVICE_LISTS) if until is None else until
-        response = self.api(user).get(f"{CHANGES}?from={since}&to={until}")
+        now = current_token()
+        start, end = now.with_(device_lists=since), now.with_(device_lists=until)
+        response = self.api(user).get(f"{CHANGES}?from={start.encode()}&to={end.encode()}")
         self.assertEqual(response.status_code, 200, response.body)
         return response.body  # type: ignore[no-any-return]
+
+    def test_users_who_share_no_room_are_not_reported(self) -> None:
+        do_leave(self.mallory.user_id, self.room)
+        start = current_position(Stream.DEVICE_LISTS)
+        self.upload_device_keys(self.mallory)
+        self.assertEqual(self.changes(self.bob, start)["changed"], [])
+
+    def test_malformed_tokens(self) -> None:
+        response = self.api(self.bob).get(f"{CHANGES}?from=12&to=s1_0_0_0_0_0_0")
+        self.assert_matrix_error(response, 400, "M_INVALID_PARAM")
+        self.assert_matrix_error(self.api(self.bob).get(CHANGES), 400, "M_MISSING_PARAM")
 
     def test_key_upload_shows_up_between_the_positions(self) -> None:
         start = current_position(Stream.DEVICE_LISTS)
