@@ -150,7 +150,10 @@ def format_device(device: Device) -> JsonDict:
 
 
 def list_devices(user: User) -> list[JsonDict]:
-    return [format_device(d) for d in user.devices.order_by("created_ts", "pk")]
+    """The user's devices but the dehydrated one (MSC3814): nobody signs in on it, and
+    clients that know it find it through its keys. It is still reachable by its ID."""
+    devices = user.devices.filter(dehydrated__isnull=True).order_by("created_ts", "pk")
+    return [format_device(d) for d in devices]
 
 
 def get_device(user: User, device_id: str) -> Device:

@@ -16,7 +16,8 @@ client_patterns = [
     path("account/password", views.PasswordView.as_view()),
     path("account/deactivate", views.DeactivateView.as_view()),
     path("devices", views.DevicesView.as_view()),
-    path("devices/<str:device_id>", views.DeviceView.as_view()),
+    # Device IDs may hold "/" (a dehydrated device's is a base64 key).
+    path("devices/<path:device_id>", views.DeviceView.as_view()),
     path("delete_devices", views.DeleteDevicesView.as_view()),
     path("profile/<str:user_id>", views.ProfileView.as_view()),
     path("profile/<str:user_id>/<str:key>", views.ProfileFieldView.as_view()),

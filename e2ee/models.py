@@ -1,5 +1,6 @@
 """End-to-end encryption: device and cross-signing keys, signatures, one-time and fallback
-keys, device-list changes, to-device messages and server-side key backups.
+keys, dehydrated devices, device-list changes, to-device messages and server-side key
+backups.
 
 Signed key objects are kept as the canonical JSON text they were signed as (``key_json``),
 so what a client downloads is byte for byte what its owner uploaded.
@@ -20,6 +21,19 @@ class DeviceKeys(models.Model):
     )
     key_json = models.TextField()
     updated_ts = models.BigIntegerField()
+
+
+class DehydratedDevice(models.Model):
+    """A user's dehydrated device (MSC3814): a device row without access tokens, so keys,
+    claims and to-device messages work as for any device, kept until a later login of
+    its owner rehydrates it. At most one per user; it is left out of GET /devices."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="dehydrated")
+    #: The client's encrypted copy of the device's private keys; opaque to us but for
+    #: its ``algorithm``.
+    device_data = models.JSONField()
+    created_ts = models.BigIntegerField()
 
 
 class OneTimeKey(models.Model):

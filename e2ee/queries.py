@@ -1,5 +1,5 @@
 """Reads of end-to-end encryption state: key queries, device-list changes, to-device
-inboxes and key backups, including what /sync needs.
+inboxes, dehydrated devices and key backups, including what /sync needs.
 
 /sync calls: :func:`one_time_key_counts`, :func:`unused_fallback_key_types`,
 :func:`device_list_changes`, :func:`signature_changes`, :func:`to_device_messages` (and
@@ -20,6 +20,7 @@ from accounts.models import Device, User
 from e2ee.models import (
     CrossSigningKey,
     CrossSigningSignature,
+    DehydratedDevice,
     DeviceKeys,
     DeviceListChange,
     FallbackKey,
@@ -29,7 +30,7 @@ from e2ee.models import (
     ToDeviceMessage,
 )
 from e2ee.remote import query_remote_keys
-from matrixhs.errors import BadJson, JsonDict, NotFound
+from matrixhs.errors import BadJson, Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.streams import Stream, current_position
 
@@ -259,6 +260,46 @@ def to_device_messages(
     events = [{"sender": s, "type": t, "content": c} for _, s, t, c in rows]
     position = rows[-1][0] if rows and len(rows) >= limit else until
     return events, position
+
+
+# --- Dehydrated devices (MSC3814) -------------------------------------------------------------
+
+
+def get_dehydrated_device(user: User) -> JsonDict:
+    """The ``GET /dehydrated_device`` answer.
+
+    Raises:
+        NotFound: the user has no dehydrated device.
+    """
+    row = DehydratedDevice.objects.filter(user=user).select_related("device").first()
+    if row is None:
+        raise NotFound("No dehydrated device available")
+    return {"device_id": row.device.device_id, "device_data": row.device_data}
+
+
+def dehydrated_device_events(
+    user: User, device_id: str, next_batch: str | None, limit: int
+) -> JsonDict:
+    """A batch of the to-device messages of the user's dehydrated device, oldest first.
+
+    ``next_batch`` is the to-device position of the previous batch (none: from the
+    start). Unlike /sync, a batch acknowledges nothing: the messages stay until the
+    device goes, so a rehydration cut short can be started again (MSC3814). A batch
+    that reaches the end still has a ``next_batch``, whose batch is empty.
+
+    Raises:
+        Forbidden: ``device_id`` is not the user's dehydrated device.
+        InvalidParam: ``next_batch`` is not a token of ours.
+    """
+    if not DehydratedDevice.objects.filter(user=user, device__device_id=device_id).exists():
+        raise Forbidden("You may only fetch messages for your dehydrated device")
+    since = 0
+    if next_batch is not None:
+        if not (next_batch.isascii() and next_batch.isdigit() and len(next_batch) < 19):
+            raise InvalidParam("Invalid next_batch token")
+        since = int(next_batch)
+    events, position = to_device_messages(user, device_id, since, limit)
+    return {"events": events, "next_batch": str(position)}
 
 
 # --- Key backups -------------------------------------------------------------------------------

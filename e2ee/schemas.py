@@ -50,3 +50,18 @@ class BackupVersionUpdateBody(serializers.Serializer):
     algorithm = StrictCharField()
     auth_data = JsonObjectField()
     version = StrictCharField(required=False)
+
+
+class DehydratedDeviceBody(serializers.Serializer):
+    device_id = StrictCharField(allow_blank=True, trim_whitespace=False)
+    device_data = JsonObjectField()
+    initial_device_display_name = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    device_keys = JsonObjectField()
+    one_time_keys = JsonObjectField(required=False, allow_null=True)
+    fallback_keys = JsonObjectField(required=False, allow_null=True)
+
+
+class DehydratedDeviceEventsBody(serializers.Serializer):
+    next_batch = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )

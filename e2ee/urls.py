@@ -22,8 +22,14 @@ client_patterns = [
 ]
 
 # Served under /_matrix/client/unstable/: the cross-signing paths from before v1.1, which
-# clients (Element among them) still call.
+# clients (Element among them) still call, and dehydrated devices (MSC3814). A dehydrated
+# device's ID is a base64 key, which may hold "/".
 client_unstable_patterns = [
     path("keys/device_signing/upload", views.DeviceSigningUploadView.as_view()),
     path("keys/signatures/upload", views.SignaturesUploadView.as_view()),
+    path("org.matrix.msc3814.v1/dehydrated_device", views.DehydratedDeviceView.as_view()),
+    path(
+        "org.matrix.msc3814.v1/dehydrated_device/<path:device_id>/events",
+        views.DehydratedDeviceEventsView.as_view(),
+    ),
 ]

@@ -1,6 +1,6 @@
 """Client API views of end-to-end encryption: keys, cross-signing, device-list changes,
-to-device messages and key backups. Views parse, call e2ee.actions / e2ee.queries, and
-answer."""
+to-device messages, dehydrated devices and key backups. Views parse, call e2ee.actions /
+e2ee.queries, and answer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.actions import uia
 from e2ee import queries
-from e2ee.actions import backup
+from e2ee.actions import backup, dehydrated_device
 from e2ee.actions.cross_signing import (
     check_signatures_body,
     check_signing_keys_upload,
@@ -22,6 +22,8 @@ from e2ee.actions.to_device import check_to_device_request, do_send_to_device
 from e2ee.schemas import (
     BackupVersionBody,
     BackupVersionUpdateBody,
+    DehydratedDeviceBody,
+    DehydratedDeviceEventsBody,
     DeviceSigningUploadBody,
     KeysClaimBody,
     KeysQueryBody,
@@ -29,11 +31,16 @@ from e2ee.schemas import (
     SendToDeviceBody,
 )
 from matrixhs.errors import Codes, MatrixError, MissingParam
-from matrixhs.http import MatrixView, parse_body, parse_json_object
+from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from sync.classic import device_list_delta
 from sync.tokens import SyncToken, current_token, min_token
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
+
+#: To-device messages per batch of a dehydrated device: ``limit`` asks for fewer or more,
+#: up to the maximum.
+DEHYDRATED_EVENTS_LIMIT = 100
+MAX_DEHYDRATED_EVENTS_LIMIT = 1000
 
 
 def _required_query_param(request: Request, name: str) -> str:
@@ -136,6 +143,40 @@ class SendToDeviceView(MatrixView):
         requester = request.requester
         return Response(
             do_send_to_device(requester.user, requester.device_id, event_type, txn_id, messages)
+        )
+
+
+# --- Dehydrated devices (MSC3814) -------------------------------------------------------------
+
+
+class DehydratedDeviceView(MatrixView):
+    """``/unstable/org.matrix.msc3814.v1/dehydrated_device``"""
+
+    def get(self, request: Request) -> Response:
+        return Response(queries.get_dehydrated_device(request.requester.user))
+
+    def put(self, request: Request) -> Response:
+        body = parse_body(DehydratedDeviceBody, request)
+        requester = request.requester
+        upload = dehydrated_device.check_dehydrated_device(requester.user_id, body)
+        device_id = dehydrated_device.do_put_dehydrated_device(requester.user, upload)
+        return Response({"device_id": device_id})
+
+    def delete(self, request: Request) -> Response:
+        device_id = dehydrated_device.do_delete_dehydrated_device(request.requester.user)
+        return Response({"device_id": device_id})
+
+
+class DehydratedDeviceEventsView(MatrixView):
+    """``/unstable/org.matrix.msc3814.v1/dehydrated_device/{deviceId}/events``"""
+
+    def post(self, request: Request, device_id: str) -> Response:
+        body = parse_body(DehydratedDeviceEventsBody, request, allow_empty=True)
+        limit = query_int(request, "limit", DEHYDRATED_EVENTS_LIMIT, minimum=1)
+        limit = min(limit, MAX_DEHYDRATED_EVENTS_LIMIT)
+        user = request.requester.user
+        return Response(
+            queries.dehydrated_device_events(user, device_id, body.get("next_batch"), limit)
         )
 
 

@@ -26,8 +26,9 @@ SERVED_ROOM_VERSIONS = [
 SUPPORTED_SPEC_VERSIONS = ["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"]
 
 
-#: Unstable features we implement: simplified sliding sync (MSC4186), for Element X.
-UNSTABLE_FEATURES = {"org.matrix.simplified_msc3575": True}
+#: Unstable features we implement: simplified sliding sync (MSC4186), for Element X, and
+#: dehydrated devices (MSC3814).
+UNSTABLE_FEATURES = {"org.matrix.simplified_msc3575": True, "org.matrix.msc3814": True}
 
 
 class VersionsView(MatrixView):

@@ -1,4 +1,5 @@
-"""Devices: create on login/register, rename, delete (with their tokens)."""
+"""Devices: create on login/register (or without a login, for a dehydrated device),
+rename, delete (with their tokens)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def check_device_display_name(display_name: str | None) -> None:
         raise InvalidParam(f"Device display name is longer than {MAX_DISPLAY_NAME_LENGTH}")
 
 
+def check_device_id(device_id: str) -> None:
+    """Raises: InvalidParam: the device ID is empty or too long."""
+    if not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise InvalidParam("Invalid device_id")
+
+
 def do_login_device(
     user: User,
     device_id: str | None,
@@ -43,8 +50,8 @@ def do_login_device(
         InvalidParam: the device ID or display name is too long.
     """
     check_device_display_name(display_name)
-    if device_id is not None and (not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH):
-        raise InvalidParam("Invalid device_id")
+    if device_id is not None:
+        check_device_id(device_id)
     with transaction.atomic():
         if device_id is None:
             device_id = generate_device_id()
@@ -67,6 +74,27 @@ def do_login_device(
             for name, value in seen.items():
                 setattr(device, name, value)
             device.save(update_fields=["display_name", *seen])
+    return device
+
+
+def do_create_device(user: User, device_id: str, display_name: str | None) -> Device:
+    """A new device nobody is signed in on: no access token, never seen (a dehydrated
+    device, see e2ee.actions.dehydrated_device).
+
+    Raises:
+        InvalidParam: the device ID or display name is invalid, or the user already has a
+            device with this ID.
+    """
+    check_device_id(device_id)
+    check_device_display_name(display_name)
+    with transaction.atomic():
+        device, created = Device.objects.get_or_create(
+            user=user,
+            device_id=device_id,
+            defaults={"display_name": display_name, "created_ts": now_ms()},
+        )
+    if not created:
+        raise InvalidParam(f"Device {device_id} already exists")
     return device
 
 
