@@ -1,0 +1,127 @@
+"""Sliding sync extensions: to_device, e2ee, account_data, receipts and typing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import Q
+
+from accounts.models import AccountData, User
+from e2ee.actions.to_device import delete_to_device_up_to
+from e2ee.queries import one_time_key_counts, to_device_messages, unused_fallback_key_types
+from matrixhs.errors import InvalidParam, JsonDict
+from rooms.models import Room
+from sync import rooms as data
+from sync.actions import typing_in_rooms
+from sync.classic import device_list_delta
+from sync.connections import ConnectionState
+from sync.sliding.request import SlidingRequest
+from sync.tokens import SyncToken
+
+# --- extensions -----------------------------------------------------------------------------
+
+
+def _enabled(extensions: JsonDict, name: str) -> JsonDict | None:
+    config = extensions.get(name)
+    if isinstance(config, dict) and config.get("enabled") is True:
+        return config
+    return None
+
+
+def build_extensions(
+    request: SlidingRequest,
+    previous: ConnectionState | None,
+    now: SyncToken,
+    rooms: list[Room],
+    initial_rooms: set[str],
+) -> tuple[JsonDict, bool, int | None]:
+    """The extensions section, whether it holds news, and the next typing expiry."""
+    since = previous.token if previous is not None else None
+    out: JsonDict = {}
+    news = False
+    expiry = None
+    if (config := _enabled(request.extensions, "to_device")) is not None and request.device_id:
+        raw = config.get("since")
+        if raw is not None and not (isinstance(raw, str) and raw.isdigit()):
+            raise InvalidParam("extensions.to_device.since must be a stream position")
+        after = int(raw) if raw is not None else (since.to_device if since else 0)
+        if after:
+            delete_to_device_up_to(request.user, request.device_id, after)
+        events, position = to_device_messages(
+            request.user, request.device_id, after, int(config.get("limit") or 100), now.to_device
+        )
+        out["to_device"] = {"next_batch": str(position), "events": events}
+        news |= bool(events)
+    if _enabled(request.extensions, "e2ee") is not None and request.device_id:
+        e2ee: JsonDict = {
+            "device_one_time_keys_count": one_time_key_counts(request.user, request.device_id),
+            "device_unused_fallback_key_types": unused_fallback_key_types(
+                request.user, request.device_id
+            ),
+        }
+        lists = device_list_delta(request.user.user_id, since, now)
+        if lists:
+            e2ee["device_lists"] = {
+                "changed": lists.get("changed", []),
+                "left": lists.get("left", []),
+            }
+            news = True
+        out["e2ee"] = e2ee
+    if _enabled(request.extensions, "account_data") is not None:
+        out["account_data"], changed = _account_data(request.user, rooms, since, now)
+        news |= changed
+    if _enabled(request.extensions, "receipts") is not None:
+        receipts = data.receipts(
+            rooms, request.user.user_id, since.receipts if since else None, now.receipts
+        )
+        by_pk = {r.pk: r.room_id for r in rooms}
+        out["receipts"] = {
+            "rooms": {
+                by_pk[pk]: {"type": "m.receipt", "content": content}
+                for pk, content in receipts.items()
+            }
+        }
+        news |= bool(receipts)
+    if _enabled(request.extensions, "typing") is not None:
+        typing_out, expiry = _typing(rooms, since, now, initial_rooms)
+        out["typing"] = {"rooms": typing_out}
+        news |= bool(typing_out)
+    return out, news, expiry
+
+
+def _account_data(
+    user: User, rooms: list[Room], since: SyncToken | None, now: SyncToken
+) -> tuple[JsonDict, bool]:
+    query = AccountData.objects.filter(user=user, stream_id__lte=now.account_data).filter(
+        Q(room_id="") | Q(room_id__in=[r.room_id for r in rooms])
+    )
+    if since is not None:
+        query = query.filter(stream_id__gt=since.account_data)
+    global_events: list[JsonDict] = []
+    per_room: dict[str, list[JsonDict]] = defaultdict(list)
+    for room_id, data_type, content in query.values_list("room_id", "type", "content"):
+        event = {"type": data_type, "content": content}
+        (per_room[room_id] if room_id else global_events).append(event)
+    if since is None and not any(e["type"] == "m.push_rules" for e in global_events):
+        from sync.classic import _default_push_rules
+
+        global_events.extend(_default_push_rules(user))
+    changed = bool(global_events or per_room) and since is not None
+    return {"global": global_events, "rooms": dict(per_room)}, changed
+
+
+def _typing(
+    rooms: list[Room], since: SyncToken | None, now: SyncToken, initial_rooms: set[str]
+) -> tuple[JsonDict, int | None]:
+    typing = typing_in_rooms([r.room_id for r in rooms])
+    out: JsonDict = {}
+    expiry = None
+    for room_id, state in typing.items():
+        fresh = since is None or room_id in initial_rooms or since.typing > now.typing
+        if fresh and not state.users:
+            continue
+        if fresh or state.position > since.typing:  # type: ignore[union-attr]
+            out[room_id] = {"type": "m.typing", "content": {"user_ids": state.users}}
+        if state.next_expiry_ms is not None:
+            expiry = min(expiry or state.next_expiry_ms, state.next_expiry_ms)
+    return out, expiry
