@@ -114,15 +114,22 @@ def _joined_rooms(
     if not items:
         return {}
     user_id = request.user.user_id
-    timelines: dict[int, tuple[list[Event], bool]] = {}
-    for entry, config, _, before in items:  # one query per distinct limit and bound
-        upper = now.events
-        if entry.membership != "join":
-            upper = Event.objects.get(event_id=entry.event_id).stream_ordering or now.events
-        after = before.position if before is not None else None
-        timelines.update(
-            data.timelines([entry.room], after, upper, config.timeline_limit, RoomEventFilter())
+    membership_events = {
+        e.event_id: e
+        for e in Event.objects.filter(
+            event_id__in=[entry.event_id for entry, _, _, _ in items if entry.membership != "join"]
         )
+    }
+    # Rooms that share a window (since, until] and a limit are read in one query.
+    groups: dict[tuple[int | None, int, int], list[Room]] = defaultdict(list)
+    for entry, config, _, before in items:
+        left = membership_events.get(entry.event_id)
+        upper = (left.stream_ordering if left is not None else None) or now.events
+        after = before.position if before is not None else None
+        groups[(after, upper, config.timeline_limit)].append(entry.room)
+    timelines: dict[int, tuple[list[Event], bool]] = {}
+    for (after, upper, limit), rooms in groups.items():
+        timelines.update(data.timelines(rooms, after, upper, limit, RoomEventFilter()))
     all_events = [e for events, _ in timelines.values() for e in events]
     visible = {e.event_id for e in data.visible(user_id, all_events)}
     formatted = {
@@ -211,13 +218,20 @@ def _required_state(
 ) -> dict[int, list[JsonDict]]:
     """Initial rooms: the wanted part of the current state (or the state at the leave).
     Rooms sent before: the wanted state that changed since."""
-    groups = {}
-    for entry, _, _, _ in items:
-        if entry.membership == "join":
-            groups[entry.room.pk] = entry.room.current_state_group_id
-        else:
-            leave = Event.objects.filter(event_id=entry.event_id).first()
-            groups[entry.room.pk] = leave.state_group_id if leave else None
+    leaves = {
+        e.event_id: e.state_group_id
+        for e in Event.objects.filter(
+            event_id__in=[entry.event_id for entry, _, _, _ in items if entry.membership != "join"]
+        )
+    }
+    groups = {
+        entry.room.pk: (
+            entry.room.current_state_group_id
+            if entry.membership == "join"
+            else leaves.get(entry.event_id)
+        )
+        for entry, _, _, _ in items
+    }
     maps = data.state_maps(groups.values())
     changed_since = _state_changed_since(
         {e.room.pk: b.position for e, _, _, b in items if b is not None}

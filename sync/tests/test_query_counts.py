@@ -1,0 +1,47 @@
+"""The number of queries of a sync does not grow with the number of rooms (no N+1)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from sync.tests.test_sliding_sync import EVERYTHING, SlidingSyncTestCase
+
+
+class QueryCountTests(SlidingSyncTestCase):
+    def rooms(self, count: int) -> None:
+        for i in range(count):
+            room = self.create_room(self.alice, preset="public_chat", name=f"R{i}")
+            self.join(self.bob, room)
+            self.send_ok(self.alice, room, "hello")
+
+    def count(self, call: object) -> int:
+        """Queries of a call made a second time (the first warms the event cache and marks
+        the user present, which are not per-room costs)."""
+        call()  # type: ignore[operator]
+        with CaptureQueriesContext(connection) as queries:
+            call()  # type: ignore[operator]
+        return len(queries.captured_queries)
+
+    def test_initial_classic_sync(self) -> None:
+        self.rooms(2)
+        few = self.count(lambda: self.sync(self.bob))
+        self.rooms(5)
+        many = self.count(lambda: self.sync(self.bob))
+        self.assertEqual(few, many)
+
+    def test_incremental_classic_sync(self) -> None:
+        self.rooms(2)
+        token = self.sync(self.bob)["next_batch"]
+        self.rooms(1)
+        few = self.count(lambda: self.sync(self.bob, since=token))
+        self.rooms(4)
+        many = self.count(lambda: self.sync(self.bob, since=token))
+        self.assertEqual(few, many)
+
+    def test_initial_sliding_sync(self) -> None:
+        self.rooms(2)
+        few = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
+        self.rooms(5)
+        many = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
+        self.assertEqual(few, many)
