@@ -420,11 +420,11 @@ def _global_account_data(user: User, since: SyncToken | None, now: SyncToken) ->
         query = query.filter(stream_id__gt=since.account_data)
     events = [{"type": t, "content": c} for t, c in query.values_list("type", "content")]
     if since is None and not any(e["type"] == "m.push_rules" for e in events):
-        events.extend(_default_push_rules(user))
+        events.extend(initial_push_rules(user))
     return events
 
 
-def _default_push_rules(user: User) -> list[JsonDict]:
+def initial_push_rules(user: User) -> list[JsonDict]:
     """Clients expect m.push_rules in the initial sync's account data."""
     try:
         from push.queries import push_rules_content

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matrixhs.errors import Forbidden
+from matrixhs.errors import Forbidden, NotFound
 from matrixhs.protocol.events import EventTypes, Membership
 from rooms.events import current_state_ids, load_pdus
 from rooms.models import Event, Room, RoomMembership
@@ -77,3 +77,25 @@ def access_joined_room(user_id: str, room_id: str) -> RoomAccess:
     if not access.is_joined:
         raise Forbidden("You aren't joined to the room")
     return access
+
+
+def access_event(access: RoomAccess, user_id: str, event_id: str) -> Event:
+    """An event of the room the reader may see: not an outlier, visible by the history
+    visibility rules, and not after the reader left.
+
+    Raises:
+        NotFound: no such event, or not one the reader may see (the two look the same).
+    """
+    from rooms.queries.visibility import event_is_visible
+
+    event = (
+        Event.objects.select_related("room")
+        .filter(event_id=event_id, room=access.room, outlier=False)
+        .first()
+    )
+    if event is None or not event_is_visible(user_id, event, access.is_joined):
+        raise NotFound("Event not found")
+    if access.left and access.membership_event is not None:
+        if (event.stream_ordering or 0) > (access.membership_event.stream_ordering or 0):
+            raise NotFound("Event not found")
+    return event

@@ -103,6 +103,19 @@ class HistoryVisibilityTests(RoomTestCase):
         self.assertIn("while there", bodies)
         self.assertNotIn("after leaving", bodies)
 
+    def test_events_after_leaving_are_hidden_everywhere(self) -> None:
+        room = self.room_with("shared")
+        self.join(self.bob, room)
+        self.leave(self.bob, room)
+        later = self.send_ok(self.alice, room, "after")
+        for path in (f"event/{q(later)}", f"context/{q(later)}"):
+            response = self.api(self.bob).get(f"{V3}/rooms/{q(room)}/{path}")
+            self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+        relations = self.api(self.bob).get(
+            f"/_matrix/client/v1/rooms/{q(room)}/relations/{q(later)}"
+        )
+        self.assert_matrix_error(relations, 404, "M_NOT_FOUND")
+
     def test_event_endpoint_hides_invisible_events(self) -> None:
         room = self.room_with("joined")
         hidden = self.send_ok(self.alice, room, "secret")

@@ -9,12 +9,10 @@ from accounts.queries import room_account_data
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from rooms.actions.send import do_redact, do_send_message, do_send_state
-from rooms.models import Event
 from rooms.queries import state as state_queries
-from rooms.queries.access import access_room
+from rooms.queries.access import access_event, access_room
 from rooms.queries.format import format_event, format_events
 from rooms.queries.timeline import context, paginate
-from rooms.queries.visibility import event_is_visible
 from rooms.schemas import ReasonBody
 from rooms.views import event_id_param, room_id_param, viewer_of
 from sync.filters import RoomEventFilter
@@ -85,21 +83,7 @@ class EventView(MatrixView):
             access = access_room(request.requester.user_id, room_id)
         except Forbidden as exc:  # the spec answers 404 for "not allowed" here
             raise NotFound("Event not found") from exc
-        event = (
-            Event.objects.select_related("room")
-            .filter(event_id=event_id, room=access.room, outlier=False)
-            .first()
-        )
-        if event is None or not event_is_visible(
-            request.requester.user_id, event, access.is_joined
-        ):
-            raise NotFound("Event not found")
-        if (
-            access.left
-            and access.membership_event is not None
-            and ((event.stream_ordering or 0) > (access.membership_event.stream_ordering or 0))
-        ):
-            raise NotFound("Event not found")
+        event = access_event(access, request.requester.user_id, event_id)
         return Response(format_event(event, viewer_of(request)))
 
 
@@ -132,15 +116,7 @@ class ContextView(MatrixView):
 
     def get(self, request: Request, room_id: str, event_id: str) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
-        event = (
-            Event.objects.select_related("room")
-            .filter(event_id=event_id_param(event_id), room=access.room, outlier=False)
-            .first()
-        )
-        if event is None or not event_is_visible(
-            request.requester.user_id, event, access.is_joined
-        ):
-            raise NotFound("Event not found")
+        event = access_event(access, request.requester.user_id, event_id_param(event_id))
         limit = query_int(request, "limit", 10, minimum=0)
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
         return Response(context(access, viewer_of(request), event, min(limit, 100), event_filter))

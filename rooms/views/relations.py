@@ -5,14 +5,13 @@ from __future__ import annotations
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.errors import InvalidParam, JsonDict, NotFound
+from matrixhs.errors import InvalidParam, JsonDict
 from matrixhs.http import MatrixView, query_bool, query_int
-from rooms.models import Event
-from rooms.queries.access import access_room
+from rooms.queries.access import access_event, access_room
 from rooms.queries.format import format_events
 from rooms.queries.relations import MAX_RECURSION_DEPTH, related_event_ids, thread_roots
 from rooms.queries.timeline import parse_token, position_of, timeline_events
-from rooms.queries.visibility import event_is_visible, filter_visible
+from rooms.queries.visibility import filter_visible
 from rooms.views import event_id_param, room_id_param, viewer_of
 
 
@@ -28,11 +27,7 @@ class RelationsView(MatrixView):
         event_type: str | None = None,
     ) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
-        parent = Event.objects.filter(room=access.room, event_id=event_id_param(event_id)).first()
-        if parent is None or not event_is_visible(
-            request.requester.user_id, parent, access.is_joined
-        ):
-            raise NotFound("Event not found")
+        parent = access_event(access, request.requester.user_id, event_id_param(event_id))
         recurse = query_bool(request, "recurse", False)
         direction = request.query_params.get("dir", "b")
         if direction not in ("b", "f"):

@@ -13,7 +13,7 @@ from matrixhs.errors import InvalidParam, JsonDict
 from rooms.models import Room
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.classic import device_list_delta
+from sync.classic import device_list_delta, initial_push_rules
 from sync.connections import ConnectionState
 from sync.sliding.request import SlidingRequest
 from sync.tokens import SyncToken
@@ -103,9 +103,7 @@ def _account_data(
         event = {"type": data_type, "content": content}
         (per_room[room_id] if room_id else global_events).append(event)
     if since is None and not any(e["type"] == "m.push_rules" for e in global_events):
-        from sync.classic import _default_push_rules
-
-        global_events.extend(_default_push_rules(user))
+        global_events.extend(initial_push_rules(user))
     changed = bool(global_events or per_room) and since is not None
     return {"global": global_events, "rooms": dict(per_room)}, changed
 
