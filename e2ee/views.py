@@ -32,8 +32,8 @@ from e2ee.schemas import (
 )
 from matrixhs.errors import Codes, MatrixError, MissingParam
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
+from matrixhs.tokens import SyncToken, current_token, min_token
 from sync.classic import device_list_delta
-from sync.tokens import SyncToken, current_token, min_token
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
 

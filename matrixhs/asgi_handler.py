@@ -38,7 +38,7 @@ class RequestThreads:
         """Run the block's thread-sensitive sync code on one borrowed thread."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            from sync.notifier import bind_server_loop  # the app registry is ready now
+            from matrixhs.notifier import bind_server_loop  # the app registry is ready now
 
             bind_server_loop(loop)
             self._loop = loop

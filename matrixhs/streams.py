@@ -7,12 +7,16 @@ position 7 would never go back for a 6 that committed later. So a position is ta
 incrementing a counter row *as the last statement of the writing transaction*: the row
 stays locked until commit, the next writer waits on it, and positions commit in order.
 (SQLite has a single writer anyway: transactions there are BEGIN IMMEDIATE.)
+
+Typing is the exception: it is short-lived shared state, never a row, so its position is
+a counter in the cache (Redis in the scaled mode, shared by every process).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from matrixhs.models import StreamCounter
@@ -56,3 +60,21 @@ def current_position(stream: Stream) -> int:
     """The highest committed position of ``stream`` (0 when nothing was written)."""
     value = StreamCounter.objects.filter(name=stream.value).values_list("value", flat=True).first()
     return int(value or 0)
+
+
+TYPING_STREAM_KEY = "typing:stream"
+
+
+def typing_position() -> int:
+    """The typing stream position (a counter in the cache, shared across processes)."""
+    return int(cache.get(TYPING_STREAM_KEY) or 0)
+
+
+def bump_typing_position() -> int:
+    """Take the next typing position."""
+    cache.add(TYPING_STREAM_KEY, 0, timeout=None)
+    try:
+        return int(cache.incr(TYPING_STREAM_KEY))
+    except ValueError:  # the counter vanished (cache restart): start again
+        cache.set(TYPING_STREAM_KEY, 1, timeout=None)
+        return 1

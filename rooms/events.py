@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 
 from federation.keys import get_signing_key
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
+from matrixhs.notifier import notify_users
 from matrixhs.protocol.canonical_json import InvalidCanonicalJson, encode_canonical_json
 from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, check_auth
 from matrixhs.protocol.events import (
@@ -51,7 +52,6 @@ from rooms.models import (
     RoomMembership,
 )
 from rooms.state import new_state_group
-from sync.notifier import notify_users
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from sync.notifier import notify_users, run_later
+from matrixhs.notifier import notify_users, run_later
+from matrixhs.streams import bump_typing_position
 
 #: Longest typing timeout honoured (ms); clients refresh typing while it lasts.
 MAX_TYPING_TIMEOUT_MS = 120_000
 DEFAULT_TYPING_TIMEOUT_MS = 30_000
-TYPING_STREAM_KEY = "typing:stream"
 _ENTRY_TTL_S = MAX_TYPING_TIMEOUT_MS // 1000 + 60
 
 
@@ -38,20 +38,6 @@ class RoomTyping:
     next_expiry_ms: int | None
 
 
-def typing_position() -> int:
-    """The typing stream position (a counter in the cache, shared across processes)."""
-    return int(cache.get(TYPING_STREAM_KEY) or 0)
-
-
-def _bump_position() -> int:
-    cache.add(TYPING_STREAM_KEY, 0, timeout=None)
-    try:
-        return int(cache.incr(TYPING_STREAM_KEY))
-    except ValueError:  # the counter vanished (cache restart): start again
-        cache.set(TYPING_STREAM_KEY, 1, timeout=None)
-        return 1
-
-
 def do_set_typing(
     room_id: str, user_id: str, typing: bool, timeout_ms: int | None, notify: list[str]
 ) -> None:
@@ -67,7 +53,7 @@ def do_set_typing(
     else:
         users.pop(user_id, None)
     changed = typing != was_typing or len(users) != len(entry["users"])
-    position = _bump_position() if changed else entry["pos"]
+    position = bump_typing_position() if changed else entry["pos"]
     cache.set(key, {"users": users, "pos": position}, timeout=_ENTRY_TTL_S)
     if changed:
         notify_users(notify)
@@ -96,7 +82,7 @@ def typing_in_rooms(
         users = {u: until for u, until in entry["users"].items() if until > now}
         position = entry["pos"]
         if len(users) != len(entry["users"]):
-            position = _bump_position()
+            position = bump_typing_position()
             cache.set(key, {"users": users, "pos": position}, timeout=_ENTRY_TTL_S)
             notify_users((members() if members else {}).get(room_id, []))
         result[room_id] = RoomTyping(

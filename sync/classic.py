@@ -21,14 +21,14 @@ from e2ee.queries import (
     to_device_messages,
 )
 from matrixhs.errors import JsonDict
+from matrixhs.filters import Filter, RoomEventFilter
 from matrixhs.protocol.events import EventTypes, Membership
+from matrixhs.tokens import SyncToken, current_token
 from rooms.models import Event, Room
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.filters import Filter, RoomEventFilter
 from sync.presence import presence_changes
-from sync.tokens import SyncToken, current_token
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000

@@ -13,8 +13,8 @@ from django.db import transaction
 from accounts.models import User
 from matrixhs.errors import Codes, MatrixError
 from matrixhs.time import now_ms
+from matrixhs.tokens import SyncToken
 from sync.models import SlidingSyncConnection, SlidingSyncPosition
-from sync.tokens import SyncToken
 
 #: Positions kept per connection (the newest ones).
 KEPT_POSITIONS = 4

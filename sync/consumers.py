@@ -22,8 +22,8 @@ from matrixhs.auth import authenticate
 from matrixhs.errors import InvalidParam, Unrecognized, render_error
 from matrixhs.http import parse_json_bytes
 from matrixhs.middleware import CORS_HEADERS
+from matrixhs.notifier import WakeUps
 from sync.classic import SyncRequest, sync_for_user
-from sync.notifier import WakeUps
 from sync.params import parse_sync_request
 from sync.presence import do_mark_active
 from sync.sliding import SlidingRequest, parse_request, sliding_sync

@@ -6,10 +6,10 @@ from typing import Any
 
 from matrixhs.auth import authenticate
 from matrixhs.errors import InvalidParam
+from matrixhs.tokens import SyncToken
 from sync.classic import SyncRequest
 from sync.filters import load_filter
 from sync.presence import do_mark_active
-from sync.tokens import SyncToken
 
 
 def _bool(query: dict[str, str], name: str) -> bool:

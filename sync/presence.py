@@ -24,13 +24,13 @@ from django.db.models import Q
 
 from accounts.models import User
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
+from matrixhs.notifier import notify_users_on_commit
 from matrixhs.protocol.events import Membership
 from matrixhs.protocol.ids import server_name_of
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
 from rooms.models import RoomMembership
 from sync.models import Presence
-from sync.notifier import notify_users_on_commit
 
 ONLINE = "online"
 UNAVAILABLE = "unavailable"

@@ -17,13 +17,13 @@ from django.db.models.functions import RowNumber
 from accounts.models import AccountData, User
 from matrixhs import sql
 from matrixhs.errors import JsonDict
+from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events, strip_state_event
 from rooms.queries.visibility import filter_visible
 from rooms.state import states_of_groups
-from sync.filters import RoomEventFilter
 
 
 @dataclass(frozen=True)

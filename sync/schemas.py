@@ -1,4 +1,4 @@
-"""Request bodies of the sync app's endpoints (filters are checked by sync.filters)."""
+"""Request bodies of the sync app's endpoints (filters are checked by matrixhs.filters)."""
 
 from __future__ import annotations
 

@@ -9,10 +9,11 @@ from rest_framework.response import Response
 
 from accounts.queries import access_own_user
 from matrixhs.errors import NotFound
+from matrixhs.filters import Filter
 from matrixhs.http import MatrixView, parse_body, parse_json_object, user_id_param
 from matrixhs.time import now_ms
 from sync import presence
-from sync.filters import Filter, do_create_filter, get_filter_definition
+from sync.filters import do_create_filter, get_filter_definition
 from sync.schemas import PresenceBody
 from sync.voip import turn_credentials
 

@@ -6,8 +6,8 @@ from django.db import transaction
 
 from accounts.models import AccountData, User
 from matrixhs.errors import JsonDict
+from matrixhs.notifier import notify_users_on_commit
 from matrixhs.streams import Stream, next_position
-from sync.notifier import notify_users_on_commit
 
 
 def do_set_account_data(user: User, data_type: str, content: JsonDict, room_id: str = "") -> int:

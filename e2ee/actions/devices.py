@@ -17,8 +17,8 @@ from e2ee.models import (
     ToDeviceMessage,
     ToDeviceTransaction,
 )
+from matrixhs.notifier import notify_users_on_commit
 from matrixhs.streams import Stream, next_position
-from sync.notifier import notify_users_on_commit
 
 
 def record_device_list_change(user_ids: Iterable[str], observer_user_id: str | None = None) -> int:

@@ -17,10 +17,10 @@ from django.db import IntegrityError, transaction
 from accounts.models import Device, User
 from e2ee.models import OutboundToDevice, ToDeviceMessage, ToDeviceTransaction
 from matrixhs.errors import BadJson, InvalidParam, JsonDict, TooLarge
+from matrixhs.notifier import notify_users_on_commit
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
-from sync.notifier import notify_users_on_commit
 
 #: Each message must fit in a federation EDU (Synapse's limit).
 MAX_CONTENT_BYTES = 65536

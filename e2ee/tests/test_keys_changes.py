@@ -8,9 +8,9 @@ from e2ee import queries
 from e2ee.actions.devices import record_device_list_change
 from e2ee.tests.support import SIGNATURES_UPLOAD, E2eeTestCase
 from matrixhs.streams import Stream, current_position
+from matrixhs.tokens import current_token
 from rooms.actions.create import do_create_room
 from rooms.actions.membership import do_join, do_leave
-from sync.tokens import current_token
 
 CHANGES = "/_matrix/client/v3/keys/changes"
 

@@ -103,7 +103,7 @@ class SendToDeviceTests(MatrixTestCase):
         self.assertNotEqual(rows["other.example"].message_id, row.message_id)
 
     def test_recipients_are_woken_after_commit(self) -> None:
-        with mock.patch("sync.notifier.notify_users") as notify:
+        with mock.patch("matrixhs.notifier.notify_users") as notify:
             with self.captureOnCommitCallbacks(execute=True):
                 self.send({self.bob.user_id: {"*": {"n": 1}}, self.mallory.user_id: {"X": {}}})
         notify.assert_called_once()

@@ -8,10 +8,10 @@ from django.db import transaction
 from accounts.actions.account_data import do_set_account_data
 from accounts.models import User
 from matrixhs.errors import InvalidParam, NotFound
+from matrixhs.notifier import notify_users_on_commit
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
 from rooms.models import Event, Receipt, Room, RoomMembership
-from sync.notifier import notify_users_on_commit
 
 RECEIPT_TYPES = ("m.read", "m.read.private")
 FULLY_READ = "m.fully_read"

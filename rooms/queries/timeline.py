@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from matrixhs.errors import InvalidParam, JsonDict
+from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes
 from rooms.models import Event
 from rooms.queries.access import RoomAccess
 from rooms.queries.format import Viewer, format_events
 from rooms.queries.visibility import filter_visible
 from rooms.state import states_of_groups
-from sync.filters import RoomEventFilter
 
 MAX_LIMIT = 1000
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from accounts.models import AccountData
+from matrixhs.streams import typing_position
 from rooms.models import EventReport, Receipt
 from rooms.tests.base import V3, RoomTestCase, q
-from sync.actions import typing_position, typing_users
+from sync.actions import typing_users
 
 
 class ReceiptTests(RoomTestCase):

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from accounts.queries import room_account_data
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
+from matrixhs.filters import RoomEventFilter
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from rooms.actions.send import do_redact, do_send_message, do_send_state
 from rooms.queries import state as state_queries
@@ -15,7 +16,6 @@ from rooms.queries.format import format_event, format_events
 from rooms.queries.timeline import context, paginate
 from rooms.schemas import ReasonBody
 from rooms.views import event_id_param, room_id_param, viewer_of
-from sync.filters import RoomEventFilter
 from sync.presence import current_presence
 
 

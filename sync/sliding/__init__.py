@@ -13,12 +13,12 @@ so a client may retry a request with the same ``pos``.
 from __future__ import annotations
 
 from matrixhs.errors import JsonDict
+from matrixhs.tokens import current_token
 from sync.connections import ConnectionState, load_connection, save_connection
 from sync.sliding.extensions import build_extensions
 from sync.sliding.lists import room_list, select_rooms
 from sync.sliding.request import SlidingRequest, parse_request
 from sync.sliding.rooms import build_rooms
-from sync.tokens import current_token
 
 __all__ = ["SlidingRequest", "parse_request", "sliding_sync"]
 

@@ -10,13 +10,13 @@ from accounts.models import AccountData, User
 from e2ee.actions.to_device import delete_to_device_up_to
 from e2ee.queries import one_time_key_counts, to_device_messages, unused_fallback_key_types
 from matrixhs.errors import InvalidParam, JsonDict
+from matrixhs.tokens import SyncToken
 from rooms.models import Room
 from sync import rooms as data
 from sync.actions import typing_in_rooms
 from sync.classic import device_list_delta, initial_push_rules
 from sync.connections import ConnectionState
 from sync.sliding.request import SlidingRequest
-from sync.tokens import SyncToken
 
 # --- extensions -----------------------------------------------------------------------------
 

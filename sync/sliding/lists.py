@@ -11,11 +11,11 @@ from django.db.models import Max
 from accounts.models import AccountData, User
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
+from matrixhs.tokens import SyncToken
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Room, RoomMembership
 from sync import rooms as data
 from sync.sliding.request import BUMP_TYPES, RoomConfig, SlidingRequest, parse_room_config
-from sync.tokens import SyncToken
 
 # --- the user's rooms, ordered ---------------------------------------------------------------
 

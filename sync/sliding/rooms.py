@@ -8,15 +8,15 @@ from collections import defaultdict
 from django.db.models import Q
 
 from matrixhs.errors import JsonDict
+from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes, StateKey
+from matrixhs.tokens import SyncToken
 from rooms.models import Event, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.connections import ConnectionState, RoomSent
-from sync.filters import RoomEventFilter
 from sync.sliding.lists import RoomEntry
 from sync.sliding.request import RoomConfig, SlidingRequest
-from sync.tokens import SyncToken
 
 # --- rooms ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""sync.filters: the whole filter, matching in memory, event_fields, load_filter."""
+"""Filters (matrixhs.filters) and stored filters (sync.filters): matching, event_fields."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import json
 from django.test import SimpleTestCase
 
 from matrixhs.errors import MatrixError
+from matrixhs.filters import EventFilter, Filter, RoomEventFilter, RoomFilter
 from matrixhs.testing import MatrixTestCase
-from sync.filters import (
-    EventFilter,
-    Filter,
-    RoomEventFilter,
-    RoomFilter,
-    do_create_filter,
-    load_filter,
-)
+from sync.filters import do_create_filter, load_filter
 
 
 class FilterParseTests(SimpleTestCase):

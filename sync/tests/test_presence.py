@@ -91,7 +91,7 @@ class PresenceTests(RoomTestCase):
     def test_job_wakes_room_mates(self) -> None:
         with self.at(0):
             presence.do_mark_active(self.alice, "online")
-        with mock.patch("sync.notifier.notify_users") as notify:
+        with mock.patch("matrixhs.notifier.notify_users") as notify:
             with self.captureOnCommitCallbacks(execute=True):
                 presence.expire_idle_presence(6 * MINUTE)
         self.assertEqual(set(notify.call_args.args[0]), {self.alice.user_id, self.bob.user_id})

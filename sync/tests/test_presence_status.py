@@ -51,12 +51,12 @@ class PresenceStatusTests(RoomTestCase):
 
     def test_each_change_takes_a_position_and_wakes_room_mates(self) -> None:
         before = current_position(Stream.PRESENCE)
-        with mock.patch("sync.notifier.notify_users") as notify:
+        with mock.patch("matrixhs.notifier.notify_users") as notify:
             with self.captureOnCommitCallbacks(execute=True):
                 self.put({"presence": "unavailable"})
         self.assertEqual(set(notify.call_args.args[0]), {self.alice.user_id, self.bob.user_id})
         self.assertEqual(Presence.objects.get().stream_id, before + 1)
-        with mock.patch("sync.notifier.notify_users") as notify:
+        with mock.patch("matrixhs.notifier.notify_users") as notify:
             with self.captureOnCommitCallbacks(execute=True):
                 self.put({"presence": "unavailable"})  # nothing new
         notify.assert_not_called()

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from accounts.actions.account_data import do_set_account_data
+from matrixhs.tokens import SyncToken
 from rooms.tests.base import V3, RoomTestCase, q
-from sync.tokens import SyncToken
 
 
 def timeline(body: dict[str, Any], room_id: str, section: str = "join") -> list[dict[str, Any]]:

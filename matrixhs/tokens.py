@@ -15,8 +15,7 @@ from django.db import connection
 
 from matrixhs.errors import InvalidParam
 from matrixhs.models import StreamCounter
-from matrixhs.streams import Stream
-from sync.actions import typing_position
+from matrixhs.streams import Stream, typing_position
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def notify_users_on_commit(user_ids: Iterable[str]) -> None:
 
 
 class WakeUps:
-    """A waiting request's subscription to its user's wake-ups (DESIGN: sync/notifier.py).
+    """A waiting request's subscription to its user's wake-ups (DESIGN: matrixhs/notifier.py).
 
     Subscribe *before* reading the database, so that a change committed between the read
     and the wait still wakes the request::
