@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from federation.keys import get_signing_key
+from federation.keys import get_signing_key, server_keys
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
 from matrixhs.notifier import notify_users
 from matrixhs.protocol.canonical_json import InvalidCanonicalJson, encode_canonical_json
@@ -285,7 +285,7 @@ def _build(partial: JsonDict, rv: RoomVersion) -> tuple[str, JsonDict]:
 
 def _authorize(pdu: JsonDict, auth_events: Mapping[StateKey, JsonDict], rv: RoomVersion) -> None:
     try:
-        check_auth(pdu, auth_events, rv)
+        check_auth(pdu, auth_events, rv, server_keys())
     except EventRejected as exc:
         raise Forbidden(f"You are not allowed to do that: {exc.reason}") from exc
 

@@ -11,7 +11,13 @@ Two entry points, as the spec's "checks performed on receipt of a PDU" need:
 * ``check_auth_events_list``: the checks on the event's own ``auth_events`` list (rule 2),
   which returns the state map ``check_auth`` then takes;
 * ``check_auth``: every other rule, against any state map (the event's auth events, the
-  state before it, or the current state).
+  state before it, or the current state). The one rule that needs a key store (4.2, the
+  authorising server's signature on a restricted join) verifies the signature with the
+  ``ServerKeys`` it is given.
+
+``recheck_auth`` runs the same rules for an event accepted before, whose signatures were
+verified then (state resolution's iterative auth checks): rule 4.2 only checks that the
+signature is there, so that the outcome never depends on which keys a server holds now.
 """
 
 from __future__ import annotations
@@ -39,7 +45,12 @@ from matrixhs.protocol.hashing import compute_event_id
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.protocol.power_levels import PowerLevel, PowerLevels, parse_power_level
 from matrixhs.protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
-from matrixhs.protocol.signing import signed_with_any_key
+from matrixhs.protocol.signing import (
+    InvalidSignature,
+    ServerKeys,
+    signed_with_any_key,
+    verify_event_signed_by,
+)
 
 __all__ = [
     "AuthEvents",
@@ -47,6 +58,7 @@ __all__ = [
     "auth_types_for_event",
     "check_auth",
     "check_auth_events_list",
+    "recheck_auth",
 ]
 
 AuthEvents = Mapping[StateKey, Mapping[str, Any]]
@@ -138,7 +150,9 @@ def check_auth_events_list(
     return by_key
 
 
-def check_auth(event: Mapping[str, Any], auth_events: AuthEvents, rv: RoomVersion) -> None:
+def check_auth(
+    event: Mapping[str, Any], auth_events: AuthEvents, rv: RoomVersion, keys: ServerKeys
+) -> None:
     """Check an event against the authorisation rules, given a state map.
 
     Args:
@@ -147,10 +161,29 @@ def check_auth(event: Mapping[str, Any], auth_events: AuthEvents, rv: RoomVersio
             the keys of ``auth_types_for_event`` are read. Must hold the create event (in
             v12 too, where it comes from the room ID rather than ``auth_events``).
         rv: the room version.
+        keys: servers' public keys, for the signature rule 4.2 demands of the server of
+            ``join_authorised_via_users_server``; a key it does not know fails the rule.
 
     Raises:
         EventRejected: the event is not allowed.
     """
+    _check_auth(event, auth_events, rv, keys)
+
+
+def recheck_auth(event: Mapping[str, Any], auth_events: AuthEvents, rv: RoomVersion) -> None:
+    """``check_auth`` for an event whose signatures were verified when it was received
+    (state resolution): rule 4.2 checks that the authorising server's signature is
+    present, not that it verifies, so the outcome does not depend on the keys known now.
+
+    Raises:
+        EventRejected: the event is not allowed.
+    """
+    _check_auth(event, auth_events, rv, None)
+
+
+def _check_auth(
+    event: Mapping[str, Any], auth_events: AuthEvents, rv: RoomVersion, keys: ServerKeys | None
+) -> None:
     if event.get("type") == EventTypes.CREATE:
         _check_create(event, rv)  # rule 1
         return
@@ -171,7 +204,7 @@ def check_auth(event: Mapping[str, Any], auth_events: AuthEvents, rv: RoomVersio
         return
     levels = PowerLevels.from_state(auth_events.get(POWER_LEVELS_KEY), create, rv)
     if event.get("type") == EventTypes.MEMBER:
-        _check_membership(event, auth_events, create, levels, rv)  # rule 4
+        _check_membership(event, auth_events, create, levels, rv, keys)  # rule 4
         return
     _check_sender_and_levels(event, sender, auth_events, levels, rv)  # rules 5 to 9 (10)
 
@@ -303,6 +336,7 @@ def _check_membership(
     create: Mapping[str, Any],
     levels: PowerLevels,
     rv: RoomVersion,
+    keys: ServerKeys | None,
 ) -> None:
     content = content_of(event)
     target = state_key_of(event)
@@ -310,15 +344,9 @@ def _check_membership(
     # 4.1
     if target is None or membership is None:
         raise EventRejected("a member event needs a state_key and a membership")
-    # 4.2 (v8+): the authorising server must have signed. Only its presence is checked
-    # here; `required_signature_servers` makes the signature check verify it.
+    # 4.2 (v8+)
     if rv.restricted_join_rule and "join_authorised_via_users_server" in content:
-        authoriser = content["join_authorised_via_users_server"]
-        if not _is_user_id(authoriser):
-            raise EventRejected("join_authorised_via_users_server is not a user ID")
-        signatures = event.get("signatures")
-        if not isinstance(signatures, dict) or not signatures.get(server_name_of(authoriser)):
-            raise EventRejected("the authorising server has not signed the join")
+        _check_authorising_signature(event, content["join_authorised_via_users_server"], rv, keys)
     if membership == Membership.JOIN:
         _check_join(event, target, auth_events, create, levels, rv)  # 4.3
     elif membership == Membership.INVITE:
@@ -331,6 +359,27 @@ def _check_membership(
         _check_knock(event, target, auth_events, rv)  # 4.7
     else:
         raise EventRejected(f"unknown membership {membership!r}")  # 4.8
+
+
+def _check_authorising_signature(
+    event: Mapping[str, Any], authoriser: object, rv: RoomVersion, keys: ServerKeys | None
+) -> None:
+    # 4.2: "If the event is not validly signed by the homeserver of the user ID denoted
+    # by the key, reject." Without keys (a re-check), the signature was verified before.
+    if not isinstance(authoriser, str) or not _is_user_id(authoriser):
+        raise EventRejected("join_authorised_via_users_server is not a user ID")
+    server = server_name_of(authoriser)
+    if keys is None:
+        signatures = event.get("signatures")
+        if not isinstance(signatures, dict) or not signatures.get(server):
+            raise EventRejected("the authorising server has not signed the join")
+        return
+    try:
+        verify_event_signed_by(event, server, keys, rv)
+    except InvalidSignature as exc:
+        raise EventRejected(
+            f"the authorising server has not validly signed the join: {exc}"
+        ) from exc
 
 
 def _is_creator_first_join(

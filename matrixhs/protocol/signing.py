@@ -9,9 +9,10 @@ building a complete PDU.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import nacl.exceptions
 from signedjson.key import (
@@ -27,7 +28,7 @@ from signedjson.sign import sign_json as _signedjson_sign_json
 from signedjson.types import SigningKey, VerifyKey
 from unpaddedbase64 import decode_base64
 
-from matrixhs.protocol.canonical_json import check_canonical_json
+from matrixhs.protocol.canonical_json import InvalidCanonicalJson, check_canonical_json
 from matrixhs.protocol.events import (
     EventTypes,
     InvalidEvent,
@@ -45,6 +46,9 @@ from matrixhs.protocol.room_versions import EventFormat, RoomVersion
 
 __all__ = [
     "InvalidSignature",
+    "MemoryServerKeys",
+    "ServerKeys",
+    "ServerVerifyKey",
     "SigningKey",
     "VerifyKey",
     "build_pdu",
@@ -59,6 +63,7 @@ __all__ = [
     "sign_json",
     "signed_with_any_key",
     "verify_event_signature",
+    "verify_event_signed_by",
     "verify_json",
     "verify_key_of",
 ]
@@ -123,6 +128,50 @@ def decode_verify_key(verify_key_id: str, key_base64: str) -> VerifyKey:
         return decode_verify_key_bytes(verify_key_id, decode_base64(key_base64))
     except (binascii.Error, nacl.exceptions.ValueError, UnicodeEncodeError) as exc:
         raise ValueError(f"malformed verify key: {exc}") from exc
+
+
+# --- key stores -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerVerifyKey:
+    """A server's public signing key as a key store knows it.
+
+    Attributes:
+        verify_key: the Ed25519 public key.
+        valid_until_ts: until when (ms since the epoch) signatures made with the key count,
+            from room version 5 (spec server-server API "Retrieving server keys":
+            ``valid_until_ts``, or ``expired_ts`` for an old key); None: no limit known.
+    """
+
+    verify_key: VerifyKey
+    valid_until_ts: int | None = None
+
+
+class ServerKeys(Protocol):
+    """Where signature checks find servers' public keys (a key store)."""
+
+    def get_verify_key(self, server_name: str, key_id: str) -> ServerVerifyKey | None:
+        """``server_name``'s public key with ID ``key_id`` (e.g. ``ed25519:abc``), or None
+        when the store does not know it."""
+        ...
+
+
+@dataclasses.dataclass
+class MemoryServerKeys:
+    """A ``ServerKeys`` over a dict keyed by (server name, key ID)."""
+
+    keys: dict[tuple[str, str], ServerVerifyKey] = dataclasses.field(default_factory=dict)
+
+    def add(
+        self, server_name: str, verify_key: VerifyKey, valid_until_ts: int | None = None
+    ) -> None:
+        """Know ``verify_key`` (under its own key ID) as one of ``server_name``'s keys."""
+        self.keys[(server_name, key_id(verify_key))] = ServerVerifyKey(verify_key, valid_until_ts)
+
+    def get_verify_key(self, server_name: str, key_id: str) -> ServerVerifyKey | None:
+        """See ``ServerKeys.get_verify_key``."""
+        return self.keys.get((server_name, key_id))
 
 
 # --- JSON ---------------------------------------------------------------------------------
@@ -228,6 +277,42 @@ def verify_event_signature(
         InvalidCanonicalJson: the event cannot be encoded as canonical JSON.
     """
     verify_json(redact_event(event, rv), server_name, verify_key, strict=rv.strict_canonical_json)
+
+
+def verify_event_signed_by(
+    event: Mapping[str, Any], server_name: str, keys: ServerKeys, rv: RoomVersion
+) -> None:
+    """Check that ``server_name`` validly signed the event with a key ``keys`` knows.
+
+    Any one of the server's Ed25519 signatures on the event will do. From room version 5
+    the key must also be valid at the event's ``origin_server_ts``.
+
+    Raises:
+        InvalidSignature: no signature of ``server_name`` verifies under a key it knows.
+    """
+    signatures = event.get("signatures")
+    server_signatures = signatures.get(server_name) if isinstance(signatures, dict) else None
+    if not isinstance(server_signatures, dict) or not server_signatures:
+        raise InvalidSignature(f"the event is not signed by {server_name}")
+    timestamp = event.get("origin_server_ts")
+    for signature_key_id in server_signatures:
+        if not isinstance(signature_key_id, str) or not signature_key_id.startswith(_ED25519 + ":"):
+            continue
+        known = keys.get_verify_key(server_name, signature_key_id)
+        if known is None or not _valid_at(known, timestamp, rv):
+            continue
+        try:
+            verify_event_signature(event, server_name, known.verify_key, rv)
+        except (InvalidSignature, InvalidCanonicalJson):
+            continue
+        return
+    raise InvalidSignature(f"no valid signature of {server_name} under a key we know")
+
+
+def _valid_at(key: ServerVerifyKey, timestamp: object, rv: RoomVersion) -> bool:
+    if not rv.enforce_key_validity or key.valid_until_ts is None:
+        return True
+    return isinstance(timestamp, int) and timestamp <= key.valid_until_ts
 
 
 def required_signature_servers(event: Mapping[str, Any], rv: RoomVersion) -> set[str]:

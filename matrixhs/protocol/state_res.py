@@ -15,7 +15,7 @@ import heapq
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, check_auth
+from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, recheck_auth
 from matrixhs.protocol.events import (
     CREATE_KEY,
     JOIN_RULES_KEY,
@@ -369,7 +369,7 @@ class _AuthGraph:
             if event is None or key is None:
                 continue
             try:
-                check_auth(event, self._auth_events_for(eid, event, state), self.rv)
+                recheck_auth(event, self._auth_events_for(eid, event, state), self.rv)
             except EventRejected:
                 continue
             state[key] = eid

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from signedjson.key import get_verify_key
 
-from federation.keys import get_signing_key
+from federation.keys import get_signing_key, server_keys
 from matrixhs.protocol.event_auth import EventRejected, check_auth, check_auth_events_list
 from matrixhs.protocol.events import CREATE_KEY, EventTypes
 from matrixhs.protocol.hashing import check_content_hash, compute_event_id
@@ -59,7 +59,7 @@ def _check(event: Event, server_name: str, verify_key: object) -> str | None:
             create = Event.objects.filter(room=event.room, type=EventTypes.CREATE).first()
             if create is not None:
                 auth_map[CREATE_KEY] = json.loads(create.json)
-        check_auth(pdu, auth_map, rv)
+        check_auth(pdu, auth_map, rv, server_keys())
     except EventRejected as exc:
         return f"fails the auth rules: {exc.reason}"
     return None

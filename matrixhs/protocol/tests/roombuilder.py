@@ -8,7 +8,13 @@ from typing import Any
 from matrixhs.protocol.event_auth import auth_types_for_event, check_auth
 from matrixhs.protocol.events import CREATE_KEY, JsonDict, StateKey, state_key_tuple
 from matrixhs.protocol.room_versions import RoomVersion
-from matrixhs.protocol.signing import SigningKey, build_pdu, decode_signing_key
+from matrixhs.protocol.signing import (
+    MemoryServerKeys,
+    SigningKey,
+    build_pdu,
+    decode_signing_key,
+    verify_key_of,
+)
 
 #: The spec appendix's test key ("Cryptographic Test Vectors").
 SEED = "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1"
@@ -36,6 +42,9 @@ class Room:
     ) -> None:
         self.rv = rv
         self.key = appendix_key()
+        #: The public keys the auth rules may use: the key of example.com, which signs.
+        self.keys = MemoryServerKeys()
+        self.keys.add(SERVER, verify_key_of(self.key))
         self.ts = 1000
         self.state: dict[StateKey, str] = {}
         self.events: dict[str, JsonDict] = {}
@@ -100,7 +109,7 @@ class Room:
 
     def check(self, event: Mapping[str, Any]) -> None:
         """Check ``event`` against the current state (raises EventRejected)."""
-        check_auth(event, self.auth_map(event), self.rv)
+        check_auth(event, self.auth_map(event), self.rv, self.keys)
 
     def apply(self, event_id: str, event: JsonDict) -> None:
         self.events[event_id] = event

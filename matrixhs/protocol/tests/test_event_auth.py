@@ -167,7 +167,7 @@ def test_no_create_event_in_state_is_rejected(version: str) -> None:
     _, event = room.make(ALICE, "m.room.message", {"body": "hi"})
     auth = {k: v for k, v in room.auth_map(event).items() if k[0] != "m.room.create"}
     with pytest.raises(EventRejected, match="create"):
-        check_auth(event, auth, RV[version])
+        check_auth(event, auth, RV[version], room.keys)
 
 
 def test_v12_room_id_must_be_the_create_event_id() -> None:
@@ -179,7 +179,7 @@ def test_v12_room_id_must_be_the_create_event_id() -> None:
     auth = dict(room.auth_map(event))
     auth[("m.room.create", "")] = other.create
     with pytest.raises(EventRejected, match="room ID"):
-        check_auth(event, auth, RV["12"])
+        check_auth(event, auth, RV["12"], room.keys)
 
 
 @pytest.mark.parametrize("version", ["1", "11", "12"])

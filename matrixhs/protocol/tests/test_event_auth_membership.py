@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from matrixhs.protocol.event_auth import EventRejected, recheck_auth
 from matrixhs.protocol.room_versions import KNOWN_ROOM_VERSIONS
 from matrixhs.protocol.signing import (
     encode_verify_key,
     generate_signing_key,
+    sign_event,
     sign_json,
     verify_key_of,
 )
@@ -151,14 +153,75 @@ def test_restricted_join_authoriser_must_be_joined_and_able_to_invite(version: s
     assert_rejected(room, event, "may not invite")
 
 
-@pytest.mark.parametrize("version", RESTRICTED_VERSIONS)
-def test_restricted_join_needs_the_authorising_servers_signature(version: str) -> None:
+#: Mallory's server and its signing key, which the room's key store knows.
+EVIL = "evil.example"
+EVIL_KEY = generate_signing_key("evil")
+
+
+def authorised_by_mallory(version: str) -> tuple[Room, dict[str, Any]]:
+    """A restricted room where Mallory (on evil.example) may invite, and Bob's join
+    naming her as authoriser, signed by Bob's server only."""
     room = restricted_room(version, users={MALLORY: 100})
-    # Our test events are signed by example.com only; Mallory is on evil.example.
-    event = member(room, BOB, BOB, "join", join_authorised_via_users_server=MALLORY)
-    assert_rejected(room, event, "signed")
+    room.keys.add(EVIL, verify_key_of(EVIL_KEY))
+    return room, member(room, BOB, BOB, "join", join_authorised_via_users_server=MALLORY)
+
+
+@pytest.mark.parametrize("version", RESTRICTED_VERSIONS)
+def test_restricted_join_validly_signed_by_the_authorising_server_is_allowed(
+    version: str,
+) -> None:
+    room, event = authorised_by_mallory(version)
+    room.check(sign_event(event, EVIL, EVIL_KEY, RV[version]))
+
+
+@pytest.mark.parametrize("version", RESTRICTED_VERSIONS)
+def test_restricted_join_without_the_authorising_servers_signature_is_rejected(
+    version: str,
+) -> None:
+    room, event = authorised_by_mallory(version)
+    assert_rejected(room, event, "not signed by evil.example")
     event = member(room, BOB, BOB, "join", join_authorised_via_users_server="not a user")
     assert_rejected(room, event, "not a user ID")
+
+
+@pytest.mark.parametrize("version", RESTRICTED_VERSIONS)
+def test_restricted_join_with_a_forged_authorising_signature_is_rejected(version: str) -> None:
+    room, event = authorised_by_mallory(version)
+    # Signed under evil.example's key ID, but with another key.
+    forged = sign_event(event, EVIL, generate_signing_key("evil"), RV[version])
+    assert_rejected(room, forged, "not validly signed")
+    # A signature that is not even Ed25519 over this event.
+    garbage = dict(event, signatures={**event["signatures"], EVIL: {"ed25519:evil": "AAAA"}})
+    assert_rejected(room, garbage, "not validly signed")
+    # The authorising server's real signature, on another event (the content changed
+    # after signing: here the authoriser, which the signature covers from v9).
+    signed = sign_event(event, EVIL, EVIL_KEY, RV[version])
+    moved = member(room, CHARLIE, CHARLIE, "join", join_authorised_via_users_server=MALLORY)
+    moved["signatures"] = {**moved["signatures"], EVIL: signed["signatures"][EVIL]}
+    assert_rejected(room, moved, "not validly signed")
+
+
+@pytest.mark.parametrize("version", RESTRICTED_VERSIONS)
+def test_restricted_join_signed_with_an_unknown_or_expired_key_is_rejected(version: str) -> None:
+    room, event = authorised_by_mallory(version)
+    unknown = generate_signing_key("unknown")
+    assert_rejected(room, sign_event(event, EVIL, unknown, RV[version]), "not validly signed")
+    signed = sign_event(event, EVIL, EVIL_KEY, RV[version])
+    room.keys.add(EVIL, verify_key_of(EVIL_KEY), valid_until_ts=event["origin_server_ts"] - 1)
+    assert_rejected(room, signed, "not validly signed")
+    room.keys.add(EVIL, verify_key_of(EVIL_KEY), valid_until_ts=event["origin_server_ts"])
+    room.check(signed)
+
+
+@pytest.mark.parametrize("version", RESTRICTED_VERSIONS)
+def test_recheck_of_a_verified_join_needs_only_the_signature_presence(version: str) -> None:
+    # State resolution re-checks events whose signatures were verified on receipt: the
+    # keys known at that time must not change its outcome.
+    room, event = authorised_by_mallory(version)
+    forged = sign_event(event, EVIL, generate_signing_key("evil"), RV[version])
+    recheck_auth(forged, room.auth_map(forged), RV[version])
+    with pytest.raises(EventRejected, match="has not signed"):
+        recheck_auth(event, room.auth_map(event), RV[version])
 
 
 @pytest.mark.parametrize("version", RESTRICTED_VERSIONS)

@@ -14,6 +14,7 @@ from matrixhs.protocol.redaction import redact_event
 from matrixhs.protocol.room_versions import KNOWN_ROOM_VERSIONS
 from matrixhs.protocol.signing import (
     InvalidSignature,
+    MemoryServerKeys,
     build_pdu,
     decode_signing_key,
     decode_verify_key,
@@ -26,6 +27,7 @@ from matrixhs.protocol.signing import (
     sign_json,
     signed_with_any_key,
     verify_event_signature,
+    verify_event_signed_by,
     verify_json,
     verify_key_of,
 )
@@ -139,6 +141,58 @@ def test_event_signature_verifies_for_full_and_redacted_copies(version: str) -> 
     assert not check_content_hash(changed, RV[version])
     with pytest.raises(InvalidSignature):
         verify_event_signature(dict(signed, sender="@x:domain"), "domain", VERIFY_KEY, RV[version])
+
+
+def _domain_keys(valid_until_ts: int | None = None) -> MemoryServerKeys:
+    keys = MemoryServerKeys()
+    keys.add("domain", VERIFY_KEY, valid_until_ts)
+    return keys
+
+
+@pytest.mark.parametrize("version", ["1", "6", "11", "12"])
+def test_verify_event_signed_by_accepts_a_valid_signature(version: str) -> None:
+    signed = sign_event(MESSAGE_EVENT, "domain", KEY, RV[version])
+    verify_event_signed_by(signed, "domain", _domain_keys(), RV[version])
+    # Another server's signature next to it does not matter.
+    both = sign_event(signed, "other.example", generate_signing_key("x"), RV[version])
+    verify_event_signed_by(both, "domain", _domain_keys(), RV[version])
+
+
+@pytest.mark.parametrize("version", ["1", "11"])
+def test_verify_event_signed_by_rejects_missing_and_forged_signatures(version: str) -> None:
+    rv = RV[version]
+    signed = sign_event(MESSAGE_EVENT, "domain", KEY, rv)
+    with pytest.raises(InvalidSignature, match="not signed by domain"):
+        verify_event_signed_by(dict(signed, signatures={}), "domain", _domain_keys(), rv)
+    with pytest.raises(InvalidSignature, match="not signed by other"):
+        verify_event_signed_by(signed, "other.example", _domain_keys(), rv)
+    # The same key ID with another key: a forgery.
+    forged = sign_event(MESSAGE_EVENT, "domain", generate_signing_key("1"), rv)
+    with pytest.raises(InvalidSignature):
+        verify_event_signed_by(forged, "domain", _domain_keys(), rv)
+    # A real signature of domain, moved onto another event.
+    moved = dict(sign_event(MINIMAL_EVENT, "domain", KEY, rv), signatures=signed["signatures"])
+    with pytest.raises(InvalidSignature):
+        verify_event_signed_by(moved, "domain", _domain_keys(), rv)
+    # Garbage, and key IDs that are not Ed25519 or that the store does not know.
+    for sigs in ({"ed25519:1": "AAAA"}, {"ed25519:1": 5}, {"rsa:1": "AAAA"}, {"ed25519:2": ""}):
+        with pytest.raises(InvalidSignature):
+            verify_event_signed_by(
+                dict(signed, signatures={"domain": sigs}), "domain", _domain_keys(), rv
+            )
+    with pytest.raises(InvalidSignature):
+        verify_event_signed_by(signed, "domain", MemoryServerKeys(), rv)
+
+
+def test_verify_event_signed_by_honours_key_validity_from_v5() -> None:
+    ts = MESSAGE_EVENT["origin_server_ts"]
+    for version in ("5", "11"):
+        signed = sign_event(MESSAGE_EVENT, "domain", KEY, RV[version])
+        verify_event_signed_by(signed, "domain", _domain_keys(ts), RV[version])
+        with pytest.raises(InvalidSignature):
+            verify_event_signed_by(signed, "domain", _domain_keys(ts - 1), RV[version])
+    signed = sign_event(MESSAGE_EVENT, "domain", KEY, RV["4"])
+    verify_event_signed_by(signed, "domain", _domain_keys(ts - 1), RV["4"])
 
 
 def test_resigning_keeps_existing_signatures() -> None:
