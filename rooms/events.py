@@ -385,7 +385,7 @@ def persist_event(
     _insert_event(event, prev_ids, auth_ids)
     if state_key is not None:
         _update_current_state(room, event, pdu, after_id)
-    if pdu["type"] == EventTypes.REDACTION:
+    if pdu["type"] == EventTypes.REDACTION and state_key is None:  # state ones redact nothing
         _apply_redaction(room, rv, event, pdu)
     _notify_local_members(room, pdu)
     return event

@@ -106,7 +106,11 @@ def _keep_signed_third_party_invite(content: Mapping[str, Any], kept: JsonDict) 
 
 def redacted_event_id(redaction: Mapping[str, Any], rv: RoomVersion) -> str | None:
     """The ID of the event an ``m.room.redaction`` redacts: ``content.redacts`` from v11,
-    the top-level ``redacts`` before."""
+    the top-level ``redacts`` before. None for anything else, a *state* event of type
+    ``m.room.redaction`` included: only message events redact (a state event of that
+    type is sent at ``state_default``, not at the ``redact`` level)."""
+    if redaction.get("type") != EventTypes.REDACTION or "state_key" in redaction:
+        return None
     source = content_of(redaction) if rv.redacts_in_content else redaction
     redacts = source.get("redacts")
     return redacts if isinstance(redacts, str) else None

@@ -109,10 +109,12 @@ def client_format_pdu(
     }
     if "state_key" in pdu:
         body["state_key"] = pdu["state_key"]
-    if pdu.get("type") == EventTypes.REDACTION:
+    if pdu.get("type") == EventTypes.REDACTION and "state_key" not in pdu:
+        # Top level too, for clients of older rooms. A state event of this type redacts
+        # nothing, and must not look to clients as if it did.
         redacts = pdu.get("redacts", body["content"].get("redacts"))
         if isinstance(redacts, str):
-            body["redacts"] = redacts  # top level too, for clients of older rooms
+            body["redacts"] = redacts
     return body
 
 

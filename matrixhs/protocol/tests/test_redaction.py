@@ -170,6 +170,18 @@ def test_redacted_event_id_moved_into_content_in_v11() -> None:
     assert redacted_event_id({"content": {}}, RV["11"]) is None
 
 
+@pytest.mark.parametrize("version", ["1", "10", "11", "12"])
+def test_state_events_of_type_redaction_redact_nothing(version: str) -> None:
+    state = {
+        "type": "m.room.redaction",
+        "state_key": "",
+        "redacts": "$top",
+        "content": {"redacts": "$in"},
+    }
+    assert redacted_event_id(state, RV[version]) is None
+    assert redacted_event_id(dict(state, type="m.room.message"), RV[version]) is None
+
+
 def test_redactions_apply_for_the_redact_level_or_the_same_server() -> None:
     create = {"type": "m.room.create", "sender": "@admin:a.example", "content": {}}
     levels = PowerLevels.from_content({"users": {"@mod:b.example": 50}}, create, RV["11"])
