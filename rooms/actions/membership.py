@@ -1,8 +1,11 @@
 """Membership changes: join, invite, leave, kick, ban, unban, knock, forget.
 
 Each builds the m.room.member content and sends it through rooms.events; the auth rules
-decide. Rooms and users on other servers need federation, which this server does not
-speak yet: those requests are refused clearly rather than half-done.
+decide. The state endpoint's m.room.member events go through the same actions
+(``do_set_membership``), so that their checks (restricted joins, invitee and kick/unban
+targets) cannot be side-stepped. Rooms and users on other servers need
+federation, which this server does not speak yet: those requests are refused clearly
+rather than half-done.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
-from matrixhs.errors import Codes, Forbidden, JsonDict, MatrixError, NotFound
+from accounts.queries import Requester
+from matrixhs.errors import BadJson, Codes, Forbidden, InvalidParam, JsonDict, MatrixError, NotFound
 from matrixhs.protocol.events import EventTypes, JoinRules, Membership
-from matrixhs.protocol.ids import server_name_of
+from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.protocol.room_versions import get_room_version
 from rooms.events import (
     current_power_levels,
@@ -25,6 +29,12 @@ from rooms.events import (
     send_in_locked_room,
 )
 from rooms.models import Event, Room, RoomMembership
+
+#: Computed by the server for restricted joins (spec "Restricted rooms"), never a client's.
+AUTHORISER = "join_authorised_via_users_server"
+_MEMBERSHIPS = frozenset(
+    {Membership.JOIN, Membership.INVITE, Membership.LEAVE, Membership.BAN, Membership.KNOCK}
+)
 
 
 def member_content(user: User, membership: str) -> JsonDict:
@@ -61,6 +71,23 @@ def _with_reason(content: JsonDict, reason: Any) -> JsonDict:
     return content
 
 
+def _client_content(content: JsonDict, membership: str) -> JsonDict:
+    """Member content a client wrote (state endpoint): its keys are kept, except those the
+    server computes itself (the authoriser of a restricted join is chosen by the server
+    and vouched for by its signature; a client never names it)."""
+    kept = {key: value for key, value in content.items() if key != AUTHORISER}
+    kept["membership"] = membership
+    return kept
+
+
+def _with_profile(content: JsonDict, user: User | None) -> JsonDict:
+    """Fill in the user's display name and avatar where the content has none."""
+    if user is not None:
+        for key, value in member_content(user, content["membership"]).items():
+            content.setdefault(key, value)
+    return content
+
+
 def _send_member(room_id: str, sender: str, target: str, content: JsonDict) -> Event:
     with transaction.atomic():
         room = lock_room(room_id)
@@ -85,11 +112,16 @@ def do_join(user: User, room_id: str, reason: Any = None) -> Event | None:
             == (content.get("displayname"), content.get("avatar_url"))
         ):
             return None
-        if membership is None or membership.membership not in (Membership.JOIN, Membership.INVITE):
-            authoriser = _restricted_join_authoriser(room, user.user_id)
-            if authoriser is not None:
-                content["join_authorised_via_users_server"] = authoriser
-        return send_in_locked_room(room, user.user_id, EventTypes.MEMBER, content, user.user_id)
+        current = membership.membership if membership is not None else None
+        return _join_locked(room, user, content, current)
+
+
+def _join_locked(room: Room, user: User, content: JsonDict, current: str | None) -> Event:
+    if current not in (Membership.JOIN, Membership.INVITE):
+        authoriser = _restricted_join_authoriser(room, user.user_id)
+        if authoriser is not None:
+            content[AUTHORISER] = authoriser
+    return send_in_locked_room(room, user.user_id, EventTypes.MEMBER, content, user.user_id)
 
 
 def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
@@ -125,15 +157,30 @@ def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
 
 
 def do_invite(
-    inviter: str, room_id: str, invitee: str, reason: Any = None, is_direct: bool = False
+    inviter: str,
+    room_id: str,
+    invitee: str,
+    reason: Any = None,
+    is_direct: bool = False,
+    *,
+    content: JsonDict | None = None,
 ) -> Event:
-    """Raises: Forbidden: not allowed (auth rules), or a remote invitee (no federation yet)."""
+    """Invite a user; ``content`` is the client's own (state endpoint), else it is built.
+
+    Raises:
+        Forbidden: not allowed (auth rules), or a remote invitee (no federation yet).
+        NotFound: no such local user.
+    """
     from rooms.actions.create import invite_content
 
     remote_federation_unavailable(invitee, "invite")
-    if not User.objects.filter(user_id=invitee, is_active=True).exists():
+    target = User.objects.filter(user_id=invitee, is_active=True).first()
+    if target is None:
         raise NotFound(f"Unknown user {invitee}")
-    content = invite_content(invitee, is_direct, reason)
+    if content is None:
+        content = invite_content(invitee, is_direct, reason)
+    else:
+        content = _with_profile(_client_content(content, Membership.INVITE), target)
     return _send_member(room_id, inviter, invitee, content)
 
 
@@ -147,7 +194,20 @@ def do_leave(user_id: str, room_id: str, reason: Any = None) -> Event | None:
         return send_in_locked_room(room, user_id, EventTypes.MEMBER, content, user_id)
 
 
-def do_kick(sender: str, room_id: str, target: str, reason: Any = None) -> Event:
+def _other_content(content: JsonDict | None, membership: str, reason: Any) -> JsonDict:
+    if content is not None:
+        return _client_content(content, membership)
+    return _with_reason({"membership": membership}, reason)
+
+
+def do_kick(
+    sender: str,
+    room_id: str,
+    target: str,
+    reason: Any = None,
+    *,
+    content: JsonDict | None = None,
+) -> Event:
     """Raises: Forbidden: the target is not in the room, or the auth rules refuse."""
     with transaction.atomic():
         room = lock_room(room_id)
@@ -157,28 +217,97 @@ def do_kick(sender: str, room_id: str, target: str, reason: Any = None) -> Event
             Membership.KNOCK,
         ):
             raise Forbidden(f"{target} is not in the room")
-        content = _with_reason({"membership": Membership.LEAVE}, reason)
+        content = _other_content(content, Membership.LEAVE, reason)
         return send_in_locked_room(room, sender, EventTypes.MEMBER, content, target)
 
 
-def do_ban(sender: str, room_id: str, target: str, reason: Any = None) -> Event:
-    content = _with_reason({"membership": Membership.BAN}, reason)
+def do_ban(
+    sender: str,
+    room_id: str,
+    target: str,
+    reason: Any = None,
+    *,
+    content: JsonDict | None = None,
+) -> Event:
+    """Raises: Forbidden: the auth rules refuse."""
+    content = _other_content(content, Membership.BAN, reason)
     return _send_member(room_id, sender, target, content)
 
 
-def do_unban(sender: str, room_id: str, target: str, reason: Any = None) -> Event:
+def do_unban(
+    sender: str,
+    room_id: str,
+    target: str,
+    reason: Any = None,
+    *,
+    content: JsonDict | None = None,
+) -> Event:
     """Raises: Forbidden: the target is not banned, or the auth rules refuse."""
     with transaction.atomic():
         room = lock_room(room_id)
         if current_membership(room, target) != Membership.BAN:
             raise Forbidden(f"{target} is not banned")
-        content = _with_reason({"membership": Membership.LEAVE}, reason)
+        content = _other_content(content, Membership.LEAVE, reason)
         return send_in_locked_room(room, sender, EventTypes.MEMBER, content, target)
 
 
-def do_knock(user: User, room_id: str, reason: Any = None) -> Event:
-    content = _with_reason(member_content(user, Membership.KNOCK), reason)
+def do_knock(
+    user: User, room_id: str, reason: Any = None, *, content: JsonDict | None = None
+) -> Event:
+    if content is None:
+        content = _with_reason(member_content(user, Membership.KNOCK), reason)
+    else:
+        content = _with_profile(_client_content(content, Membership.KNOCK), user)
     return _send_member(room_id, user.user_id, user.user_id, content)
+
+
+def do_set_membership(requester: Requester, room_id: str, target: str, content: JsonDict) -> Event:
+    """PUT /rooms/{roomId}/state/m.room.member/{userId}: the membership endpoints' actions
+    (join, leave, knock for oneself; invite, kick, ban, unban of others) with their
+    checks, keeping the content the client wrote.
+
+    Raises:
+        BadJson: no valid membership in the content.
+        InvalidParam: the state key is not a user ID.
+        Forbidden: the action's checks or the auth rules refuse.
+    """
+    membership = content.get("membership")
+    if not isinstance(membership, str):
+        raise BadJson("m.room.member content needs a membership string")
+    if membership not in _MEMBERSHIPS:
+        raise BadJson(f"Unknown membership {membership!r}")
+    try:
+        parse_user_id(target)
+    except InvalidIdentifier as exc:
+        raise InvalidParam("The state key of m.room.member must be a user ID") from exc
+    sender = requester.user_id
+    if target == sender:
+        if membership == Membership.JOIN:
+            return _join_with_content(requester.user, room_id, content)
+        if membership == Membership.LEAVE:
+            return _send_member(room_id, sender, sender, _client_content(content, membership))
+        if membership == Membership.KNOCK:
+            return do_knock(requester.user, room_id, content=content)
+        raise Forbidden(f"You cannot {membership} yourself")
+    if membership == Membership.INVITE:
+        return do_invite(sender, room_id, target, content=content)
+    if membership == Membership.BAN:
+        return do_ban(sender, room_id, target, content=content)
+    if membership == Membership.LEAVE:  # both actions check the membership again, locked
+        banned = RoomMembership.objects.filter(
+            room__room_id=room_id, user_id=target, membership=Membership.BAN
+        ).exists()
+        action = do_unban if banned else do_kick
+        return action(sender, room_id, target, content=content)
+    raise Forbidden(f"Only {target} can {membership} for themselves")
+
+
+def _join_with_content(user: User, room_id: str, content: JsonDict) -> Event:
+    with transaction.atomic():
+        room = lock_room(room_id)
+        current = current_membership(room, user.user_id)
+        content = _with_profile(_client_content(content, Membership.JOIN), user)
+        return _join_locked(room, user, content, current)
 
 
 def do_forget(user_id: str, room_id: str) -> None:

@@ -12,6 +12,7 @@ from accounts.queries import Requester
 from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
 from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.ids import server_name_of
+from rooms.actions.membership import do_set_membership
 from rooms.events import (
     Txn,
     create_and_send_event,
@@ -128,7 +129,13 @@ def do_send_state(
     requester: Requester, room_id: str, event_type: str, state_key: str, content: JsonDict
 ) -> Event:
     """PUT /rooms/{roomId}/state/{eventType}/{stateKey}. Setting the same content again
-    returns the current event instead of sending a duplicate."""
+    returns the current event instead of sending a duplicate. Membership goes through
+    the membership actions, with their checks.
+
+    Raises:
+        Forbidden: the auth rules or the membership actions refuse.
+        BadJson, InvalidParam: a malformed membership or alias.
+    """
     if event_type == EventTypes.CANONICAL_ALIAS:
         check_canonical_alias(room_id, content)
     with transaction.atomic():
@@ -138,4 +145,6 @@ def do_send_state(
         if existing is not None and existing.sender == requester.user_id:
             if json.loads(existing.json).get("content") == content:
                 return existing
+        if event_type == EventTypes.MEMBER:
+            return do_set_membership(requester, room_id, state_key, content)
         return send_in_locked_room(room, requester.user_id, event_type, content, state_key)
