@@ -275,7 +275,7 @@ class DevicesView(MatrixView):
 
 
 class DeviceView(MatrixView):
-    allow_guests = True
+    allow_guests = ("GET", "PUT")  # deleting a device needs UIA, which guests cannot pass
 
     def get(self, request: Request, device_id: str) -> Response:
         device = queries.get_device(request.requester.user, device_id)
@@ -323,6 +323,10 @@ class ProfileView(MatrixView):
 class ProfileFieldView(MatrixView):
     allow_guests = True
 
+    def guests_may(self, request: Request) -> bool:
+        # Spec "Guest access": guests may set their display name, and no other field.
+        return request.method == "GET" or self.kwargs.get("key") == "displayname"
+
     def get(self, request: Request, user_id: str, key: str) -> Response:
         check_profile_key(key)
         profile = queries.get_profile(user_id_param(user_id))
@@ -354,8 +358,6 @@ SERVER_MANAGED_TYPES = ("m.fully_read", "m.push_rules")
 
 
 class AccountDataView(MatrixView):
-    allow_guests = True
-
     def _room(self, kwargs: dict[str, Any]) -> str:
         return room_id_param(kwargs["room_id"]) if "room_id" in kwargs else ""
 

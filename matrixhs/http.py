@@ -233,13 +233,15 @@ class MatrixView(APIView):
         requires_auth: a valid access token is needed (else 401 M_MISSING_TOKEN).
         anonymous_methods: HTTP methods that need no token even so (a token, if given,
             must still be valid).
-        allow_guests: guest accounts may call it (else 403 M_GUEST_ACCESS_FORBIDDEN).
+        allow_guests: guest accounts may call it (else 403 M_GUEST_ACCESS_FORBIDDEN): True,
+            or the HTTP methods they may call. The spec's "Guest access" module lists
+            the endpoints guests may use.
         rate_limit: the rate-limit bucket, or None for no limit.
     """
 
     requires_auth = True
     anonymous_methods: tuple[str, ...] = ()
-    allow_guests = False
+    allow_guests: bool | tuple[str, ...] = False
     rate_limit: str | None = "client"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -247,11 +249,16 @@ class MatrixView(APIView):
         required = self.requires_auth and request.method not in self.anonymous_methods
         requester = auth.authenticate(request, required=required)
         request.requester = requester  # type: ignore[attr-defined]
-        if requester is not None and requester.is_guest and not self.allow_guests:
+        if requester is not None and requester.is_guest and not self.guests_may(request):
             raise Forbidden("Guest access is not allowed here", Codes.GUEST_ACCESS_FORBIDDEN)
         if self.rate_limit is not None:
             key = requester.user_id if requester is not None else None
             self.rate_state = ratelimit.check(self.rate_limit, request, key)
+
+    def guests_may(self, request: Request) -> bool:
+        if isinstance(self.allow_guests, bool):
+            return self.allow_guests
+        return request.method in self.allow_guests
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

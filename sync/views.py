@@ -21,8 +21,6 @@ from sync.voip import turn_credentials
 
 
 class FilterCreateView(MatrixView):
-    allow_guests = True
-
     def post(self, request: Request, user_id: str) -> Response:
         access_own_user(request.requester, user_id)
         definition = parse_json_object(request)
@@ -31,8 +29,6 @@ class FilterCreateView(MatrixView):
 
 
 class FilterView(MatrixView):
-    allow_guests = True
-
     def get(self, request: Request, user_id: str, filter_id: str) -> Response:
         access_own_user(request.requester, user_id)
         return Response(get_filter_definition(request.requester.user, filter_id))

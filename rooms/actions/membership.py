@@ -2,8 +2,8 @@
 
 Each builds the m.room.member content and sends it through rooms.events; the auth rules
 decide. The state endpoint's m.room.member events go through the same actions
-(``do_set_membership``), so that their checks (restricted joins, invitee and kick/unban
-targets) cannot be side-stepped. Rooms and users on other servers need
+(``do_set_membership``), so that their checks (restricted joins, guest access, invitee
+and kick/unban targets) cannot be side-stepped. Rooms and users on other servers need
 federation, which this server does not speak yet: those requests are refused clearly
 rather than half-done.
 """
@@ -32,9 +32,13 @@ from rooms.models import Event, Room, RoomMembership
 
 #: Computed by the server for restricted joins (spec "Restricted rooms"), never a client's.
 AUTHORISER = "join_authorised_via_users_server"
+GUEST_ACCESS_KEY = (EventTypes.GUEST_ACCESS, "")
+GUEST_CAN_JOIN = "can_join"
 _MEMBERSHIPS = frozenset(
     {Membership.JOIN, Membership.INVITE, Membership.LEAVE, Membership.BAN, Membership.KNOCK}
 )
+#: What guests may do to their own membership (the membership endpoints they may call).
+_GUEST_MEMBERSHIPS = frozenset({Membership.JOIN, Membership.LEAVE})
 
 
 def member_content(user: User, membership: str) -> JsonDict:
@@ -99,7 +103,7 @@ def do_join(user: User, room_id: str, reason: Any = None) -> Event | None:
 
     Raises:
         NotFound: the room is not on this server.
-        Forbidden: the join rules refuse.
+        Forbidden: the join rules refuse, or a guest joins a room closed to guests.
     """
     with transaction.atomic():
         room = lock_room(room_id)
@@ -117,11 +121,34 @@ def do_join(user: User, room_id: str, reason: Any = None) -> Event | None:
 
 
 def _join_locked(room: Room, user: User, content: JsonDict, current: str | None) -> Event:
+    if user.is_guest and not guests_can_join(room):
+        raise Forbidden("Guests may not join this room", Codes.GUEST_ACCESS_FORBIDDEN)
     if current not in (Membership.JOIN, Membership.INVITE):
         authoriser = _restricted_join_authoriser(room, user.user_id)
         if authoriser is not None:
             content[AUTHORISER] = authoriser
     return send_in_locked_room(room, user.user_id, EventTypes.MEMBER, content, user.user_id)
+
+
+def guests_can_join(room: Room) -> bool:
+    """Spec "Guest access": only with ``m.room.guest_access`` present and ``can_join``."""
+    state = current_state_ids(room, [GUEST_ACCESS_KEY])
+    pdus = load_pdus(state.values())
+    content = pdus.get(state.get(GUEST_ACCESS_KEY, ""), {}).get("content", {})
+    return isinstance(content, dict) and content.get("guest_access") == GUEST_CAN_JOIN
+
+
+def do_remove_guests(room: Room) -> None:
+    """The room's guest access stopped being ``can_join``: its local guests leave (spec
+    "Guest access", server behaviour). Each guest leaves by itself, which needs no power
+    level. The caller holds the room's lock."""
+    members = RoomMembership.objects.filter(
+        room=room, membership__in=(Membership.JOIN, Membership.INVITE)
+    ).values("user_id")
+    guests = User.objects.filter(is_guest=True, user_id__in=members)
+    for guest in guests.values_list("user_id", flat=True):
+        content = {"membership": Membership.LEAVE}
+        send_in_locked_room(room, guest, EventTypes.MEMBER, content, guest)
 
 
 def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
@@ -269,7 +296,8 @@ def do_set_membership(requester: Requester, room_id: str, target: str, content: 
     Raises:
         BadJson: no valid membership in the content.
         InvalidParam: the state key is not a user ID.
-        Forbidden: the action's checks or the auth rules refuse.
+        Forbidden: the action's checks or the auth rules refuse; guests only join and
+            leave themselves (M_GUEST_ACCESS_FORBIDDEN).
     """
     membership = content.get("membership")
     if not isinstance(membership, str):
@@ -281,6 +309,8 @@ def do_set_membership(requester: Requester, room_id: str, target: str, content: 
     except InvalidIdentifier as exc:
         raise InvalidParam("The state key of m.room.member must be a user ID") from exc
     sender = requester.user_id
+    if requester.is_guest and (target != sender or membership not in _GUEST_MEMBERSHIPS):
+        raise Forbidden("Guests may only join and leave rooms", Codes.GUEST_ACCESS_FORBIDDEN)
     if target == sender:
         if membership == Membership.JOIN:
             return _join_with_content(requester.user, room_id, content)

@@ -12,7 +12,7 @@ from accounts.queries import Requester
 from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
 from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.ids import server_name_of
-from rooms.actions.membership import do_set_membership
+from rooms.actions.membership import GUEST_CAN_JOIN, do_remove_guests, do_set_membership
 from rooms.events import (
     Txn,
     create_and_send_event,
@@ -147,4 +147,8 @@ def do_send_state(
                 return existing
         if event_type == EventTypes.MEMBER:
             return do_set_membership(requester, room_id, state_key, content)
-        return send_in_locked_room(room, requester.user_id, event_type, content, state_key)
+        event = send_in_locked_room(room, requester.user_id, event_type, content, state_key)
+        if event_type == EventTypes.GUEST_ACCESS and state_key == "":
+            if content.get("guest_access") != GUEST_CAN_JOIN:
+                do_remove_guests(room)
+        return event

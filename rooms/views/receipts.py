@@ -19,8 +19,6 @@ from sync.actions import do_set_typing
 
 
 class ReceiptView(MatrixView):
-    allow_guests = True
-
     def post(self, request: Request, room_id: str, receipt_type: str, event_id: str) -> Response:
         body = parse_body(ReceiptBody, request, allow_empty=True)
         access = access_joined_room(request.requester.user_id, room_id_param(room_id))
@@ -32,8 +30,6 @@ class ReceiptView(MatrixView):
 
 
 class ReadMarkersView(MatrixView):
-    allow_guests = True
-
     def post(self, request: Request, room_id: str) -> Response:
         body: JsonDict = parse_json_object(request)
         access = access_joined_room(request.requester.user_id, room_id_param(room_id))
@@ -51,8 +47,6 @@ class ReadMarkersView(MatrixView):
 
 
 class TypingView(MatrixView):
-    allow_guests = True
-
     def put(self, request: Request, room_id: str, user_id: str) -> Response:
         body = parse_body(TypingBody, request)
         if user_id_param(user_id) != request.requester.user_id:

@@ -67,8 +67,6 @@ class RelationsView(MatrixView):
 
 
 class ThreadsView(MatrixView):
-    allow_guests = True
-
     def get(self, request: Request, room_id: str) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
         include = request.query_params.get("include", "all")
