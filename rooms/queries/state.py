@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from matrixhs.errors import NotFound
+from matrixhs.errors import Forbidden, NotFound
 from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import current_state_ids
 from rooms.models import Event, RoomMembership
 from rooms.queries.access import RoomAccess
 from rooms.queries.timeline import parse_token, timeline_events
+from rooms.queries.visibility import event_is_visible
 from rooms.state import state_of_group
 
 
@@ -36,9 +37,17 @@ def state_event(access: RoomAccess, event_type: str, state_key: str) -> Event:
 
 
 def member_events(
-    access: RoomAccess, at: str | None, membership: str | None, not_membership: str | None
+    access: RoomAccess,
+    user_id: str,
+    at: str | None,
+    membership: str | None,
+    not_membership: str | None,
 ) -> list[Event]:
-    """The m.room.member events of /members (at a token, filtered by membership)."""
+    """The m.room.member events of /members (at a token, filtered by membership).
+
+    Raises:
+        Forbidden: the reader could not see the room at ``at`` (history visibility).
+    """
     if at is not None:
         events: QuerySet[Event] = timeline_events(access)
         position = parse_token(events, at)
@@ -47,6 +56,10 @@ def member_events(
             .order_by("-depth", "-stream_ordering")
             .first()
         )
+        # Membership at a point is what the reader could have seen there: the event
+        # the token points to must be visible to them (as for /messages).
+        if anchor is not None and not event_is_visible(user_id, anchor, access.is_joined):
+            raise Forbidden("You may not see the room's membership at that point")
         state = state_of_group(anchor.state_group_id if anchor else None)
         ids = [eid for (t, _), eid in state.items() if t == EventTypes.MEMBER]
     else:

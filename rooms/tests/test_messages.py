@@ -159,3 +159,33 @@ class MembersTests(RoomTestCase):
         self.assertEqual([e["state_key"] for e in not_join], ["@mallory:test.local"])
         before = self.api(self.alice).get(url + f"?at={token}").body["chunk"]
         self.assertEqual(len(before), 2)
+
+    def history_room(self, visibility: str) -> tuple[str, str]:
+        """A public room with a point (token) from before Mallory joined; Bob was in it
+        then and left before she joined."""
+        room = self.create_room(self.alice, preset="public_chat")
+        self.set_state(
+            self.alice, room, "m.room.history_visibility", {"history_visibility": visibility}
+        )
+        self.join(self.bob, room)
+        self.send_ok(self.alice, room, "before")
+        token = self.messages(self.alice, room, "dir=b&limit=1").body["start"]
+        self.leave(self.bob, room)
+        self.join(self.mallory, room)
+        return room, token
+
+    def test_members_at_a_point_the_reader_could_not_see_is_forbidden(self) -> None:
+        for visibility in ("joined", "invited"):
+            with self.subTest(visibility=visibility):
+                room, token = self.history_room(visibility)
+                url = f"{V3}/rooms/{q(room)}/members?at={token}"
+                self.assert_matrix_error(self.api(self.mallory).get(url), 403, "M_FORBIDDEN")
+                self.assertEqual(self.api(self.alice).get(url).status_code, 200)
+
+    def test_members_at_a_point_of_shared_history_is_served(self) -> None:
+        room, token = self.history_room("shared")
+        url = f"{V3}/rooms/{q(room)}/members?at={token}"
+        response = self.api(self.mallory).get(url)
+        self.assertEqual(response.status_code, 200, response.body)
+        members = {e["state_key"]: e["content"]["membership"] for e in response.body["chunk"]}
+        self.assertEqual(members, {"@alice:test.local": "join", "@bob:test.local": "join"})

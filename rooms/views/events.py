@@ -129,7 +129,11 @@ class MembersView(MatrixView):
         access = access_room(request.requester.user_id, room_id_param(room_id))
         params = request.query_params
         members = state_queries.member_events(
-            access, params.get("at"), params.get("membership"), params.get("not_membership")
+            access,
+            request.requester.user_id,
+            params.get("at"),
+            params.get("membership"),
+            params.get("not_membership"),
         )
         return Response({"chunk": format_events(members, viewer_of(request), bundle=False)})
 
