@@ -29,6 +29,9 @@ class Stream(StrEnum):
     RECEIPTS = "receipts"
     DEVICE_LISTS = "device_lists"
     PRESENCE = "presence"
+    #: History fetched from other servers: stored at minus this position, below every
+    #: live event, so that incremental syncs never see it.
+    BACKFILL = "backfill"
 
 
 _TABLE = StreamCounter._meta.db_table

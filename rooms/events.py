@@ -15,18 +15,24 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 
 from federation.keys import get_signing_key, server_keys
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
 from matrixhs.notifier import notify_users
 from matrixhs.protocol.canonical_json import InvalidCanonicalJson, encode_canonical_json
-from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, check_auth
+from matrixhs.protocol.event_auth import (
+    EventRejected,
+    auth_types_for_event,
+    check_auth,
+    check_auth_events_list,
+)
 from matrixhs.protocol.events import (
     CREATE_KEY,
     POWER_LEVELS_KEY,
@@ -34,11 +40,16 @@ from matrixhs.protocol.events import (
     EventTypes,
     InvalidEvent,
     StateKey,
+    auth_event_ids,
+    create_event_id_for_room,
+    prev_event_ids,
+    state_key_tuple,
 )
 from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.protocol.redaction import redacted_event_id, should_apply_redaction
 from matrixhs.protocol.room_versions import RoomVersion, get_room_version
 from matrixhs.protocol.signing import build_pdu
+from matrixhs.protocol.state_res import resolve_state
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
 from rooms.models import (
@@ -50,8 +61,9 @@ from rooms.models import (
     ForwardExtremity,
     Room,
     RoomMembership,
+    StateGroup,
 )
-from rooms.state import new_state_group
+from rooms.state import StateMap, new_state_group, state_of_group, states_of_groups
 
 logger = logging.getLogger(__name__)
 
@@ -349,46 +361,60 @@ def persist_event(
     pdu: JsonDict,
     replaces_state: str | None = None,
 ) -> Event:
-    """Store an authorized event as the room's new latest event (the caller holds the lock)."""
-    state_key = pdu.get("state_key")
+    """Store an authorized local event as the room's new latest event (the caller holds
+    the lock): its prev events are the room's extremities, so the state before it is the
+    room's current state."""
+    key = state_key_tuple(pdu)
     before_id = room.current_state_group_id
     after_id = before_id
-    if state_key is not None:
-        group = new_state_group(
-            room, room.current_state_group, {(pdu["type"], state_key): event_id}
-        )
-        after_id = group.pk
-    relation = pdu["content"].get("m.relates_to") if isinstance(pdu.get("content"), dict) else None
-    relates_to, rel_type = _relation(relation)
-    membership = pdu["content"].get("membership") if pdu["type"] == EventTypes.MEMBER else None
-    prev_ids = [p if isinstance(p, str) else p[0] for p in pdu.get("prev_events", [])]
-    auth_ids = [a if isinstance(a, str) else a[0] for a in pdu.get("auth_events", [])]
-    stream_ordering = next_position(Stream.EVENTS)  # last: see matrixhs.streams
-    event = Event(
-        event_id=event_id,
-        room=room,
-        type=pdu["type"],
-        state_key=state_key,
-        sender=pdu["sender"],
+    if key is not None:
+        after_id = new_state_group(room, room.current_state_group, {key: event_id}).pk
+    event = _event_row(
+        room,
+        rv,
+        event_id,
+        pdu,
         depth=pdu["depth"],
-        origin_server_ts=pdu["origin_server_ts"],
-        stream_ordering=stream_ordering,
-        json=encode_canonical_json(pdu, strict=rv.strict_canonical_json).decode("utf-8"),
-        membership=membership if isinstance(membership, str) else None,
-        replaces_state=replaces_state,
-        relates_to=relates_to,
-        rel_type=rel_type,
         state_group_before_id=before_id,
         state_group_id=after_id,
-        received_ts=now_ms(),
+        replaces_state=replaces_state,
     )
-    _insert_event(event, prev_ids, auth_ids)
-    if state_key is not None:
-        _update_current_state(room, event, pdu, after_id)
-    if pdu["type"] == EventTypes.REDACTION and state_key is None:  # state ones redact nothing
+    event.stream_ordering = next_position(Stream.EVENTS)  # last: see matrixhs.streams
+    _insert_event(event, prev_event_ids(pdu), auth_event_ids(pdu, rv, include_create=False))
+    if key is not None:
+        _apply_state_delta(room, {key: event_id}, set(), after_id, [event])
+    if event.redacts is not None:
         _apply_redaction(room, rv, event, pdu)
     _notify_local_members(room, pdu)
     return event
+
+
+def _event_row(
+    room: Room, rv: RoomVersion, event_id: str, pdu: JsonDict, *, depth: int, **columns: Any
+) -> Event:
+    """An Event row for a PDU (not saved); ``columns`` sets the rest (state groups, ...)."""
+    content = pdu.get("content") if isinstance(pdu.get("content"), dict) else {}
+    relates_to, rel_type = _relation(content.get("m.relates_to"))
+    membership = content.get("membership") if pdu["type"] == EventTypes.MEMBER else None
+    redacts = None
+    if pdu["type"] == EventTypes.REDACTION and "state_key" not in pdu:
+        redacts = redacted_event_id(pdu, rv)
+    return Event(
+        event_id=event_id,
+        room=room,
+        type=pdu["type"],
+        state_key=pdu.get("state_key"),
+        sender=pdu["sender"],
+        depth=depth,
+        origin_server_ts=pdu["origin_server_ts"],
+        json=encode_canonical_json(pdu, strict=rv.strict_canonical_json).decode("utf-8"),
+        membership=membership if isinstance(membership, str) else None,
+        relates_to=relates_to,
+        rel_type=rel_type,
+        redacts=redacts if redacts is not None and len(redacts) <= 255 else None,
+        received_ts=now_ms(),
+        **columns,
+    )
 
 
 _EVENT_COLUMNS = (
@@ -405,6 +431,7 @@ _EVENT_COLUMNS = (
     "rejected_reason",
     "soft_failed",
     "redacted_by",
+    "redacts",
     "membership",
     "replaces_state",
     "relates_to",
@@ -415,9 +442,12 @@ _EVENT_COLUMNS = (
 )
 
 
-def _insert_event(event: Event, prev_ids: list[str], auth_ids: list[str]) -> None:
-    """The event row, its edges and the new forward extremity, in a few plain statements:
-    this runs while the room is locked, so every round trip saved shortens the queue."""
+def _insert_event(
+    event: Event, prev_ids: list[str], auth_ids: list[str], extremity: bool = True
+) -> None:
+    """The event row and its edges and, for a new latest event (``extremity``), the
+    forward extremities it replaces: a few plain statements, since this runs while the
+    room is locked and every round trip saved shortens the queue."""
     columns = ", ".join(_EVENT_COLUMNS)
     values = [getattr(event, name) for name in _EVENT_COLUMNS]
     event.pk = _rows(
@@ -430,16 +460,19 @@ def _insert_event(event: Event, prev_ids: list[str], auth_ids: list[str]) -> Non
             + ", ".join(["(%s, %s)"] * len(prev_ids)),
             [part for p in prev_ids for part in (event.pk, p)],
         )
-        _execute(
-            f"DELETE FROM {_EXTREMITY} WHERE room_id = %s AND event_id IN "
-            f"({', '.join(['%s'] * len(prev_ids))})",
-            [event.room_id, *prev_ids],
-        )
     if auth_ids:
         _execute(
             f"INSERT INTO {_AUTH_EDGE} (event_id, auth_event_id) VALUES "
             + ", ".join(["(%s, %s)"] * len(auth_ids)),
             [part for a in auth_ids for part in (event.pk, a)],
+        )
+    if not extremity:
+        return
+    if prev_ids:
+        _execute(
+            f"DELETE FROM {_EXTREMITY} WHERE room_id = %s AND event_id IN "
+            f"({', '.join(['%s'] * len(prev_ids))})",
+            [event.room_id, *prev_ids],
         )
     _execute(
         f"INSERT INTO {_EXTREMITY} (room_id, event_id, depth) VALUES (%s, %s, %s)",
@@ -459,45 +492,87 @@ def _relation(relation: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _update_current_state(room: Room, event: Event, pdu: JsonDict, group_id: int | None) -> None:
-    CurrentStateEvent.objects.update_or_create(
-        room=room,
-        type=event.type,
-        state_key=event.state_key,
-        defaults={"event_id": event.event_id},
-    )
+def _apply_state_delta(
+    room: Room,
+    changed: Mapping[StateKey, str],
+    removed: set[StateKey],
+    group_id: int | None,
+    known: Sequence[Event] = (),
+) -> None:
+    """Move the room's current state (and the memberships derived from it) to
+    ``group_id``, whose state differs from the current one by ``changed`` and
+    ``removed``. ``known`` are changed events at hand (others are read)."""
+    pdus = {e.event_id: json.loads(e.json) for e in known}
+    positions = {e.event_id: e.stream_ordering for e in known}
+    missing = set(changed.values()) - pdus.keys()
+    if missing:
+        pdus = {**pdus, **load_pdus(missing)}
+    for (event_type, state_key), event_id in changed.items():
+        CurrentStateEvent.objects.update_or_create(
+            room=room, type=event_type, state_key=state_key, defaults={"event_id": event_id}
+        )
+    for event_type, state_key in removed:
+        CurrentStateEvent.objects.filter(room=room, type=event_type, state_key=state_key).delete()
+        if event_type == EventTypes.MEMBER:
+            RoomMembership.objects.filter(room=room, user_id=state_key).delete()
     room.current_state_group_id = group_id
     room.save(update_fields=["current_state_group"])
-    if event.type != EventTypes.MEMBER or event.membership is None:
+    members = {key[1]: eid for key, eid in changed.items() if key[0] == EventTypes.MEMBER}
+    if not members:
         return
-    content = pdu["content"]
-    displayname, avatar = content.get("displayname"), content.get("avatar_url")
-    RoomMembership.objects.update_or_create(
-        room=room,
-        user_id=event.state_key,
-        defaults={
-            "membership": event.membership,
-            "event_id": event.event_id,
-            "stream_ordering": event.stream_ordering,
-            "sender": event.sender,
-            "displayname": displayname if isinstance(displayname, str) else None,
-            "avatar_url": avatar if isinstance(avatar, str) else None,
-            "forgotten": False,
-        },
-    )
+    unknown = set(members.values()) - positions.keys()
+    if unknown:
+        positions.update(
+            Event.objects.filter(event_id__in=unknown).values_list("event_id", "stream_ordering")
+        )
+    for user_id, event_id in members.items():
+        pdu = pdus[event_id]
+        content = pdu.get("content", {})
+        membership = content.get("membership")
+        if not isinstance(membership, str):
+            continue
+        displayname, avatar = content.get("displayname"), content.get("avatar_url")
+        RoomMembership.objects.update_or_create(
+            room=room,
+            user_id=user_id,
+            defaults={
+                "membership": membership,
+                "event_id": event_id,
+                "stream_ordering": positions.get(event_id),
+                "sender": pdu.get("sender", ""),
+                "displayname": displayname if isinstance(displayname, str) else None,
+                "avatar_url": avatar if isinstance(avatar, str) else None,
+                "forgotten": False,
+            },
+        )
 
 
 def _apply_redaction(room: Room, rv: RoomVersion, event: Event, pdu: JsonDict) -> None:
     """Mark the target redacted when the redaction may apply (room versions: "Handling
-    redactions"); the stored PDU stays as signed, readers serve the pruned form."""
-    target_id = redacted_event_id(pdu, rv)
-    if target_id is None:
-        return
-    target = Event.objects.filter(event_id=target_id, room=room).first()
+    redactions"); the stored PDU stays as signed, readers serve the pruned form. A
+    redaction whose target is not here yet waits (``Event.redacts``) until it arrives."""
+    target = Event.objects.filter(event_id=event.redacts, room=room).first()
     if target is None or target.redacted_by is not None:
         return
     if should_apply_redaction(pdu, json.loads(target.json), current_power_levels(room)):
         Event.objects.filter(pk=target.pk).update(redacted_by=event.event_id)
+
+
+def _apply_waiting_redactions(room: Room, rv: RoomVersion, event: Event) -> None:
+    """A redaction that arrived before its target applies now that the target is here."""
+    waiting = (
+        Event.objects.filter(
+            room=room,
+            redacts=event.event_id,
+            rejected_reason__isnull=True,
+            soft_failed=False,
+            outlier=False,
+        )
+        .order_by("stream_ordering")
+        .first()
+    )
+    if waiting is not None:
+        _apply_redaction(room, rv, waiting, json.loads(waiting.json))
 
 
 def _notify_local_members(room: Room, pdu: JsonDict) -> None:
@@ -516,3 +591,346 @@ def _notify_local_members(room: Room, pdu: JsonDict) -> None:
         notify_users(user_id for user_id in members if user_id.endswith(suffix))
 
     transaction.on_commit(wake)
+
+
+# --- Events from other servers ------------------------------------------------------------
+#
+# The federation layer first does what needs the network (signatures checked with the
+# origin's keys, content hashes, missing auth and prev events fetched), then hands each
+# event here. Everything below runs in one transaction under the room's lock and uses only
+# the database and the protocol core: steps 4 to 6 of the server-server API's "Checks
+# performed on receipt of a PDU", the state before the event (resolved over its prev
+# events), the new current state (resolved over the forward extremities).
+
+
+class StoredEvents:
+    """The room's stored events, for state resolution and auth chains (an EventStore)."""
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+
+    def get_events(self, event_ids: Collection[str]) -> Mapping[str, JsonDict]:
+        known = Event.objects.filter(room=self.room, event_id__in=set(event_ids))
+        return load_pdus(known.values_list("event_id", flat=True))
+
+    def get_rejected(self, event_ids: Collection[str]) -> Collection[str]:
+        return set(
+            Event.objects.filter(
+                room=self.room, event_id__in=set(event_ids), rejected_reason__isnull=False
+            ).values_list("event_id", flat=True)
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an event from another server."""
+
+    event_id: str
+    rejected_reason: str | None = None
+    soft_failed: bool = False
+    already_known: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.rejected_reason is None
+
+
+def known_event_ids(event_ids: Iterable[str]) -> set[str]:
+    """Which of these events are stored (in the timeline or as outliers)."""
+    wanted = set(event_ids)
+    if not wanted:
+        return set()
+    return set(Event.objects.filter(event_id__in=wanted).values_list("event_id", flat=True))
+
+
+def events_with_state(room: Room, event_ids: Iterable[str]) -> set[str]:
+    """Which of these events are stored in the room with a known state (not outliers)."""
+    return set(
+        Event.objects.filter(
+            room=room, event_id__in=set(event_ids), outlier=False, state_group__isnull=False
+        ).values_list("event_id", flat=True)
+    )
+
+
+def persist_outliers(room_id: str, events: Sequence[tuple[str, JsonDict]]) -> dict[str, Outcome]:
+    """Store events outside the timeline: auth chains, the state a join brought.
+
+    They get no stream position and no state and are never served. Each is checked with
+    its own auth events (given earlier in ``events`` or stored before), so ``events``
+    must come auth events first; one that fails is stored as rejected. Events already
+    stored are left as they are.
+
+    Raises:
+        NotFound: the room is not known here.
+    """
+    with transaction.atomic():
+        room = lock_room(room_id)
+        rv = get_room_version(room.room_version)
+        stored = known_event_ids(event_id for event_id, _ in events)
+        outcomes: dict[str, Outcome] = {}
+        batch: dict[str, JsonDict] = {}
+        rejected: set[str] = set()
+        for event_id, pdu in events:
+            if event_id in stored or event_id in outcomes:
+                outcomes.setdefault(event_id, Outcome(event_id, already_known=True))
+                continue
+            reason = _auth_with_own_auth_events(room, rv, pdu, batch, rejected)
+            batch[event_id] = pdu
+            if reason is not None:
+                rejected.add(event_id)
+            row = _event_row(
+                room, rv, event_id, pdu, depth=pdu["depth"], outlier=True, rejected_reason=reason
+            )
+            _insert_event(
+                row,
+                prev_event_ids(pdu),
+                auth_event_ids(pdu, rv, include_create=False),
+                extremity=False,
+            )
+            outcomes[event_id] = Outcome(event_id, rejected_reason=reason)
+        return outcomes
+
+
+def _auth_with_own_auth_events(
+    room: Room,
+    rv: RoomVersion,
+    pdu: JsonDict,
+    batch: Mapping[str, JsonDict],
+    batch_rejected: set[str],
+) -> str | None:
+    """Step 4: None when the event passes the auth rules with its own auth events, else
+    why not. ``batch`` holds events of the same call, not stored yet."""
+    if pdu.get("type") == EventTypes.CREATE:
+        return _reason(lambda: check_auth(pdu, {}, rv))
+    listed = auth_event_ids(pdu, rv, include_create=False)
+    wanted = auth_event_ids(pdu, rv)
+    found = {e: batch[e] for e in wanted if e in batch}
+    found.update(load_pdus(set(wanted) - found.keys()) if set(wanted) - found.keys() else {})
+    missing = sorted(e for e in wanted if e not in found)
+    if missing:
+        return f"unknown auth events: {', '.join(missing[:3])}"
+    stored = set(wanted) - batch.keys()
+    if batch_rejected & set(wanted) or StoredEvents(room).get_rejected(stored):
+        return "an auth event was rejected"  # rule 2.3
+
+    def check() -> None:
+        auth_map = dict(check_auth_events_list(pdu, [found[e] for e in listed], rv))
+        if rv.room_id_from_create_event:
+            auth_map[CREATE_KEY] = found[create_event_id_for_room(room.room_id)]
+        check_auth(pdu, auth_map, rv)
+
+    return _reason(check)
+
+
+def _reason(check: Callable[[], None]) -> str | None:
+    try:
+        check()
+    except EventRejected as exc:
+        return exc.reason
+    return None
+
+
+def state_before(room: Room, pdu: JsonDict) -> StateMap | None:
+    """The state before an event: its prev event's state, or the resolution of its prev
+    events' states. None when a prev event is unknown or an outlier (the caller then asks
+    the origin for the state at the event)."""
+    prevs = set(prev_event_ids(pdu))
+    groups = dict(
+        Event.objects.filter(
+            room=room, event_id__in=prevs, outlier=False, state_group__isnull=False
+        ).values_list("event_id", "state_group_id")
+    )
+    if not prevs or len(groups) < len(prevs):
+        return None
+    return _resolve(room, list(states_of_groups(set(groups.values())).values()))
+
+
+def _resolve(room: Room, state_sets: list[StateMap]) -> StateMap:
+    if len(state_sets) == 1:
+        return dict(state_sets[0])
+    rv = get_room_version(room.room_version)
+    return resolve_state(rv, state_sets, None, StoredEvents(room))
+
+
+def persist_federated_event(
+    room_id: str,
+    event_id: str,
+    pdu: JsonDict,
+    state: StateMap | None = None,
+    backfilled: bool = False,
+) -> Outcome:
+    """Store a verified event from another server in the room's timeline.
+
+    The caller has checked its format, signatures and content hash, and stored its auth
+    events (as outliers when they were new) and what it could of its prev events.
+    ``state`` is the state before the event as its origin reported it, for when its prev
+    events are not all here.
+
+    The event is rejected when it fails the auth rules with its auth events or with the
+    state before it, and soft-failed when it fails them with the room's current state.
+    Rejected and soft-failed events are stored, never served. A ``backfilled`` event is
+    history from before what we had: it gets a position below every live one and changes
+    neither the current state nor the forward extremities.
+
+    Raises:
+        NotFound: the room is not known here.
+        StateUnknown: no ``state`` was given and the prev events are not all here.
+    """
+    with transaction.atomic():
+        room = lock_room(room_id)
+        stored = Event.objects.filter(event_id=event_id).values_list("outlier", flat=True)
+        if any(not outlier for outlier in stored):
+            return Outcome(event_id, already_known=True)
+        rv = get_room_version(room.room_version)
+        before = state if state is not None else state_before(room, pdu)
+        if before is None:
+            raise StateUnknown(event_id)
+        reason = _auth_with_own_auth_events(room, rv, pdu, {}, set())
+        if reason is None:
+            reason = _auth_with_state(rv, pdu, before)
+        soft_failed = False
+        if reason is None and not backfilled:
+            current = current_state_ids(room, auth_types_for_event(pdu, rv) | {CREATE_KEY})
+            soft_failed = _auth_with_state(rv, pdu, current) is not None
+        event = _store_remote(room, rv, event_id, pdu, before, reason, soft_failed, backfilled)
+        if event is not None and event.stream_ordering is not None and not backfilled:
+            _notify_local_members(room, pdu)
+        return Outcome(event_id, rejected_reason=reason, soft_failed=soft_failed)
+
+
+class StateUnknown(Exception):
+    """The state before an event cannot be worked out from what is stored."""
+
+
+def _auth_with_state(rv: RoomVersion, pdu: JsonDict, state: Mapping[StateKey, str]) -> str | None:
+    keys = auth_types_for_event(pdu, rv) | {CREATE_KEY}
+    wanted = {key: state[key] for key in keys if key in state}
+    pdus = load_pdus(wanted.values())
+    auth_map = {key: pdus[eid] for key, eid in wanted.items() if eid in pdus}
+    return _reason(lambda: check_auth(pdu, auth_map, rv))
+
+
+def _store_remote(
+    room: Room,
+    rv: RoomVersion,
+    event_id: str,
+    pdu: JsonDict,
+    before: StateMap,
+    rejected_reason: str | None,
+    soft_failed: bool,
+    backfilled: bool,
+) -> Event:
+    prevs = prev_event_ids(pdu)
+    group_before = _group_for_state(room, before, prevs)
+    key = state_key_tuple(pdu)
+    group_after = group_before
+    if key is not None and rejected_reason is None:
+        group_after = new_state_group(room, group_before, {key: event_id})
+    live = rejected_reason is None and not soft_failed
+    old_extremities = set(
+        ForwardExtremity.objects.filter(room=room).values_list("event_id", flat=True)
+    )
+    event = _event_row(
+        room,
+        rv,
+        event_id,
+        pdu,
+        depth=_ordering_depth(room, pdu),
+        rejected_reason=rejected_reason,
+        soft_failed=soft_failed,
+        state_group_before_id=group_before.pk,
+        state_group_id=group_after.pk,
+        replaces_state=before.get(key) if key is not None else None,
+    )
+    # An outlier being filled in (it was an auth event, now it is in the timeline).
+    Event.objects.filter(event_id=event_id, outlier=True).delete()
+    is_new_tip = live and not backfilled and not _has_successor(room, event_id)
+    if live and backfilled:
+        event.stream_ordering = -next_position(Stream.BACKFILL)
+    elif live:
+        event.stream_ordering = next_position(Stream.EVENTS)
+    _insert_event(event, prevs, auth_event_ids(pdu, rv, include_create=False), extremity=is_new_tip)
+    if not live:
+        return event
+    if event.redacts is not None:
+        _apply_redaction(room, rv, event, pdu)
+    _apply_waiting_redactions(room, rv, event)
+    if not backfilled:
+        _update_current_state(room, event, pdu, key, old_extremities, group_after)
+    return event
+
+
+def _has_successor(room: Room, event_id: str) -> bool:
+    """Whether a stored live event already names this one as a prev event (it fills a gap
+    behind the room's latest events, so it is no forward extremity)."""
+    return EventEdge.objects.filter(
+        prev_event_id=event_id,
+        event__room=room,
+        event__outlier=False,
+        event__rejected_reason__isnull=True,
+        event__soft_failed=False,
+    ).exists()
+
+
+def _ordering_depth(room: Room, pdu: JsonDict) -> int:
+    """The depth this server orders the event by: its claimed depth, but at most one more
+    than its deepest known prev event (or than the room's deepest event when none is
+    known), so that a remote server cannot push its events past everything else."""
+    claimed = pdu["depth"] if isinstance(pdu.get("depth"), int) else 0
+    prevs = prev_event_ids(pdu)
+    deepest = Event.objects.filter(room=room, event_id__in=prevs).aggregate(d=Max("depth"))["d"]
+    if deepest is None:
+        deepest = Event.objects.filter(room=room, outlier=False).aggregate(d=Max("depth"))["d"]
+    return max(0, min(claimed, (deepest or 0) + 1))
+
+
+def _group_for_state(room: Room, state: StateMap, prev_ids: list[str]) -> StateGroup:
+    """A state group holding exactly ``state``: a prev event's group when it matches, a
+    delta over it when the state only adds or changes entries, else a full snapshot."""
+    base = (
+        Event.objects.filter(room=room, event_id__in=prev_ids, state_group__isnull=False)
+        .select_related("state_group")
+        .first()
+    )
+    if base is not None and base.state_group is not None:
+        base_state = state_of_group(base.state_group_id)
+        if base_state == dict(state):
+            return base.state_group
+        if base_state.keys() <= state.keys():
+            delta = {k: v for k, v in state.items() if base_state.get(k) != v}
+            return new_state_group(room, base.state_group, delta)
+    return new_state_group(room, None, dict(state))
+
+
+def _update_current_state(
+    room: Room,
+    event: Event,
+    pdu: JsonDict,
+    key: StateKey | None,
+    old_extremities: set[str],
+    group_after: StateGroup,
+) -> None:
+    """The room's current state after a new live event: the event's own state when it
+    follows every previous extremity (the usual case: a delta of at most one entry),
+    else the resolution of the states of all forward extremities."""
+    if old_extremities <= set(prev_event_ids(pdu)):
+        if key is not None:
+            _apply_state_delta(room, {key: event.event_id}, set(), group_after.pk, [event])
+        elif room.current_state_group_id != group_after.pk:
+            room.current_state_group_id = group_after.pk
+            room.save(update_fields=["current_state_group"])
+        return
+    tips = dict(
+        Event.objects.filter(
+            room=room, event_id__in=ForwardExtremity.objects.filter(room=room).values("event_id")
+        ).values_list("event_id", "state_group_id")
+    )
+    groups = {g for g in tips.values() if g is not None}
+    states = states_of_groups(groups)
+    resolved = _resolve(room, list(states.values())) if states else {}
+    current = state_of_group(room.current_state_group_id)
+    if resolved == current:
+        return
+    group = _group_for_state(room, resolved, list(tips))
+    changed = {k: v for k, v in resolved.items() if current.get(k) != v}
+    _apply_state_delta(room, changed, set(current) - set(resolved), group.pk)

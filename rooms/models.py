@@ -70,6 +70,8 @@ class Event(models.Model):
     soft_failed = models.BooleanField(default=False)
     #: The redaction event that redacts this one (served pruned from then on).
     redacted_by = models.CharField(max_length=255, null=True)
+    #: m.room.redaction (not state): the event it redacts, which may arrive after it.
+    redacts = models.CharField(max_length=255, null=True, db_index=True)
     #: m.room.member: the membership; other events: None.
     membership = models.CharField(max_length=16, null=True)
     #: For state events: the event this one replaced in the state (unsigned.prev_content).
