@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from matrixhs.protocol.canonical_json import encode_canonical_json
+from matrixhs.protocol.canonical_json import InvalidCanonicalJson, encode_canonical_json
 from matrixhs.protocol.ids import MAX_ID_BYTES, server_name_of
 from matrixhs.protocol.room_versions import EventFormat, RoomVersion
 
@@ -183,3 +183,81 @@ def check_size_limits(event: Mapping[str, Any], rv: RoomVersion) -> None:
     size = len(encode_canonical_json(event, strict=rv.strict_canonical_json))
     if size > MAX_PDU_SIZE:
         raise EventTooLarge(f"event is {size} bytes, over the {MAX_PDU_SIZE} byte limit")
+
+
+#: Largest ``depth`` a PDU may carry (server-server API: at most 2**63 - 1; canonical JSON
+#: caps integers at 2**53 - 1 anyway).
+MAX_DEPTH: Final = 2**53 - 1
+#: Most prev events / auth events a PDU may reference (spec: prev_events at most 20,
+#: auth_events at most 10 are what servers send; a little slack for older servers).
+MAX_PREV_EVENTS: Final = 20
+MAX_AUTH_EVENTS: Final = 10
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_references(value: object, name: str, limit: int, rv: RoomVersion) -> None:
+    if not isinstance(value, list) or len(value) > limit:
+        raise InvalidEvent(f"{name} must be a list of at most {limit} references")
+    for ref in value:
+        if rv.event_format is EventFormat.V1:
+            ok = (
+                isinstance(ref, list)
+                and len(ref) == 2
+                and isinstance(ref[0], str)
+                and isinstance(ref[1], dict)
+            )
+        else:
+            ok = isinstance(ref, str)
+        if not ok or not _reference_ids([ref])[0].startswith("$"):
+            raise InvalidEvent(f"{name} holds a malformed event reference")
+
+
+def check_pdu_format(pdu: Mapping[str, Any], rv: RoomVersion) -> None:
+    """Server-server API "Checks performed on receipt of a PDU", step 1: a valid event of
+    its room version's format (fields present, of the right types, within the size
+    limits). An event that fails is dropped, not stored.
+
+    Raises:
+        InvalidEvent: the event is malformed (EventTooLarge when over a size limit).
+    """
+    for field in ("type", "sender"):
+        if not isinstance(pdu.get(field), str) or not pdu[field]:
+            raise InvalidEvent(f"'{field}' must be a non-empty string")
+    is_v12_create = rv.room_id_from_create_event and pdu["type"] == EventTypes.CREATE
+    room_id = pdu.get("room_id")
+    if is_v12_create:
+        if room_id is not None:
+            raise InvalidEvent("a create event has no room_id in this room version")
+    elif not isinstance(room_id, str) or not room_id.startswith("!"):
+        raise InvalidEvent("'room_id' must be a room ID")
+    if not pdu["sender"].startswith("@") or ":" not in pdu["sender"]:
+        raise InvalidEvent("'sender' must be a user ID")
+    if not isinstance(pdu.get("content"), dict):
+        raise InvalidEvent("'content' must be an object")
+    if "state_key" in pdu and not isinstance(pdu["state_key"], str):
+        raise InvalidEvent("'state_key' must be a string")
+    depth, ts = pdu.get("depth"), pdu.get("origin_server_ts")
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_DEPTH:
+        raise InvalidEvent("'depth' must be a non-negative integer")
+    if not _is_int(ts):
+        raise InvalidEvent("'origin_server_ts' must be an integer")
+    _check_references(pdu.get("prev_events"), "prev_events", MAX_PREV_EVENTS, rv)
+    _check_references(pdu.get("auth_events"), "auth_events", MAX_AUTH_EVENTS, rv)
+    hashes = pdu.get("hashes")
+    if not isinstance(hashes, dict) or not isinstance(hashes.get("sha256"), str):
+        raise InvalidEvent("'hashes' must hold a sha256 hash")
+    if not isinstance(pdu.get("signatures"), dict):
+        raise InvalidEvent("'signatures' must be an object")
+    if rv.event_format is EventFormat.V1:
+        event_id = pdu.get("event_id")
+        if not isinstance(event_id, str) or not event_id.startswith("$") or ":" not in event_id:
+            raise InvalidEvent("'event_id' must be an event ID")
+    if "redacts" in pdu and not isinstance(pdu["redacts"], str):
+        raise InvalidEvent("'redacts' must be an event ID")
+    try:
+        check_size_limits(pdu, rv)
+    except InvalidCanonicalJson as exc:
+        raise InvalidEvent(f"not canonical JSON: {exc}") from exc
