@@ -28,6 +28,7 @@ class PeriodicJob:
 PERIODIC_JOBS = [
     PeriodicJob("accounts.actions.uia.purge_expired_sessions", 300),
     PeriodicJob("sync.presence.expire_idle_presence", 60),
+    PeriodicJob("federation.actions.sending.send_due", 5),
 ]
 
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
+from federation.actions.outbound import enqueue_pdu
 from federation.keys import get_signing_key, server_keys
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
 from matrixhs.notifier import notify_users
@@ -386,6 +387,7 @@ def persist_event(
     if event.redacts is not None:
         _apply_redaction(room, rv, event, pdu)
     _notify_local_members(room, pdu)
+    enqueue_pdu(room, event_id, pdu)
     return event
 
 

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from federation import sender as federation_sender
 from federation.keys import get_signing_key, key_id
 from matrixhs.background import BackgroundRunner
 
@@ -43,11 +44,13 @@ class Command(BaseCommand):
         if settings.EMBEDDED:
             runner = BackgroundRunner()
             runner.start()
+            federation_sender.start()
         try:
             self._run_asgi_server(host, port)
         finally:
             if runner is not None:
                 runner.stop()
+                federation_sender.stop()
 
     def _check_migrated(self) -> None:
         executor = MigrationExecutor(connection)

@@ -1,0 +1,185 @@
+"""Sending the outbound queue: transactions to one destination at a time, in order.
+
+``drain(destination)`` is what the Celery task and the in-process sender run. It holds
+the destination by a lease in the database (one transaction in flight per destination,
+across processes), sends up to 50 PDUs per transaction in the order they were queued,
+and deletes them only once the destination acknowledged the transaction. A transaction
+that may have reached the destination before a crash is resent with the same ID, so the
+destination answers it from its cache. On failure the destination is backed off
+(exponentially from MATRIXHS_FEDERATION_RETRY_MIN_S to _MAX_S); a request from that
+server, or a success, resets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+
+from federation.models import Destination, OutboundPdu
+from matrixhs.errors import JsonDict
+from matrixhs.time import now_ms
+from rooms.events import load_pdus
+
+logger = logging.getLogger(__name__)
+
+MAX_PDUS_PER_TRANSACTION = 50
+#: A queue longer than this for one room after an outage is cut to its newest events:
+#: the destination fetches the gap itself (get_missing_events), as the spec intends.
+CATCH_UP_KEEP = 20
+CATCH_UP_THRESHOLD = 200
+LEASE_MS = 120_000
+
+Sender = Callable[[str, str, JsonDict], Any]
+"""``send(destination, txn_id, transaction_body)``: raises on failure."""
+
+
+def _default_sender(destination: str, txn_id: str, body: JsonDict) -> Any:
+    from federation.transport.client import federation_client
+
+    return federation_client().send_transaction(destination, txn_id, body)
+
+
+def due_destinations(now: int | None = None) -> list[str]:
+    """Destinations with queued events that may be tried now."""
+    now = now_ms() if now is None else now
+    queued = set(OutboundPdu.objects.values_list("destination", flat=True).distinct())
+    waiting = set(
+        Destination.objects.filter(server_name__in=queued, retry_at_ms__gt=now).values_list(
+            "server_name", flat=True
+        )
+    )
+    return sorted(queued - waiting)
+
+
+def _claim(destination: str, now: int) -> bool:
+    Destination.objects.get_or_create(server_name=destination)
+    return bool(
+        Destination.objects.filter(server_name=destination, lease_until_ms__lt=now)
+        .filter(retry_at_ms__lte=now)
+        .update(lease_until_ms=now + LEASE_MS)
+    )
+
+
+def _release(destination: str) -> None:
+    Destination.objects.filter(server_name=destination).update(lease_until_ms=0)
+
+
+def drain(destination: str, send: Sender | None = None) -> int:
+    """Send ``destination`` everything queued for it, a transaction at a time, until the
+    queue is empty or a transaction fails. Returns the number of PDUs delivered."""
+    send = send or _default_sender
+    if not _claim(destination, now_ms()):
+        return 0
+    delivered = 0
+    try:
+        while True:
+            txn_id, event_ids = _next_transaction(destination)
+            if not event_ids:
+                return delivered
+            pdus = load_pdus(event_ids)
+            body: JsonDict = {
+                "origin": settings.MATRIXHS_SERVER_NAME,
+                "origin_server_ts": now_ms(),
+                "pdus": [pdus[e] for e in event_ids if e in pdus],
+                "edus": [],
+            }
+            try:
+                send(destination, str(txn_id), body)
+            except Exception as exc:  # any failure: the queue stays, the server waits
+                _back_off(destination, exc)
+                return delivered
+            OutboundPdu.objects.filter(destination=destination, txn_id=txn_id).delete()
+            delivered += len(event_ids)
+            mark_reachable(destination)
+    finally:
+        _release(destination)
+
+
+def _next_transaction(destination: str) -> tuple[int, list[str]]:
+    """The transaction to send next: one already started (a resend), or the next up to
+    50 queued events under a new transaction ID."""
+    with transaction.atomic():
+        started = list(
+            OutboundPdu.objects.filter(destination=destination, txn_id__isnull=False)
+            .order_by("id")
+            .values_list("txn_id", "event_id")
+        )
+        if started:
+            txn_id = started[0][0]
+            return txn_id, [e for t, e in started if t == txn_id]
+        _catch_up(destination)
+        batch = list(
+            OutboundPdu.objects.filter(destination=destination)
+            .order_by("id")
+            .values_list("id", "event_id")[:MAX_PDUS_PER_TRANSACTION]
+        )
+        if not batch:
+            return 0, []
+        row = Destination.objects.select_for_update().get(server_name=destination)
+        txn_id = row.next_txn_id
+        Destination.objects.filter(pk=row.pk).update(next_txn_id=F("next_txn_id") + 1)
+        OutboundPdu.objects.filter(id__in=[pk for pk, _ in batch]).update(txn_id=txn_id)
+        return txn_id, [event_id for _, event_id in batch]
+
+
+def _catch_up(destination: str) -> None:
+    """After a long outage, keep only each room's newest queued events."""
+    if OutboundPdu.objects.filter(destination=destination).count() <= CATCH_UP_THRESHOLD:
+        return
+    rooms = (
+        OutboundPdu.objects.filter(destination=destination)
+        .values_list("room_id", flat=True)
+        .distinct()
+    )
+    for room_id in rooms:
+        keep = list(
+            OutboundPdu.objects.filter(destination=destination, room_id=room_id)
+            .order_by("-id")
+            .values_list("id", flat=True)[:CATCH_UP_KEEP]
+        )
+        OutboundPdu.objects.filter(destination=destination, room_id=room_id).exclude(
+            id__in=keep
+        ).delete()
+
+
+def _back_off(destination: str, exc: Exception) -> None:
+    row = Destination.objects.get(server_name=destination)
+    minimum = settings.MATRIXHS_FEDERATION_RETRY_MIN_S * 1000
+    maximum = settings.MATRIXHS_FEDERATION_RETRY_MAX_S * 1000
+    interval = min(maximum, max(minimum, row.retry_interval_ms * 2))
+    delay = int(interval * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not security)
+    logger.info("Federation to %s failed (%s); next try in %d s", destination, exc, delay // 1000)
+    Destination.objects.filter(pk=row.pk).update(
+        retry_interval_ms=interval,
+        retry_at_ms=now_ms() + delay,
+        failures=F("failures") + 1,
+        last_error=str(exc)[:500],
+    )
+
+
+def mark_reachable(destination: str) -> bool:
+    """The destination answered us (or sent us a request): no more backoff. Returns
+    whether it was backed off, so that its queue can be looked at now."""
+    changed = (
+        Destination.objects.filter(server_name=destination)
+        .filter(Q(retry_interval_ms__gt=0) | Q(retry_at_ms__gt=0))
+        .update(retry_interval_ms=0, retry_at_ms=0, failures=0)
+    )
+    Destination.objects.filter(server_name=destination).update(last_success_ms=now_ms())
+    return bool(changed)
+
+
+def send_due() -> None:
+    """Periodic job: wake the senders of every destination with work due (retries after
+    a backoff, and anything a lost wake-up left behind)."""
+    from federation.sender import wake
+
+    due = due_destinations()
+    if due:
+        wake(set(due))

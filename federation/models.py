@@ -1,0 +1,63 @@
+"""Federation: what other servers are owed (the outbound queue) and how they are doing.
+
+The queue is the record (DESIGN "Redis and Celery are accelerators"): an event for a
+remote server is written here in the event's own transaction, and removed only once
+that server acknowledged the transaction that carried it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Destination(models.Model):
+    """A remote server we send to, with its retry state."""
+
+    server_name = models.CharField(max_length=255, unique=True)
+    #: No attempt before this time (ms); 0: try now.
+    retry_at_ms = models.BigIntegerField(default=0)
+    #: The current backoff interval (ms); 0 when the server is healthy.
+    retry_interval_ms = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    last_success_ms = models.BigIntegerField(null=True)
+    last_error = models.TextField(blank=True, default="")
+    #: A sender holds the destination until this time (one transaction in flight).
+    lease_until_ms = models.BigIntegerField(default=0)
+    #: Transaction IDs count up per destination.
+    next_txn_id = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return self.server_name
+
+
+class OutboundPdu(models.Model):
+    """An event owed to a destination, in the order it was queued."""
+
+    destination = models.CharField(max_length=255)
+    room_id = models.CharField(max_length=255)
+    event_id = models.CharField(max_length=255)
+    created_ms = models.BigIntegerField()
+    #: The transaction carrying it, once one was started: a resend after a crash reuses
+    #: the transaction ID, so the destination answers it from its cache.
+    txn_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["destination", "id"], name="outbound_pdu_queue")]
+        constraints = [
+            models.UniqueConstraint(fields=["destination", "event_id"], name="outbound_pdu_once")
+        ]
+
+
+class InboundTransaction(models.Model):
+    """A transaction another server sent us, with our answer: a resend gets the same
+    answer and changes nothing (server-server API: transactions are idempotent)."""
+
+    origin = models.CharField(max_length=255)
+    txn_id = models.CharField(max_length=255)
+    response = models.JSONField()
+    received_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["origin", "txn_id"], name="inbound_txn_once")
+        ]
