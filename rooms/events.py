@@ -747,6 +747,11 @@ def state_before(room: Room, pdu: JsonDict) -> StateMap | None:
     return _resolve(room, list(states_of_groups(set(groups.values())).values()))
 
 
+def resolve_states(room: Room, state_sets: list[StateMap]) -> StateMap:
+    """The resolution of several states of the room (state resolution of its version)."""
+    return _resolve(room, state_sets)
+
+
 def _resolve(room: Room, state_sets: list[StateMap]) -> StateMap:
     if len(state_sets) == 1:
         return dict(state_sets[0])

@@ -51,6 +51,12 @@ class _ServersCache:
 _servers = _ServersCache()
 
 
+def forget_cached_servers() -> None:
+    """Tests roll the database back, and row IDs come again: start afresh."""
+    with _servers.lock:
+        _servers.entries.clear()
+
+
 def servers_in_room(room: Room) -> frozenset[str]:
     """Every server with a joined member in the room now (ours included)."""
     return _servers.get(room)

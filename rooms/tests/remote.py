@@ -19,6 +19,8 @@ class RemoteServer:
     def __init__(self, name: str = "remote.example") -> None:
         self.name = name
         self.key = generate_signing_key("a_test")
+        #: Every event this server built, by ID (it knows their depths).
+        self.built: dict[str, JsonDict] = {}
 
     def user(self, localpart: str) -> str:
         return f"@{localpart}:{self.name}"
@@ -63,7 +65,9 @@ class RemoteServer:
         if rv.room_id_from_create_event:
             keys.discard(CREATE_KEY)
         partial["auth_events"] = sorted(state[k] for k in keys if k in state)
-        return build_pdu(partial, self.name, self.key, rv)
+        event_id, pdu = build_pdu(partial, self.name, self.key, rv)
+        self.built[event_id] = pdu
+        return event_id, pdu
 
     @staticmethod
     def state_after(room: Room, event_ids: list[str]) -> dict[tuple[str, str], str]:
@@ -73,7 +77,9 @@ class RemoteServer:
                 return state_of_group(row.state_group_id)
         return current_state_ids(room)
 
-    @staticmethod
-    def _depth(prev_events: list[str]) -> int:
-        pdus = load_pdus(prev_events)
+    def _depth(self, prev_events: list[str]) -> int:
+        pdus = {
+            **load_pdus(prev_events),
+            **{e: self.built[e] for e in prev_events if e in self.built},
+        }
         return max((p["depth"] for p in pdus.values()), default=0) + 1
