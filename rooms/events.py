@@ -46,9 +46,10 @@ from matrixhs.protocol.events import (
     prev_event_ids,
     state_key_tuple,
 )
+from matrixhs.protocol.ids import server_name_of
 from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.protocol.redaction import redacted_event_id, should_apply_redaction
-from matrixhs.protocol.room_versions import RoomVersion, get_room_version
+from matrixhs.protocol.room_versions import EventFormat, RoomVersion, get_room_version
 from matrixhs.protocol.signing import build_pdu
 from matrixhs.protocol.state_res import resolve_state
 from matrixhs.streams import Stream, next_position
@@ -254,6 +255,28 @@ def send_in_locked_room(
 ) -> Event:
     """Build, authorize and persist an event in a room locked by the caller's transaction."""
     rv = get_room_version(room.room_version)
+    partial, state = _partial_event(room, rv, sender, event_type, content, state_key, redacts)
+    event_id, pdu = _build(partial, rv)
+    auth_keys = auth_types_for_event(partial, rv) | {CREATE_KEY}
+    auth_state = {key: state[key] for key in auth_keys if key in state}
+    auth_pdus = load_pdus(auth_state.values())
+    _authorize(pdu, {key: auth_pdus[eid] for key, eid in auth_state.items()}, rv)
+    key = (event_type, state_key) if state_key is not None else None
+    replaces = state.get(key) if key is not None else None
+    return persist_event(room, rv, event_id, pdu, replaces_state=replaces)
+
+
+def _partial_event(
+    room: Room,
+    rv: RoomVersion,
+    sender: str,
+    event_type: str,
+    content: JsonDict,
+    state_key: str | None = None,
+    redacts: str | None = None,
+) -> tuple[JsonDict, dict[StateKey, str]]:
+    """An unsigned event on top of the room's forward extremities, citing its auth events
+    from the current state; with the current state of the keys that matter to it."""
     extremities = _rows(
         f"SELECT event_id, depth FROM {_EXTREMITY} WHERE room_id = %s "
         f"ORDER BY depth DESC, event_id LIMIT {MAX_PREV_EVENTS}",
@@ -273,18 +296,33 @@ def send_in_locked_room(
     if redacts is not None:
         partial["redacts"] = redacts
     wanted = auth_types_for_event(partial, rv) | {CREATE_KEY}
-    state_key_tuple = (event_type, state_key) if state_key is not None else None
-    if state_key_tuple is not None:
-        wanted.add(state_key_tuple)
+    if state_key is not None:
+        wanted.add((event_type, state_key))
     state = current_state_ids(room, wanted)
     auth_keys = auth_types_for_event(partial, rv)
     partial["auth_events"] = sorted(state[key] for key in auth_keys if key in state)
-    auth_state = {key: state[key] for key in auth_keys | {CREATE_KEY} if key in state}
-    event_id, pdu = _build(partial, rv)
-    auth_pdus = load_pdus(auth_state.values())
-    _authorize(pdu, {key: auth_pdus[eid] for key, eid in auth_state.items()}, rv)
-    replaces = state.get(state_key_tuple) if state_key_tuple is not None else None
-    return persist_event(room, rv, event_id, pdu, replaces_state=replaces)
+    return partial, state
+
+
+def event_template(
+    room_id: str, sender: str, event_type: str, content: JsonDict, state_key: str
+) -> tuple[RoomVersion, JsonDict]:
+    """An unsigned event for another server to fill in and sign (make_join, make_leave,
+    make_knock): in the format of the room's version, on top of the room as it is now.
+
+    Raises:
+        NotFound: the room is not known here.
+    """
+    room = Room.objects.filter(room_id=room_id).first()
+    if room is None:
+        raise NotFound("Unknown room")
+    rv = get_room_version(room.room_version)
+    partial, _ = _partial_event(room, rv, sender, event_type, content, state_key)
+    if rv.event_format is EventFormat.V1:
+        partial["prev_events"] = [[e, {}] for e in partial["prev_events"]]
+        partial["auth_events"] = [[e, {}] for e in partial["auth_events"]]
+    partial["origin"] = server_name_of(sender)
+    return rv, partial
 
 
 def _build(partial: JsonDict, rv: RoomVersion) -> tuple[str, JsonDict]:
@@ -328,6 +366,21 @@ def build_create_event(
         room_id = "!" + event_id[1:]
     _authorize(pdu, {}, rv)
     return room_id, event_id, pdu
+
+
+def remember_remote_room(room_id: str, rv: RoomVersion, create: JsonDict | None) -> Room:
+    """The row of a room that lives on other servers, made when we first hear of it (an
+    invite, a join); nothing of its graph or state is stored yet."""
+    sender = create.get("sender") if create is not None else None
+    room, _ = Room.objects.get_or_create(
+        room_id=room_id,
+        defaults={
+            "room_version": rv.identifier,
+            "creator": sender if isinstance(sender, str) else "",
+            "created_ts": now_ms(),
+        },
+    )
+    return room
 
 
 def create_room(sender: str, content: JsonDict, rv: RoomVersion, is_public: bool) -> Room:
@@ -765,6 +818,8 @@ def persist_federated_event(
     pdu: JsonDict,
     state: StateMap | None = None,
     backfilled: bool = False,
+    relay_except: str | None = None,
+    replace_extremities: bool = False,
 ) -> Outcome:
     """Store a verified event from another server in the room's timeline.
 
@@ -778,6 +833,12 @@ def persist_federated_event(
     Rejected and soft-failed events are stored, never served. A ``backfilled`` event is
     history from before what we had: it gets a position below every live one and changes
     neither the current state nor the forward extremities.
+
+    ``relay_except``: this server passes the event on to every other server in the room
+    but that one (a join, leave or knock it accepted for ``relay_except``, or "" for an
+    event of ours built through another server, such as an invite).
+    ``replace_extremities``: the event is our way back into the room (a join through
+    send_join): whatever we had of the room before is history, the event is its tip.
 
     Raises:
         NotFound: the room is not known here.
@@ -799,9 +860,15 @@ def persist_federated_event(
         if reason is None and not backfilled:
             current = current_state_ids(room, auth_types_for_event(pdu, rv) | {CREATE_KEY})
             soft_failed = _auth_with_state(rv, pdu, current) is not None
+        if replace_extremities and reason is None:
+            ForwardExtremity.objects.filter(room=room).delete()
+            room.current_state_group_id = None  # all of the state comes anew
         event = _store_remote(room, rv, event_id, pdu, before, reason, soft_failed, backfilled)
-        if event is not None and event.stream_ordering is not None and not backfilled:
+        live = event.stream_ordering is not None and not backfilled
+        if live:
             _notify_local_members(room, pdu)
+        if live and relay_except is not None:
+            enqueue_pdu(room, event_id, pdu, exclude={relay_except})
         return Outcome(event_id, rejected_reason=reason, soft_failed=soft_failed)
 
 
@@ -920,6 +987,11 @@ def _update_current_state(
     """The room's current state after a new live event: the event's own state when it
     follows every previous extremity (the usual case: a delta of at most one entry),
     else the resolution of the states of all forward extremities."""
+    if room.current_state_group_id is None:  # a room we just (re)joined: all of its state
+        old, new = current_state_ids(room), state_of_group(group_after.pk)
+        changed = {k: v for k, v in new.items() if old.get(k) != v}
+        _apply_state_delta(room, changed, set(old) - set(new), group_after.pk)
+        return
     if old_extremities <= set(prev_event_ids(pdu)):
         if key is not None:
             _apply_state_delta(room, {key: event.event_id}, set(), group_after.pk, [event])

@@ -83,3 +83,17 @@ class RemoteServer:
             **{e: self.built[e] for e in prev_events if e in self.built},
         }
         return max((p["depth"] for p in pdus.values()), default=0) + 1
+
+
+def sign_template(
+    server: RemoteServer, template: JsonDict, rv_id: str, **content: Any
+) -> tuple[str, JsonDict]:
+    """What a joining server does with a make_join/make_leave/make_knock template."""
+    from matrixhs.protocol.events import auth_event_ids, prev_event_ids
+
+    rv = get_room_version(rv_id)
+    partial = {k: v for k, v in template.items() if k not in ("origin", "hashes", "signatures")}
+    partial["prev_events"] = prev_event_ids(template)
+    partial["auth_events"] = auth_event_ids(template, rv, include_create=False)
+    partial["content"] = {**template["content"], **content}
+    return build_pdu(partial, server.name, server.key, rv)
