@@ -61,3 +61,27 @@ class InboundTransaction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["origin", "txn_id"], name="inbound_txn_once")
         ]
+
+
+class JoinAttempt(models.Model):
+    """A user of ours joining a room on other servers: the servers tried, and how it
+    ended (an attempt left RUNNING by a crash is marked FAILED by the periodic sweep)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    user_id = models.CharField(max_length=255)
+    room_id = models.CharField(max_length=255)
+    servers = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error = models.TextField(blank=True, default="")
+    started_ms = models.BigIntegerField()
+    finished_ms = models.BigIntegerField(null=True)
+
+    def finish(self, status: str, error: str) -> None:
+        from matrixhs.time import now_ms
+
+        self.status, self.error, self.finished_ms = status, error, now_ms()
+        self.save(update_fields=["status", "error", "finished_ms"])

@@ -12,14 +12,11 @@ from matrixhs.errors import INTERNAL_ERROR_BODY, NotFound, Unrecognized, render_
 from matrixhs.http import MatrixView
 from matrixhs.protocol.room_versions import (
     DEFAULT_ROOM_VERSION,
-    KNOWN_ROOM_VERSIONS,
-    StateResolution,
+    IMPLEMENTED_ROOM_VERSIONS,
 )
 
 #: Room versions we offer: all but those needing state resolution v1 (room version 1).
-SERVED_ROOM_VERSIONS = [
-    rv for rv in KNOWN_ROOM_VERSIONS.values() if rv.state_res is not StateResolution.V1
-]
+SERVED_ROOM_VERSIONS = list(IMPLEMENTED_ROOM_VERSIONS.values())
 
 #: The spec versions whose client-server API we serve. A version goes in this list only
 #: once what it added is implemented; the README's "Status" names what is still missing.

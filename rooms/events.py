@@ -304,6 +304,77 @@ def _partial_event(
     return partial, state
 
 
+def build_local_event(
+    room: Room,
+    rv: RoomVersion,
+    sender: str,
+    event_type: str,
+    content: JsonDict,
+    state_key: str | None = None,
+) -> tuple[str, JsonDict]:
+    """A signed event of ours, authorized against the current state, not stored: for an
+    event another server must see (and sign) first, such as an invite to its user. The
+    caller holds the room's lock.
+
+    Raises:
+        Forbidden: the auth rules refuse it.
+    """
+    partial, state = _partial_event(room, rv, sender, event_type, content, state_key)
+    event_id, pdu = _build(partial, rv)
+    auth_keys = auth_types_for_event(partial, rv) | {CREATE_KEY}
+    auth_state = {key: state[key] for key in auth_keys if key in state}
+    auth_pdus = load_pdus(auth_state.values())
+    _authorize(pdu, {key: auth_pdus[eid] for key, eid in auth_state.items()}, rv)
+    return event_id, pdu
+
+
+#: The state shown of a room to a user who is invited or knocks (spec "Stripped state").
+STRIPPED_STATE_TYPES = (
+    EventTypes.CREATE,
+    EventTypes.JOIN_RULES,
+    EventTypes.NAME,
+    EventTypes.AVATAR,
+    EventTypes.CANONICAL_ALIAS,
+    EventTypes.ENCRYPTION,
+    EventTypes.TOPIC,
+)
+
+
+def stripped_state_of(room: Room) -> list[JsonDict]:
+    """The room's stripped state now (for invites and knocks over federation)."""
+    state = current_state_ids(room, [(t, "") for t in STRIPPED_STATE_TYPES])
+    pdus = load_pdus(state.values())
+    return [
+        {k: pdus[e][k] for k in ("type", "state_key", "sender", "content")}
+        for e in state.values()
+        if e in pdus
+    ]
+
+
+def reject_locally(room_id: str, user_id: str) -> None:
+    """Reject an invite to a room on other servers that none of them could be reached
+    for: a leave of ours on top of the invite, kept here only (it is never sent)."""
+    membership = RoomMembership.objects.filter(room__room_id=room_id, user_id=user_id).first()
+    if membership is None or membership.membership not in ("invite", "knock"):
+        return
+    invite = load_pdus([membership.event_id]).get(membership.event_id)
+    room = Room.objects.get(room_id=room_id)
+    rv = get_room_version(room.room_version)
+    partial: JsonDict = {
+        "type": EventTypes.MEMBER,
+        "state_key": user_id,
+        "sender": user_id,
+        "content": {"membership": "leave"},
+        "room_id": room_id,
+        "prev_events": [membership.event_id],
+        "auth_events": [membership.event_id],
+        "depth": (invite or {}).get("depth", 0) + 1,
+        "origin_server_ts": now_ms(),
+    }
+    event_id, pdu = _build(partial, rv)
+    persist_out_of_band_membership(room_id, event_id, pdu, None)
+
+
 def event_template(
     room_id: str, sender: str, event_type: str, content: JsonDict, state_key: str
 ) -> tuple[RoomVersion, JsonDict]:
@@ -366,6 +437,49 @@ def build_create_event(
         room_id = "!" + event_id[1:]
     _authorize(pdu, {}, rv)
     return room_id, event_id, pdu
+
+
+def persist_out_of_band_membership(
+    room_id: str, event_id: str, pdu: JsonDict, stripped_state: list[JsonDict] | None
+) -> None:
+    """A membership of a local user in a room we are not in (an invite from another
+    server, or our rejection of it, or a knock): stored outside the graph, but with a
+    stream position, so that the user's /sync sees it. ``stripped_state`` is what the
+    user is shown of the room.
+
+    Raises:
+        NotFound: the room is not known here.
+    """
+    with transaction.atomic():
+        room = lock_room(room_id)
+        if known_event_ids([event_id]):
+            return
+        rv = get_room_version(room.room_version)
+        event = _event_row(room, rv, event_id, pdu, depth=pdu["depth"], outlier=True)
+        event.stream_ordering = next_position(Stream.EVENTS)
+        _insert_event(
+            event,
+            prev_event_ids(pdu),
+            auth_event_ids(pdu, rv, include_create=False),
+            extremity=False,
+        )
+        content = pdu.get("content", {})
+        displayname, avatar = content.get("displayname"), content.get("avatar_url")
+        RoomMembership.objects.update_or_create(
+            room=room,
+            user_id=pdu["state_key"],
+            defaults={
+                "membership": event.membership,
+                "event_id": event_id,
+                "stream_ordering": event.stream_ordering,
+                "sender": pdu["sender"],
+                "displayname": displayname if isinstance(displayname, str) else None,
+                "avatar_url": avatar if isinstance(avatar, str) else None,
+                "forgotten": False,
+                "stripped_state": stripped_state,
+            },
+        )
+        _notify_local_members(room, pdu)
 
 
 def remember_remote_room(room_id: str, rv: RoomVersion, create: JsonDict | None) -> Room:
@@ -598,6 +712,7 @@ def _apply_state_delta(
                 "displayname": displayname if isinstance(displayname, str) else None,
                 "avatar_url": avatar if isinstance(avatar, str) else None,
                 "forgotten": False,
+                "stripped_state": None,
             },
         )
 
@@ -857,7 +972,7 @@ def persist_federated_event(
         if reason is None:
             reason = _auth_with_state(rv, pdu, before)
         soft_failed = False
-        if reason is None and not backfilled:
+        if reason is None and not backfilled and not replace_extremities:
             current = current_state_ids(room, auth_types_for_event(pdu, rv) | {CREATE_KEY})
             soft_failed = _auth_with_state(rv, pdu, current) is not None
         if replace_extremities and reason is None:

@@ -157,6 +157,9 @@ class RoomMembership(models.Model):
     avatar_url = models.TextField(null=True)
     #: POST /forget: the user no longer wants to see this (left) room.
     forgotten = models.BooleanField(default=False)
+    #: The stripped state that came with an invite or a knock to a room on another server
+    #: (served as invite_state / knock_state, since we hold none of its state).
+    stripped_state = models.JSONField(null=True)
 
     class Meta:
         constraints = [

@@ -141,23 +141,6 @@ def _join_answer(room: Room, event_id: str) -> JsonDict:
     return answer
 
 
-STRIPPED_STATE_TYPES = (
-    EventTypes.CREATE,
-    EventTypes.JOIN_RULES,
-    EventTypes.NAME,
-    EventTypes.AVATAR,
-    EventTypes.CANONICAL_ALIAS,
-    EventTypes.ENCRYPTION,
-    EventTypes.TOPIC,
-)
-
-
 def knock_room_state(room: Room) -> list[JsonDict]:
-    """Stripped state for a knocking (or invited) user: the room's name and such."""
-    state = room_events.current_state_ids(room, [(t, "") for t in STRIPPED_STATE_TYPES])
-    pdus = room_events.load_pdus(state.values())
-    return [
-        {k: pdus[e][k] for k in ("type", "state_key", "sender", "content")}
-        for e in state.values()
-        if e in pdus
-    ]
+    """Stripped state for a knocking user: the room's name and such."""
+    return room_events.stripped_state_of(room)

@@ -97,3 +97,192 @@ def sign_template(
     partial["auth_events"] = auth_event_ids(template, rv, include_create=False)
     partial["content"] = {**template["content"], **content}
     return build_pdu(partial, server.name, server.key, rv)
+
+
+class RemoteRoom:
+    """A room that lives on a pretend remote server only: its graph, its state after each
+    event, and the server's answers to the federation calls we make about it."""
+
+    def __init__(
+        self,
+        server: RemoteServer,
+        version: str = "11",
+        join_rule: str = "public",
+        name: str = "Over there",
+        creator: str = "carol",
+    ) -> None:
+        self.server = server
+        self.rv = get_room_version(version)
+        self.events: dict[str, JsonDict] = {}
+        self.state: dict[tuple[str, str], str] = {}
+        self.state_before: dict[str, dict[tuple[str, str], str]] = {}
+        self.tips: list[str] = []
+        self.creator = server.user(creator)
+        create_partial: JsonDict = {
+            "type": "m.room.create",
+            "state_key": "",
+            "sender": self.creator,
+            "content": {"room_version": version},
+            "prev_events": [],
+            "auth_events": [],
+            "depth": 1,
+            "origin_server_ts": 1_700_000_000_000,
+        }
+        if not self.rv.room_id_from_create_event:
+            create_partial["room_id"] = f"!remote{id(self)}:{server.name}"
+        if not self.rv.implicit_room_creator:
+            create_partial["content"]["creator"] = self.creator
+        create_id, create = build_pdu(create_partial, server.name, server.key, self.rv)
+        self.room_id = (
+            "!" + create_id[1:] if self.rv.room_id_from_create_event else create_partial["room_id"]
+        )
+        self._store(create_id, create)
+        self.add("m.room.member", self.creator, {"membership": "join"}, state_key=self.creator)
+        self.add(
+            "m.room.power_levels",
+            self.creator,
+            {"users": {self.creator: 100}, "users_default": 0, "invite": 0},
+            state_key="",
+        )
+        self.add("m.room.join_rules", self.creator, {"join_rule": join_rule}, state_key="")
+        self.add(
+            "m.room.history_visibility",
+            self.creator,
+            {"history_visibility": "shared"},
+            state_key="",
+        )
+        self.add("m.room.name", self.creator, {"name": name}, state_key="")
+
+    def _store(self, event_id: str, pdu: JsonDict) -> None:
+        self.state_before[event_id] = dict(self.state)
+        self.events[event_id] = pdu
+        if "state_key" in pdu:
+            self.state[(pdu["type"], pdu["state_key"])] = event_id
+        self.tips = [event_id]
+
+    def add(
+        self, event_type: str, sender: str, content: JsonDict, state_key: str | None = None
+    ) -> tuple[str, JsonDict]:
+        partial: JsonDict = {
+            "type": event_type,
+            "sender": sender,
+            "content": content,
+            "room_id": self.room_id,
+            "prev_events": list(self.tips),
+            "depth": max(self.events[t]["depth"] for t in self.tips) + 1,
+            "origin_server_ts": 1_700_000_000_000 + len(self.events),
+        }
+        if state_key is not None:
+            partial["state_key"] = state_key
+        keys = auth_types_for_event(partial, self.rv)
+        if self.rv.room_id_from_create_event:
+            keys.discard(CREATE_KEY)
+        partial["auth_events"] = sorted(self.state[k] for k in keys if k in self.state)
+        event_id, pdu = build_pdu(partial, self.server.name, self.server.key, self.rv)
+        self._store(event_id, pdu)
+        return event_id, pdu
+
+    def accept(self, event_id: str, pdu: JsonDict) -> None:
+        """An event another server sent into the room (a join through send_join...)."""
+        self._store(event_id, pdu)
+
+    def auth_chain(self, event_ids: list[str]) -> set[str]:
+        from matrixhs.protocol.events import auth_event_ids
+
+        seen: set[str] = set()
+        todo = [a for e in event_ids for a in auth_event_ids(self.events[e], self.rv)]
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in self.events:
+                continue
+            seen.add(current)
+            todo.extend(auth_event_ids(self.events[current], self.rv))
+        return seen
+
+    # --- the remote server's answers --------------------------------------------------------
+
+    def make_membership(
+        self, destination: str, room_id: str, user_id: str, membership: str, versions: list[str]
+    ) -> JsonDict:
+        partial: JsonDict = {
+            "type": "m.room.member",
+            "sender": user_id,
+            "state_key": user_id,
+            "content": {"membership": membership},
+            "room_id": self.room_id,
+            "prev_events": list(self.tips),
+            "depth": max(self.events[t]["depth"] for t in self.tips) + 1,
+            "origin_server_ts": 1,
+            "origin": self.server.name,
+        }
+        keys = auth_types_for_event(partial, self.rv)
+        if self.rv.room_id_from_create_event:
+            keys.discard(CREATE_KEY)
+        partial["auth_events"] = sorted(self.state[k] for k in keys if k in self.state)
+        return {"event": partial, "room_version": self.rv.identifier}
+
+    def send_membership(
+        self, destination: str, room_id: str, event_id: str, pdu: JsonDict, membership: str
+    ) -> JsonDict:
+        before = dict(self.state)
+        self.accept(event_id, pdu)
+        if membership != "join":
+            return {}
+        state_ids = list(before.values())
+        chain = self.auth_chain([*state_ids, event_id]) - set(state_ids)
+        return {
+            "origin": self.server.name,
+            "state": [self.events[e] for e in state_ids],
+            "auth_chain": [self.events[e] for e in chain],
+            "members_omitted": False,
+        }
+
+    def invite(
+        self,
+        destination: str,
+        room_id: str,
+        event_id: str,
+        pdu: JsonDict,
+        room_version: str,
+        invite_room_state: list[JsonDict],
+    ) -> JsonDict:
+        from matrixhs.protocol.signing import sign_event
+
+        self.invited_with = invite_room_state
+        return {
+            "event": sign_event(
+                pdu, self.server.name, self.server.key, get_room_version(room_version)
+            )
+        }
+
+    def get_missing_events(
+        self,
+        destination: str,
+        room_id: str,
+        earliest: list[str],
+        latest: list[str],
+        limit: int,
+        min_depth: int,
+    ) -> list[JsonDict]:
+        found: list[JsonDict] = []
+        seen, frontier = set(earliest), list(latest)
+        while frontier and len(found) < limit:
+            current = self.events.get(frontier.pop(0))
+            for prev in (current or {}).get("prev_events", []):
+                if prev not in seen and prev in self.events:
+                    seen.add(prev)
+                    found.append(self.events[prev])
+                    frontier.append(prev)
+        return found[:limit]
+
+    def state_ids(
+        self, destination: str, room_id: str, event_id: str
+    ) -> tuple[list[str], list[str]]:
+        state = list(self.state_before[event_id].values())
+        return state, sorted(self.auth_chain(state))
+
+    def event(self, destination: str, event_id: str) -> JsonDict | None:
+        return self.events.get(event_id)
+
+    def event_auth(self, destination: str, room_id: str, event_id: str) -> list[JsonDict]:
+        return [self.events[e] for e in self.auth_chain([event_id])]
