@@ -33,6 +33,7 @@ from matrixhs.protocol.event_auth import (
     auth_types_for_event,
     check_auth,
     check_auth_events_list,
+    recheck_auth,
 )
 from matrixhs.protocol.events import (
     CREATE_KEY,
@@ -871,7 +872,7 @@ def _auth_with_own_auth_events(
     """Step 4: None when the event passes the auth rules with its own auth events, else
     why not. ``batch`` holds events of the same call, not stored yet."""
     if pdu.get("type") == EventTypes.CREATE:
-        return _reason(lambda: check_auth(pdu, {}, rv))
+        return _reason(lambda: recheck_auth(pdu, {}, rv))
     listed = auth_event_ids(pdu, rv, include_create=False)
     wanted = auth_event_ids(pdu, rv)
     found = {e: batch[e] for e in wanted if e in batch}
@@ -887,7 +888,7 @@ def _auth_with_own_auth_events(
         auth_map = dict(check_auth_events_list(pdu, [found[e] for e in listed], rv))
         if rv.room_id_from_create_event:
             auth_map[CREATE_KEY] = found[create_event_id_for_room(room.room_id)]
-        check_auth(pdu, auth_map, rv)
+        recheck_auth(pdu, auth_map, rv)
 
     return _reason(check)
 
@@ -996,7 +997,7 @@ def _auth_with_state(rv: RoomVersion, pdu: JsonDict, state: Mapping[StateKey, st
     wanted = {key: state[key] for key in keys if key in state}
     pdus = load_pdus(wanted.values())
     auth_map = {key: pdus[eid] for key, eid in wanted.items() if eid in pdus}
-    return _reason(lambda: check_auth(pdu, auth_map, rv))
+    return _reason(lambda: recheck_auth(pdu, auth_map, rv))
 
 
 def _store_remote(

@@ -18,7 +18,7 @@ from django.conf import settings
 from federation.actions.inbound import Dropped, Inbound, Remote, Verifier
 from federation.queries.events import state_and_auth_chain
 from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError, NotFound
-from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, check_auth
+from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, recheck_auth
 from matrixhs.protocol.events import CREATE_KEY, EventTypes, Membership, membership_of
 from matrixhs.protocol.ids import server_name_of
 from rooms import events as room_events
@@ -80,7 +80,7 @@ def _check_against_current_state(room: Room, template: JsonDict) -> None:
     state = room_events.current_state_ids(room, keys)
     pdus = room_events.load_pdus(state.values())
     try:
-        check_auth(template, {k: pdus[e] for k, e in state.items() if e in pdus}, rv)
+        recheck_auth(template, {k: pdus[e] for k, e in state.items() if e in pdus}, rv)
     except EventRejected as exc:
         raise Forbidden(f"You are not allowed to {membership_of(template)}: {exc.reason}") from exc
 
