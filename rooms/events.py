@@ -49,7 +49,7 @@ from matrixhs.protocol.events import (
 )
 from matrixhs.protocol.ids import server_name_of
 from matrixhs.protocol.power_levels import PowerLevels
-from matrixhs.protocol.redaction import redacted_event_id, should_apply_redaction
+from matrixhs.protocol.redaction import redact_event, redacted_event_id, should_apply_redaction
 from matrixhs.protocol.room_versions import EventFormat, RoomVersion, get_room_version
 from matrixhs.protocol.signing import build_pdu
 from matrixhs.protocol.state_res import resolve_state
@@ -105,9 +105,11 @@ class Txn:
 
 
 class _PduCache:
-    """Stored PDUs by event ID. Events never change once stored (a redaction marks the
-    event, it does not rewrite its JSON), so caching them in memory is safe in every
-    process; this saves the hot paths re-reading auth and state events."""
+    """Stored PDUs (canonical JSON text) by event ID. The text never changes once stored
+    (a redaction marks the event, it does not rewrite its JSON), so caching it in memory
+    is safe in every process; whether the event has been redacted since is not cached
+    (``load_pdus`` asks the database each time, so a redaction made by any process is
+    seen at once)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -133,17 +135,50 @@ _pdu_cache = _PduCache(20_000)
 
 
 def load_pdus(event_ids: Iterable[str]) -> dict[str, JsonDict]:
-    """The stored PDUs (exactly as signed) of the given events that we have."""
+    """The stored PDUs of the given events that we have, as every reader must see them:
+    redacted events pruned by the redaction algorithm of their room version. This is
+    the form the auth rules, state decisions (power levels, join rules, names) and
+    clients all get, as on every other server ("Auth and state decisions read the
+    redacted form"). One query whatever the number of events: it reads each event's
+    redaction mark, and the JSON of those not cached yet.
+    """
     wanted = set(event_ids)
-    raw = _pdu_cache.get_many(wanted)
-    missing = wanted - raw.keys()
-    if missing:
-        for event_id, text in Event.objects.filter(event_id__in=missing).values_list(
-            "event_id", "json"
-        ):
-            raw[event_id] = text
+    if not wanted:
+        return {}
+    cached = _pdu_cache.get_many(wanted)
+    missing = sorted(wanted - cached.keys())
+    ids = sorted(wanted)
+    text_column = (
+        f"CASE WHEN e.event_id IN ({', '.join(['%s'] * len(missing))}) THEN e.json END"
+        if missing
+        else "NULL"
+    )
+    rows = _rows(
+        f"SELECT e.event_id, e.redacted_by, r.room_version, {text_column} "
+        f"FROM {_EVENT} e JOIN {_ROOM} r ON r.id = e.room_id "
+        f"WHERE e.event_id IN ({', '.join(['%s'] * len(ids))})",
+        [*missing, *ids],
+    )
+    pdus: dict[str, JsonDict] = {}
+    for event_id, redacted_by, room_version, text in rows:
+        if text is None:
+            text = cached[event_id]
+        else:
             _pdu_cache.put(event_id, text)
-    return {event_id: json.loads(text) for event_id, text in raw.items()}
+        pdu = json.loads(text)
+        if redacted_by is not None:
+            pdu = redact_event(pdu, get_room_version(room_version))
+        pdus[event_id] = pdu
+    return pdus
+
+
+def stored_pdu(event: Event) -> JsonDict:
+    """An event row's PDU as readers see it (pruned once redacted); ``event.room`` is read
+    for the room version of redacted events, so select it with the rows."""
+    pdu: JsonDict = json.loads(event.json)
+    if event.redacted_by is not None:
+        pdu = redact_event(pdu, get_room_version(event.room.room_version))
+    return pdu
 
 
 def current_power_levels(room: Room) -> PowerLevels:
@@ -727,6 +762,11 @@ def _apply_redaction(room: Room, rv: RoomVersion, event: Event, pdu: JsonDict) -
         return
     if should_apply_redaction(pdu, json.loads(target.json), current_power_levels(room)):
         Event.objects.filter(pk=target.pk).update(redacted_by=event.event_id)
+        if target.type == EventTypes.MEMBER:
+            # The membership row copies the profile of its event: it goes with the content.
+            RoomMembership.objects.filter(room=room, event_id=target.event_id).update(
+                displayname=None, avatar_url=None
+            )
 
 
 def _apply_waiting_redactions(room: Room, rv: RoomVersion, event: Event) -> None:

@@ -363,8 +363,7 @@ def _stripped_section(
     if not rooms:
         return {}
     own = {m.room.pk: m.event_id for m in memberships if m.room in rooms}
-    events = {e.room_id: e for e in Event.objects.filter(event_id__in=own.values())}
-    stripped = data.stripped_state(rooms, events)
+    stripped = data.stripped_state(rooms, own)
     return {room.room_id: {key: {"events": stripped.get(room.pk, [])}} for room in rooms}
 
 

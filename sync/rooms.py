@@ -21,7 +21,7 @@ from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
-from rooms.queries.format import Viewer, format_events, strip_state_event
+from rooms.queries.format import Viewer, format_events, stripped_state_events
 from rooms.queries.visibility import filter_visible
 from rooms.state import states_of_groups
 
@@ -257,8 +257,9 @@ def room_account_data(
     return dict(result)
 
 
-def stripped_state(rooms: Sequence[Room], extra: dict[int, Event]) -> dict[int, list[JsonDict]]:
-    """invite_state / knock_state: the room's stripped state plus the user's own event."""
+def stripped_state(rooms: Sequence[Room], own: dict[int, str]) -> dict[int, list[JsonDict]]:
+    """invite_state / knock_state: the room's stripped state plus the user's own membership
+    event (``own``: its event ID by room pk), redacted content where redacted."""
     keys = {
         EventTypes.CREATE,
         EventTypes.JOIN_RULES,
@@ -268,13 +269,17 @@ def stripped_state(rooms: Sequence[Room], extra: dict[int, Event]) -> dict[int, 
         EventTypes.ENCRYPTION,
         EventTypes.TOPIC,
     }
-    ids = CurrentStateEvent.objects.filter(room__in=rooms, type__in=keys, state_key="")
-    events = Event.objects.filter(event_id__in=ids.values("event_id"))
+    rows = list(
+        CurrentStateEvent.objects.filter(room__in=rooms, type__in=keys, state_key="").values_list(
+            "room_id", "event_id"
+        )
+    )
+    rows += [(room_pk, event_id) for room_pk, event_id in own.items()]
+    stripped = stripped_state_events(event_id for _, event_id in rows)
     result: dict[int, list[JsonDict]] = defaultdict(list)
-    for event in events:
-        result[event.room_id].append(strip_state_event(event))
-    for room_pk, event in extra.items():
-        result[room_pk].append(strip_state_event(event))
+    for room_pk, event_id in rows:
+        if event_id in stripped:
+            result[room_pk].append(stripped[event_id])
     return dict(result)
 
 

@@ -18,6 +18,7 @@ from rooms.events import (
     create_and_send_event,
     current_power_levels,
     current_state_ids,
+    load_pdus,
     lock_room,
     send_in_locked_room,
 )
@@ -143,8 +144,8 @@ def do_send_state(
         current = current_state_ids(room, [(event_type, state_key)])
         existing = Event.objects.filter(event_id__in=current.values()).first()
         if existing is not None and existing.sender == requester.user_id:
-            if json.loads(existing.json).get("content") == content:
-                return existing
+            if load_pdus([existing.event_id])[existing.event_id].get("content") == content:
+                return existing  # (a redacted event has its pruned content: sent anew)
         if event_type == EventTypes.MEMBER:
             return do_set_membership(requester, room_id, state_key, content)
         event = send_in_locked_room(room, requester.user_id, event_type, content, state_key)

@@ -1,25 +1,24 @@
 """Events in the client format (spec "ClientEvent"), from stored PDUs.
 
-Redacted events are served pruned with ``unsigned.redacted_because``; state events carry
-``unsigned.prev_content`` and ``replaces_state``; the sender's own device sees its
+Redacted events are served pruned with ``unsigned.redacted_because``, and so is every
+other event content served with them (``prev_content``, stripped state: all read through
+rooms.events.load_pdus, which prunes); state events carry ``unsigned.prev_content`` and
+``replaces_state``; the sender's own device sees its
 ``transaction_id``; ``unsigned.m.relations`` bundles edits and thread summaries. Every
 lookup is batched: formatting N events costs a fixed number of queries.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from matrixhs import sql
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
-from matrixhs.protocol.redaction import redact_event
-from matrixhs.protocol.room_versions import get_room_version
 from matrixhs.time import now_ms
-from rooms.events import load_pdus
+from rooms.events import load_pdus, stored_pdu
 from rooms.models import ClientTransaction, Event
 from rooms.queries.relations import bundled_aggregations
 
@@ -72,11 +71,9 @@ def _transaction_ids(events: Sequence[Event], viewer: Viewer) -> dict[str, str]:
 
 
 def _client_event(event: Event, related: dict[str, JsonDict], now: int) -> JsonDict:
-    rv = get_room_version(event.room.room_version)
-    pdu: JsonDict = json.loads(event.json)
+    pdu = stored_pdu(event)
     unsigned: dict[str, Any] = {"age": max(0, now - event.origin_server_ts)}
     if event.redacted_by is not None:
-        pdu = redact_event(pdu, rv)
         because = related.get(event.redacted_by)
         if because is not None:
             unsigned["redacted_because"] = client_format_pdu(
@@ -118,12 +115,15 @@ def client_format_pdu(
     return body
 
 
-def strip_state_event(event: Event) -> JsonDict:
-    """The stripped form (invite/knock room state): type, state_key, sender, content."""
-    pdu = json.loads(event.json)
+def stripped_state_events(event_ids: Iterable[str]) -> dict[str, JsonDict]:
+    """The stripped form (invite/knock room state) of events by event ID: type, state_key,
+    sender and content (redacted content for redacted events), in one batch."""
     return {
-        "type": pdu["type"],
-        "state_key": pdu.get("state_key", ""),
-        "sender": pdu["sender"],
-        "content": pdu.get("content", {}),
+        event_id: {
+            "type": pdu["type"],
+            "state_key": pdu.get("state_key", ""),
+            "sender": pdu["sender"],
+            "content": pdu.get("content", {}),
+        }
+        for event_id, pdu in load_pdus(event_ids).items()
     }

@@ -58,7 +58,7 @@ def _check(event: Event, server_name: str, verify_key: object) -> str | None:
         if rv.room_id_from_create_event and pdu["type"] != EventTypes.CREATE:
             create = Event.objects.filter(room=event.room, type=EventTypes.CREATE).first()
             if create is not None:
-                auth_map[CREATE_KEY] = json.loads(create.json)
+                auth_map[CREATE_KEY] = load_pdus([create.event_id])[create.event_id]
         check_auth(pdu, auth_map, rv, server_keys())
     except EventRejected as exc:
         return f"fails the auth rules: {exc.reason}"

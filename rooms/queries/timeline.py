@@ -9,7 +9,6 @@ position".
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
@@ -17,6 +16,7 @@ from django.db.models import Q, QuerySet
 from matrixhs.errors import InvalidParam, JsonDict
 from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes
+from rooms.events import stored_pdu
 from rooms.models import Event
 from rooms.queries.access import RoomAccess
 from rooms.queries.format import Viewer, format_events
@@ -114,7 +114,7 @@ def paginate(
     chunk = [
         e
         for e in filter_visible(viewer.user_id, rows, access.is_joined)
-        if event_filter.matches_content(json.loads(e.json).get("content", {}))
+        if event_filter.matches_content(stored_pdu(e).get("content", {}))
     ]
     body: JsonDict = {"start": start.token(), "chunk": format_events(chunk, viewer)}
     if len(rows) == limit:

@@ -89,8 +89,7 @@ def _stripped_rooms(
     if not items:
         return out
     own = {e.room.pk: e.event_id for e, _, _, _ in items}
-    events = {e.room_id: e for e in Event.objects.filter(event_id__in=own.values())}
-    stripped = data.stripped_state([e.room for e, _, _, _ in items], events)
+    stripped = data.stripped_state([e.room for e, _, _, _ in items], own)
     for entry, _, lists, _ in items:
         room_out: JsonDict = {
             "invite_state": stripped.get(entry.room.pk, []),
