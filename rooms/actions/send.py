@@ -23,6 +23,7 @@ from rooms.events import (
     send_in_locked_room,
 )
 from rooms.models import Event, RoomAlias
+from rooms.queries.relations import THREAD, is_thread_root
 
 
 def _txn(requester: Requester, endpoint: str, txn_id: str) -> Txn:
@@ -46,13 +47,39 @@ def do_send_message(
         redacts = content.pop("redacts")
     if redacts is not None:
         check_can_redact(requester.user_id, room_id, redacts)
-    check_not_duplicate_annotation(requester.user_id, event_type, content)
+    check_relation(room_id, content)
+    check_not_duplicate_annotation(requester.user_id, room_id, event_type, content)
     return create_and_send_event(
         requester.user_id, room_id, event_type, content, txn=txn, redacts=redacts
     )
 
 
-def check_not_duplicate_annotation(sender: str, event_type: str, content: JsonDict) -> None:
+def check_relation(room_id: str, content: JsonDict) -> None:
+    """A relation targets an event of the same room, and a thread does not start from an
+    event that is itself the child of a relation (spec "Threading", "Validation of
+    m.thread relationships"). A target we do not have cannot be judged and passes.
+
+    Raises:
+        MatrixError: 400 M_UNKNOWN (the spec has no specific code for these).
+    """
+    relation = content.get("m.relates_to")
+    if not isinstance(relation, dict):
+        return
+    target, rel_type = relation.get("event_id"), relation.get("rel_type")
+    if not isinstance(target, str) or not isinstance(rel_type, str):
+        return
+    parent = Event.objects.filter(event_id=target).select_related("room").first()
+    if parent is None:
+        return
+    if parent.room.room_id != room_id:
+        raise MatrixError(400, Codes.UNKNOWN, "Relations must be in the same room")
+    if rel_type == THREAD and not is_thread_root(parent):
+        raise MatrixError(400, Codes.UNKNOWN, "Cannot start threads from an event with a relation")
+
+
+def check_not_duplicate_annotation(
+    sender: str, room_id: str, event_type: str, content: JsonDict
+) -> None:
     """Spec "Avoiding duplicate annotations": one (sender, target, key) per reaction."""
     relation = content.get("m.relates_to")
     if not isinstance(relation, dict) or relation.get("rel_type") != "m.annotation":
@@ -61,6 +88,7 @@ def check_not_duplicate_annotation(sender: str, event_type: str, content: JsonDi
     if not isinstance(target, str) or not isinstance(key, str):
         return
     candidates = Event.objects.filter(
+        room__room_id=room_id,
         sender=sender,
         type=event_type,
         relates_to=target,

@@ -40,7 +40,7 @@ def format_events(events: Sequence[Event], viewer: Viewer, bundle: bool = True) 
         + [e.replaces_state for e in events if e.replaces_state]
     )
     txn_ids = _transaction_ids(events, viewer)
-    aggregations = bundled_aggregations(events, viewer.user_id) if bundle else {}
+    aggregations = bundled_aggregations(events, viewer) if bundle else {}
     now = now_ms()
     out = []
     for event in events:

@@ -16,6 +16,7 @@ event's state group ("state before the event") in one batched query.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 from matrixhs.protocol.events import EventTypes, Membership
 from rooms.events import load_pdus
@@ -25,8 +26,14 @@ from rooms.state import states_of_groups
 HISTORY_KEY = (EventTypes.HISTORY_VISIBILITY, "")
 
 
-def filter_visible(user_id: str, events: Sequence[Event], joined_now: bool) -> list[Event]:
-    """The events ``user_id`` may see, in the given order (rejected/soft-failed dropped)."""
+def filter_visible(
+    user_id: str, events: Sequence[Event], joined_now: bool | AbstractSet[int]
+) -> list[Event]:
+    """The events ``user_id`` may see, in the given order (rejected/soft-failed dropped).
+
+    ``joined_now``: whether the reader is joined to the room now, or, for events of
+    several rooms, the pks of the rooms the reader is joined to now.
+    """
     events = [e for e in events if e.rejected_reason is None and not e.soft_failed]
     if not events:
         return []
@@ -48,7 +55,8 @@ def filter_visible(user_id: str, events: Sequence[Event], joined_now: bool) -> l
         state = states.get(event.state_group_before_id or -1, {})
         visibility = content_field(state.get(HISTORY_KEY), "history_visibility") or "shared"
         membership = content_field(state.get(member_key), "membership")
-        if _allowed(visibility, membership, joined_now):
+        joined = joined_now if isinstance(joined_now, bool) else event.room_id in joined_now
+        if _allowed(visibility, membership, joined):
             visible.append(event)
     return visible
 

@@ -25,6 +25,25 @@ class QueryCountTests(RoomTestCase):
         large = self.queries(lambda: self.messages(self.bob, room, "dir=b&limit=30"))
         self.assertEqual(small, large)
 
+    def test_messages_with_relations_cost_the_same_whatever_the_page_size(self) -> None:
+        """Edits, thread summaries and references (and their visibility) are read in
+        batches, not per event."""
+        room = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, room)
+        for i in range(12):
+            root = self.send_ok(self.alice, room, f"root {i}")
+            related = {"m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+            self.send_ok(self.bob, room, content={"body": "reply", **related})
+            edit = {"body": "* e", "m.new_content": {"body": "e"}}
+            edit["m.relates_to"] = {"rel_type": "m.replace", "event_id": root}
+            self.send_ok(self.alice, room, content=edit)
+            reference = {"m.relates_to": {"rel_type": "m.reference", "event_id": root}}
+            self.send_ok(self.bob, room, content={"body": "ref", **reference})
+        self.leave(self.bob, room)
+        small = self.queries(lambda: self.messages(self.bob, room, "dir=b&limit=8"))
+        large = self.queries(lambda: self.messages(self.bob, room, "dir=b&limit=48"))
+        self.assertEqual(small, large)
+
     def test_send_costs_the_same_in_a_long_room(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")
         early = self.queries(lambda: self.send_ok(self.alice, room, "x"))

@@ -34,7 +34,7 @@ class RelationsView(MatrixView):
             raise InvalidParam("dir must be b or f")
         limit = min(query_int(request, "limit", 50, minimum=1), 1000)
         events = timeline_events(access)
-        ids = related_event_ids(parent.event_id, rel_type, event_type, recurse)
+        ids = related_event_ids(parent, rel_type, event_type, recurse)
         query = events.filter(event_id__in=ids)
         order = ("depth", "stream_ordering") if direction == "f" else ("-depth", "-stream_ordering")
         if request.query_params.get("from"):
@@ -73,9 +73,7 @@ class ThreadsView(MatrixView):
         if include not in ("all", "participated"):
             raise InvalidParam("include must be all or participated")
         limit = min(query_int(request, "limit", 50, minimum=1), 1000)
-        roots = thread_roots(
-            access.room.room_id, request.requester.user_id, include == "participated"
-        )
+        roots = thread_roots(access, request.requester.user_id, include == "participated")
         since = request.query_params.get("from")
         if since:
             if not since.startswith("th") or not since[2:].isdigit():

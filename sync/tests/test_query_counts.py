@@ -39,6 +39,27 @@ class QueryCountTests(SlidingSyncTestCase):
         many = self.count(lambda: self.sync(self.bob, since=token))
         self.assertEqual(few, many)
 
+    def threads(self, count: int) -> None:
+        for i in range(count):
+            room = self.create_room(self.alice, preset="public_chat", name=f"T{i}")
+            self.join(self.bob, room)
+            root = self.send_ok(self.alice, room, "root")
+            related = {"m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+            self.send_ok(self.bob, room, content={"body": "reply", **related})
+            edit = {"body": "* e", "m.new_content": {"body": "e"}}
+            edit["m.relates_to"] = {"rel_type": "m.replace", "event_id": root}
+            self.send_ok(self.alice, room, content=edit)
+
+    def test_initial_syncs_with_relations(self) -> None:
+        """Bundled aggregations (and their visibility) cost the same for 2 rooms as for 6."""
+        self.threads(2)
+        few = self.count(lambda: self.sync(self.bob))
+        few_sliding = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
+        self.threads(4)
+        self.assertEqual(few, self.count(lambda: self.sync(self.bob)))
+        sliding = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
+        self.assertEqual(few_sliding, sliding)
+
     def test_initial_sliding_sync(self) -> None:
         self.rooms(2)
         few = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
