@@ -7,7 +7,7 @@ queries, whatever the number of rooms (a user in 200 rooms must not mean 200 que
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,7 +23,7 @@ from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events, stripped_state_events
 from rooms.queries.visibility import filter_visible
-from rooms.state import states_of_groups
+from rooms.state import StateMap, states_of_groups
 
 
 @dataclass(frozen=True)
@@ -80,26 +80,37 @@ def current_memberships(user_id: str, until: int) -> list[RoomMembership]:
 
 
 def timelines(
-    rooms: Sequence[Room], since: int | None, until: int, limit: int, event_filter: RoomEventFilter
+    rooms: Sequence[Room],
+    since: int | None,
+    until: int | Mapping[int, int],
+    limit: int,
+    event_filter: RoomEventFilter,
 ) -> dict[int, tuple[list[Event], bool]]:
     """The newest ``limit`` events of each room in (since, until]: ``(events oldest first,
-    limited)``, in one query."""
+    limited)``, in one query. ``until``: one position for every room, or each room's own
+    by room pk (a room the user left ends at the leave)."""
     if not rooms or limit <= 0:
         return {room.pk: ([], False) for room in rooms}
-    query = Event.objects.filter(room__in=rooms, stream_ordering__lte=until, outlier=False).filter(
-        event_filter.as_q()
-    )
+    bounds = until if isinstance(until, Mapping) else {room.pk: until for room in rooms}
+    by_bound: dict[int, list[int]] = defaultdict(list)
+    for room in rooms:
+        by_bound[bounds[room.pk]].append(room.pk)
+    within = Q(pk__in=[])
+    for bound, pks in by_bound.items():
+        within |= Q(room_id__in=pks, stream_ordering__lte=bound)
+    query = Event.objects.filter(within, outlier=False).filter(event_filter.as_q())
     by_pk = {room.pk: room for room in rooms}
     if since is not None:
         query = query.filter(stream_ordering__gt=since)
         # Incremental syncs usually span a few events: take them all in one plain query,
         # and rank per room only when there are too many.
         recent = (
-            _recent_events(list(by_pk), since, until)
+            _recent_events(list(by_pk), since, max(by_bound))
             if event_filter.is_trivial()
             else list(query.order_by("-stream_ordering")[:RECENT_CAP])
         )
         if len(recent) < RECENT_CAP:
+            recent = [e for e in recent if (e.stream_ordering or 0) <= bounds[e.room_id]]
             for event in recent:
                 event.room = by_pk[event.room_id]
             return _per_room(rooms, recent, limit)
@@ -191,11 +202,9 @@ def lazy_member_keys(events: list[Event], user_id: str) -> set[StateKey]:
 
 
 def summaries(rooms: Sequence[Room], user_id: str) -> dict[int, JsonDict]:
-    """m.heroes (up to 5 other members) and joined/invited counts, per room."""
+    """m.heroes (up to 5 other members) and joined/invited counts, per room, now."""
     if not rooms:
         return {}
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: {"join": 0, "invite": 0})
-    heroes: dict[int, list[str]] = defaultdict(list)
     rows = (
         RoomMembership.objects.filter(
             room__in=rooms, membership__in=("join", "invite", "leave", "ban")
@@ -203,22 +212,66 @@ def summaries(rooms: Sequence[Room], user_id: str) -> dict[int, JsonDict]:
         .order_by("room_id", "user_id")
         .values_list("room_id", "user_id", "membership")
     )
-    fallback: dict[int, list[str]] = defaultdict(list)
+    members: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for room_pk, member, membership in rows:
-        if membership in ("join", "invite"):
-            counts[room_pk][membership] += 1
-            if member != user_id and len(heroes[room_pk]) < 5:
-                heroes[room_pk].append(member)
-        elif member != user_id and len(fallback[room_pk]) < 5:
-            fallback[room_pk].append(member)
-    return {
-        room.pk: {
-            "m.heroes": heroes.get(room.pk) or fallback.get(room.pk, []),
-            "m.joined_member_count": counts[room.pk]["join"],
-            "m.invited_member_count": counts[room.pk]["invite"],
+        members[room_pk].append((member, membership))
+    return summarise(rooms, members, user_id)
+
+
+def summarise(
+    rooms: Sequence[Room], members: Mapping[int, Sequence[tuple[str, str]]], user_id: str
+) -> dict[int, JsonDict]:
+    """Room summaries from each room's ``(user_id, membership)`` pairs, by user ID."""
+    result = {}
+    for room in rooms:
+        counts = {"join": 0, "invite": 0}
+        heroes: list[str] = []
+        fallback: list[str] = []
+        for member, membership in members.get(room.pk, []):
+            if membership in ("join", "invite"):
+                counts[membership] += 1
+                if member != user_id and len(heroes) < 5:
+                    heroes.append(member)
+            elif membership in ("leave", "ban") and member != user_id and len(fallback) < 5:
+                fallback.append(member)
+        result[room.pk] = {
+            "m.heroes": heroes or fallback,
+            "m.joined_member_count": counts["join"],
+            "m.invited_member_count": counts["invite"],
         }
-        for room in rooms
-    }
+    return result
+
+
+def members_in_states(states: Mapping[int, StateMap]) -> dict[int, list[RoomMembership]]:
+    """The members of each room in a given state (room pk -> state, e.g. at the user's
+    leave), as unsaved RoomMembership rows by user ID: membership and profile from each
+    member event (redacted ones pruned), in one batch."""
+    pdus = load_pdus(
+        event_id
+        for state in states.values()
+        for (event_type, _), event_id in state.items()
+        if event_type == EventTypes.MEMBER
+    )
+    result: dict[int, list[RoomMembership]] = {}
+    for room_pk, state in states.items():
+        rows = []
+        for (event_type, member), event_id in sorted(state.items()):
+            content = pdus.get(event_id, {}).get("content", {})
+            if event_type != EventTypes.MEMBER or not isinstance(content.get("membership"), str):
+                continue
+            displayname, avatar = content.get("displayname"), content.get("avatar_url")
+            rows.append(
+                RoomMembership(
+                    room_id=room_pk,
+                    user_id=member,
+                    membership=content["membership"],
+                    event_id=event_id,
+                    displayname=displayname if isinstance(displayname, str) else None,
+                    avatar_url=avatar if isinstance(avatar, str) else None,
+                )
+            )
+        result[room_pk] = rows
+    return result
 
 
 def receipts(
@@ -342,10 +395,26 @@ def membership_movements(user_id: str, since: int, until: int) -> tuple[set[str]
 
 
 def names_and_avatars(rooms: Sequence[Room]) -> dict[int, dict[str, str]]:
-    """Each room's m.room.name ``name`` and m.room.avatar ``url``, where set (one batch)."""
+    """Each room's m.room.name ``name`` and m.room.avatar ``url`` now, where set (one batch)."""
     rows = CurrentStateEvent.objects.filter(
         room__in=rooms, type__in=(EventTypes.NAME, EventTypes.AVATAR), state_key=""
     ).values_list("room_id", "type", "event_id")
+    return _names(list(rows))
+
+
+def names_in_states(states: Mapping[int, StateMap]) -> dict[int, dict[str, str]]:
+    """:func:`names_and_avatars` in a given state of each room (room pk -> state)."""
+    return _names(
+        [
+            (room_pk, event_type, state[(event_type, "")])
+            for room_pk, state in states.items()
+            for event_type in (EventTypes.NAME, EventTypes.AVATAR)
+            if (event_type, "") in state
+        ]
+    )
+
+
+def _names(rows: list[tuple[int, str, str]]) -> dict[int, dict[str, str]]:
     pdus = load_pdus(event_id for _, _, event_id in rows)
     result: dict[int, dict[str, str]] = defaultdict(dict)
     for room_pk, event_type, event_id in rows:

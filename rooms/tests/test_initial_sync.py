@@ -38,6 +38,21 @@ class RoomInitialSyncTests(RoomTestCase):
         response = self.api(self.mallory).get(f"{V3}/rooms/{q(room)}/initialSync")
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
 
+    def test_a_user_who_left_sees_the_room_as_it_was(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat", name="Then")
+        self.join(self.bob, room)
+        self.leave(self.bob, room)
+        self.join(self.mallory, room)
+        self.set_state(self.alice, room, "m.room.name", {"name": "Now"})
+        body = self.api(self.bob).get(f"{V3}/rooms/{q(room)}/initialSync").body
+        self.assertEqual(body["membership"], "leave")
+        # No presence: a user who left shares no room with the members any more.
+        self.assertEqual(body["presence"], [])
+        members = {e["state_key"] for e in body["state"] if e["type"] == "m.room.member"}
+        self.assertNotIn(self.mallory.user_id, members)
+        [name] = [e for e in body["state"] if e["type"] == "m.room.name"]
+        self.assertEqual(name["content"], {"name": "Then"})
+
 
 class UserDirectoryTests(RoomTestCase):
     URL = f"{V3}/user_directory/search"

@@ -31,6 +31,30 @@ class MembershipTests(RoomTestCase):
         members = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/joined_members").body["joined"]
         self.assertEqual(members["@bob:test.local"]["display_name"], "Bob B")
 
+    def test_joined_members_is_refused_once_left(self) -> None:
+        # As from Synapse (and as Complement expects): only current members may ask.
+        room = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, room)
+        url = f"{V3}/rooms/{q(room)}/joined_members"
+        self.assertEqual(self.api(self.bob).get(url).status_code, 200)
+        self.leave(self.bob, room)
+        self.join(self.mallory, room)
+        self.assert_matrix_error(self.api(self.bob).get(url), 403, "M_FORBIDDEN")
+
+    def test_joined_members_is_refused_to_peekers(self) -> None:
+        room = self.create_room(
+            self.alice,
+            preset="public_chat",
+            initial_state=[
+                {
+                    "type": "m.room.history_visibility",
+                    "content": {"history_visibility": "world_readable"},
+                }
+            ],
+        )
+        response = self.api(self.bob).get(f"{V3}/rooms/{q(room)}/joined_members")
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+
     def test_invite_only_room_needs_an_invite(self) -> None:
         room = self.create_room(self.alice)
         self.assert_matrix_error(self.join(self.bob, room), 403, "M_FORBIDDEN")

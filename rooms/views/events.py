@@ -11,7 +11,7 @@ from matrixhs.filters import RoomEventFilter
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from rooms.actions.send import do_redact, do_send_message, do_send_state
 from rooms.queries import state as state_queries
-from rooms.queries.access import access_event, access_room
+from rooms.queries.access import access_event, access_joined_room, access_room
 from rooms.queries.format import format_event, format_events
 from rooms.queries.timeline import context, paginate
 from rooms.schemas import ReasonBody
@@ -139,8 +139,11 @@ class MembersView(MatrixView):
 
 
 class JoinedMembersView(MatrixView):
+    """Current members only: a user who left (or a peeker) gets 403, as from Synapse;
+    the state at their leave is at GET /members."""
+
     def get(self, request: Request, room_id: str) -> Response:
-        access = access_room(request.requester.user_id, room_id_param(room_id))
+        access = access_joined_room(request.requester.user_id, room_id_param(room_id))
         return Response({"joined": state_queries.joined_members(access)})
 
 
@@ -168,9 +171,9 @@ class RoomInitialSyncView(MatrixView):
             "presence": [
                 {"type": "m.presence", "sender": user_id, "content": content}
                 for user_id, content in current_presence(
-                    state_queries.joined_members(access)
+                    [] if access.left else state_queries.joined_members(access)
                 ).items()
-            ],
+            ],  # users who left share no room with the members: no presence (as Synapse)
         }
         if access.membership is not None:
             body["membership"] = access.membership

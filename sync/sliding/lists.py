@@ -14,6 +14,7 @@ from matrixhs.protocol.events import EventTypes
 from matrixhs.tokens import SyncToken
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Room, RoomMembership
+from rooms.state import states_of_groups
 from sync import rooms as data
 from sync.sliding.request import BUMP_TYPES, RoomConfig, SlidingRequest, parse_room_config
 
@@ -64,8 +65,10 @@ def room_list(user: User, now: SyncToken, previously_sent: set[str]) -> list[Roo
     return entries
 
 
-def _room_facts(user: User, rooms: list[Room]) -> dict[int, dict[str, Any]]:
-    """What list filters look at: DM flag, encryption, room type, name, space children, tags."""
+def _room_facts(user: User, entries: list[RoomEntry]) -> dict[int, dict[str, Any]]:
+    """What list filters look at: DM flag, encryption, room type, name, space children, tags.
+    Rooms the user left are judged by their state at the leave."""
+    rooms = [e.room for e in entries]
     facts: dict[int, dict[str, Any]] = {r.pk: {"tags": set()} for r in rooms}
     direct = AccountData.objects.filter(user=user, room_id="", type="m.direct").first()
     dm_rooms = {
@@ -74,11 +77,23 @@ def _room_facts(user: User, rooms: list[Room]) -> dict[int, dict[str, Any]]:
         if isinstance(ids, list)
         for room_id in ids
     }
-    state = CurrentStateEvent.objects.filter(
-        room__in=rooms,
-        type__in=[EventTypes.ENCRYPTION, EventTypes.CREATE, EventTypes.NAME],
-        state_key="",
-    ).values_list("room_id", "type", "event_id")
+    types = [EventTypes.ENCRYPTION, EventTypes.CREATE, EventTypes.NAME]
+    left = {e.event_id: e.room.pk for e in entries if e.membership in ("leave", "ban")}
+    state = list(
+        CurrentStateEvent.objects.filter(
+            room__in=[r for r in rooms if r.pk not in left.values()], type__in=types, state_key=""
+        ).values_list("room_id", "type", "event_id")
+    )
+    if left:
+        groups = dict(
+            Event.objects.filter(event_id__in=list(left)).values_list("room_id", "state_group_id")
+        )
+        at_leave = states_of_groups([g for g in groups.values() if g], [(t, "") for t in types])
+        state += [
+            (room_pk, event_type, event_id)
+            for room_pk, group in groups.items()
+            for (event_type, _), event_id in at_leave.get(group or -1, {}).items()
+        ]
     pdus = load_pdus(event_id for _, _, event_id in state)
     for room in rooms:
         facts[room.pk]["is_dm"] = room.room_id in dm_rooms
@@ -135,7 +150,7 @@ def select_rooms(
 ) -> tuple[dict[str, JsonDict], dict[str, tuple[RoomEntry, RoomConfig, list[str]]]]:
     """List counts, and the rooms the lists' ranges and the subscriptions pick, with their
     combined config and the names of the lists that matched them."""
-    facts = _room_facts(request.user, [e.room for e in entries])
+    facts = _room_facts(request.user, entries)
     lists_out: dict[str, JsonDict] = {}
     chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]] = {}
     for name, config in request.lists.items():

@@ -119,26 +119,28 @@ def _joined_rooms(
             event_id__in=[entry.event_id for entry, _, _, _ in items if entry.membership != "join"]
         )
     }
-    # Rooms that share a window (since, until] and a limit are read in one query.
-    groups: dict[tuple[int | None, int, int], list[Room]] = defaultdict(list)
+    # Rooms that share a start and a limit are read in one query (each up to now, or up
+    # to the user's leave).
+    windows: dict[tuple[int | None, int], list[Room]] = defaultdict(list)
+    uppers: dict[int, int] = {}
     for entry, config, _, before in items:
         left = membership_events.get(entry.event_id)
-        upper = (left.stream_ordering if left is not None else None) or now.events
+        uppers[entry.room.pk] = (left.stream_ordering if left is not None else None) or now.events
         after = before.position if before is not None else None
-        groups[(after, upper, config.timeline_limit)].append(entry.room)
+        windows[(after, config.timeline_limit)].append(entry.room)
     timelines: dict[int, tuple[list[Event], bool]] = {}
-    for (after, upper, limit), rooms in groups.items():
-        timelines.update(data.timelines(rooms, after, upper, limit, RoomEventFilter()))
+    for (after, limit), rooms in windows.items():
+        timelines.update(data.timelines(rooms, after, uppers, limit, RoomEventFilter()))
     all_events = [e for events, _ in timelines.values() for e in events]
     visible = {e.event_id for e in data.visible(user_id, all_events)}
     formatted = {
         e["event_id"]: e
         for e in format_events([e for e in all_events if e.event_id in visible], viewer)
     }
-    summaries = data.summaries([e.room for e, _, _, _ in items], user_id)
-    members = _member_rows([e.room for e, _, _, _ in items])
-    names = data.names_and_avatars([e.room for e, _, _, _ in items])
-    state_out = _required_state(items, timelines, user_id, viewer)
+    groups = _state_groups(items, membership_events)
+    maps = data.state_maps(groups.values())
+    summaries, members, names = _membership_and_names(items, groups, maps, user_id)
+    state_out = _required_state(items, timelines, groups, maps, user_id, viewer)
     previous_events = previous.token.events if previous is not None else None
     out: JsonDict = {}
     for entry, _config, lists, before in items:
@@ -173,6 +175,52 @@ def _joined_rooms(
             room_out["lists"] = lists
         out[entry.room.room_id] = room_out
     return out
+
+
+def _state_groups(
+    items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
+    membership_events: dict[str, Event],
+) -> dict[int, int | None]:
+    """The state each room is seen in: the current state, or the state at the user's leave
+    (kicked, banned: they see the room as it was then)."""
+    groups = {}
+    for entry, _, _, _ in items:
+        left = membership_events.get(entry.event_id)
+        groups[entry.room.pk] = (
+            entry.room.current_state_group_id
+            if entry.membership == "join"
+            else (left.state_group_id if left is not None else None)
+        )
+    return groups
+
+
+def _membership_and_names(
+    items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
+    groups: dict[int, int | None],
+    maps: dict[int, dict[StateKey, str]],
+    user_id: str,
+) -> tuple[dict[int, JsonDict], dict[int, list[RoomMembership]], dict[int, dict[str, str]]]:
+    """Summaries (counts, heroes), the members heroes are drawn from, and names: now for
+    joined rooms, from the state at the leave for the others."""
+    joined = [e.room for e, _, _, _ in items if e.membership == "join"]
+    left = [e.room for e, _, _, _ in items if e.membership != "join"]
+    summaries = data.summaries(joined, user_id)
+    members = _member_rows(joined)
+    names = data.names_and_avatars(joined)
+    if left:
+        states = {room.pk: maps.get(groups[room.pk] or -1, {}) for room in left}
+        at_leave = data.members_in_states(states)
+        summaries.update(
+            data.summarise(
+                left,
+                {pk: [(m.user_id, m.membership) for m in rows] for pk, rows in at_leave.items()},
+                user_id,
+            )
+        )
+        for room_pk, rows in at_leave.items():
+            members[room_pk] = [m for m in rows if m.membership in ("join", "invite")]
+        names.update(data.names_in_states(states))
+    return summaries, members, names
 
 
 def _member_rows(rooms: list[Room]) -> dict[int, list[RoomMembership]]:
@@ -212,26 +260,13 @@ def _name_and_heroes(
 def _required_state(
     items: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]],
     timelines: dict[int, tuple[list[Event], bool]],
+    groups: dict[int, int | None],
+    maps: dict[int, dict[StateKey, str]],
     user_id: str,
     viewer: Viewer,
 ) -> dict[int, list[JsonDict]]:
     """Initial rooms: the wanted part of the current state (or the state at the leave).
     Rooms sent before: the wanted state that changed since."""
-    leaves = {
-        e.event_id: e.state_group_id
-        for e in Event.objects.filter(
-            event_id__in=[entry.event_id for entry, _, _, _ in items if entry.membership != "join"]
-        )
-    }
-    groups = {
-        entry.room.pk: (
-            entry.room.current_state_group_id
-            if entry.membership == "join"
-            else leaves.get(entry.event_id)
-        )
-        for entry, _, _, _ in items
-    }
-    maps = data.state_maps(groups.values())
     changed_since = _state_changed_since(
         {e.room.pk: b.position for e, _, _, b in items if b is not None}
     )

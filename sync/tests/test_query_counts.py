@@ -60,6 +60,23 @@ class QueryCountTests(SlidingSyncTestCase):
         sliding = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
         self.assertEqual(few_sliding, sliding)
 
+    def kicked_from(self, count: int) -> None:
+        for i in range(count):
+            room = self.create_room(self.alice, preset="public_chat", name=f"K{i}")
+            self.join(self.bob, room)
+            self.api(self.alice).post(
+                f"/_matrix/client/v3/rooms/{room}/kick", {"user_id": self.bob.user_id}
+            )
+
+    def test_sliding_sync_with_left_rooms(self) -> None:
+        """Rooms the user left are seen in their state at the leave, read in batches."""
+        self.rooms(1)
+        self.kicked_from(2)
+        few = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
+        self.kicked_from(4)
+        many = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))
+        self.assertEqual(few, many)
+
     def test_initial_sliding_sync(self) -> None:
         self.rooms(2)
         few = self.count(lambda: self.slide(self.bob, {"lists": {"all": EVERYTHING}}))

@@ -123,6 +123,45 @@ class ListTests(SlidingSyncTestCase):
         self.assertNotIn("timeline", invite)
 
 
+class LeftRoomTests(SlidingSyncTestCase):
+    """A user who was kicked sees the room as it was when they left: its name, member
+    counts and heroes then, and list filters judge it by that state."""
+
+    def kick(self, room: str, user: Any) -> None:
+        url = f"{V3}/rooms/{q(room)}/kick"
+        response = self.api(self.alice).post(url, {"user_id": user.user_id})
+        self.assertEqual(response.status_code, 200)
+
+    def test_counts_and_heroes_are_those_at_the_leave(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, room)
+        self.kick(room, self.bob)
+        carol = self.make_user("carol")
+        self.join(self.mallory, room)
+        self.invite(self.alice, room, carol)
+        seen = self.slide(self.bob, {"lists": {"all": EVERYTHING}})["rooms"][room]
+        self.assertEqual(seen["membership"], "leave")
+        self.assertEqual((seen["joined_count"], seen["invited_count"]), (1, 0))
+        self.assertEqual([h["user_id"] for h in seen["heroes"]], [self.alice.user_id])
+
+    def test_name_is_the_one_at_the_leave(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat", name="Then")
+        self.join(self.bob, room)
+        self.kick(room, self.bob)
+        self.set_state(self.alice, room, "m.room.name", {"name": "Now"})
+        self.set_state(self.alice, room, "m.room.encryption", {"algorithm": "m.megolm.v1.aes-sha2"})
+        seen = self.slide(self.bob, {"lists": {"all": EVERYTHING}})["rooms"][room]
+        self.assertEqual(seen["name"], "Then")
+        self.assertNotIn("Now", json.dumps(seen))
+        for filters, count in (
+            ({"room_name_like": "now"}, 0),
+            ({"room_name_like": "then"}, 1),
+            ({"is_encrypted": True}, 0),
+        ):
+            lists = {"l": {**EVERYTHING, "filters": filters}}
+            self.assertEqual(self.slide(self.bob, {"lists": lists})["lists"]["l"]["count"], count)
+
+
 class RequiredStateTests(SlidingSyncTestCase):
     def test_specific_state_and_lazy_members(self) -> None:
         room = self.create_room(self.alice, preset="public_chat", name="N", topic="T")
