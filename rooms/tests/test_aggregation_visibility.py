@@ -130,3 +130,20 @@ class HistoryVisibilityTests(SlidingSyncTestCase):
         self.assertNotIn("secret", json.dumps(event))
         synced = self.sync(self.bob)["rooms"]["join"][room]["timeline"]["events"]
         self.assertNotIn("secret", json.dumps(synced))
+
+    def test_threads_lists_no_root_whose_replies_the_reader_cannot_see(self) -> None:
+        room = self.create_room(
+            self.alice,
+            preset="public_chat",
+            initial_state=[
+                {"type": "m.room.history_visibility", "content": {"history_visibility": "joined"}}
+            ],
+        )
+        self.join(self.bob, room)
+        root = self.send_ok(self.alice, room, "root")
+        self.leave(self.bob, room)
+        self.send_ok(self.alice, room, content=related("m.thread", root, "secret"))
+        self.join(self.bob, room)
+        url = f"{V1}/rooms/{q(room)}/threads"
+        self.assertEqual(self.api(self.bob).get(url).body["chunk"], [])
+        self.assertEqual(len(self.api(self.alice).get(url).body["chunk"]), 1)

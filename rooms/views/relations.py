@@ -86,7 +86,14 @@ class ThreadsView(MatrixView):
         }
         ordered = [by_id[r["relates_to"]] for r in page if r["relates_to"] in by_id]
         visible = filter_visible(request.requester.user_id, ordered, access.is_joined)
-        body: JsonDict = {"chunk": format_events(visible, viewer_of(request))}
+        # A root whose replies the reader may not see (history visibility) is no thread
+        # to them: its bundle, which holds only what they may see, tells.
+        chunk = [
+            e
+            for e in format_events(visible, viewer_of(request))
+            if "m.thread" in e["unsigned"].get("m.relations", {})
+        ]
+        body: JsonDict = {"chunk": chunk}
         if len(page) == limit:
             body["next_batch"] = f"th{page[-1]['latest']}"
         return Response(body)
