@@ -3,11 +3,14 @@
 Starts `manage.py serve` (embedded mode unless DATABASE_URL is set, rate limits off),
 then drives it with wrk (Debian package `wrk`) from a second process on loopback:
 
-    .venv/bin/python bench/http_bench.py [--seconds 10] [--connections 32] [--asgi daphne,uvicorn]
+    .venv/bin/python bench/http_bench.py [--seconds 10] [--connections 32,256]
+        [--asgi daphne,uvicorn]
 
-Prints one line per (ASGI server, endpoint): requests/s and latency percentiles. Login
-is bounded by Argon2id password hashing (matrixhs/passwords.py); whoami is the cheapest
-request that reads the database (the access-token lookup).
+Prints one line per (ASGI server, endpoint, connections): requests/s, latency
+percentiles, and the server process's resident memory (now and its peak) and thread
+count after the run. Login is bounded by Argon2id password hashing
+(matrixhs/passwords.py); whoami is the cheapest request that reads the database (the
+access-token lookup).
 """
 
 from __future__ import annotations
@@ -52,7 +55,15 @@ def wrk(
     return result
 
 
-def run(asgi: str, seconds: int, connections: int) -> None:
+def process_figures(pid: int) -> str:
+    """Resident memory (now / peak, MiB) and threads of the server process (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss, peak = (int(values[k].split()[0]) // 1024 for k in ("VmRSS", "VmHWM"))
+    return f"RSS {rss:>4} MiB (peak {peak:>4})  threads {values['Threads'].strip():>4}"
+
+
+def run(asgi: str, seconds: int, connections: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = RunningServer(Path(tmp), MATRIXHS_ASGI_SERVER=asgi).start()
         try:
@@ -70,17 +81,20 @@ def run(asgi: str, seconds: int, connections: int) -> None:
             }
             script = Path(tmp) / "login.lua"
             script.write_text(LOGIN_LUA % json.dumps(login))
-            for name, url, lua, auth in (
-                ("GET /versions", "/_matrix/client/versions", None, None),
-                ("GET /whoami", "/_matrix/client/v3/account/whoami", None, token),
-                ("POST /login", "/_matrix/client/v3/login", str(script), None),
-            ):
-                r = wrk(server.base_url + url, seconds, connections, lua, auth)
-                print(
-                    f"{asgi:8} {name:14} {r['req/s']:>9} req/s  p50 {r['p50']:>8}  "
-                    f"p99 {r['p99']:>8}  non-2xx {r['non-2xx']}",
-                    flush=True,
-                )
+            assert server.process is not None
+            for count in connections:
+                for name, url, lua, auth in (
+                    ("GET /versions", "/_matrix/client/versions", None, None),
+                    ("GET /whoami", "/_matrix/client/v3/account/whoami", None, token),
+                    ("POST /login", "/_matrix/client/v3/login", str(script), None),
+                ):
+                    r = wrk(server.base_url + url, seconds, count, lua, auth)
+                    print(
+                        f"{asgi:8} {name:14} c={count:<4} {r['req/s']:>9} req/s  "
+                        f"p50 {r['p50']:>8}  p99 {r['p99']:>8}  non-2xx {r['non-2xx']}  "
+                        f"{process_figures(server.process.pid)}",
+                        flush=True,
+                    )
         finally:
             server.stop()
 
@@ -88,13 +102,15 @@ def run(asgi: str, seconds: int, connections: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--connections", default="32,256", help="comma-separated wrk connection counts"
+    )
     parser.add_argument("--asgi", default="daphne,uvicorn")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt install wrk")
     for asgi in args.asgi.split(","):
-        run(asgi, args.seconds, args.connections)
+        run(asgi, args.seconds, [int(c) for c in args.connections.split(",")])
 
 
 if __name__ == "__main__":
