@@ -1,4 +1,5 @@
-"""The ASGI application: the /sync long-polls, then Django, behind the body limit."""
+"""The ASGI application: the /sync long-polls, then Django, behind the body limit and the
+reverse proxies' client address (matrixhs.asgi_proxies)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.urls import re_path
 
 from matrixhs.asgi_handler import get_asgi_application
 from matrixhs.asgi_limits import RequestBodyLimit
+from matrixhs.asgi_proxies import TrustedProxies
 
 django_application = get_asgi_application()
 
@@ -31,7 +33,9 @@ http = URLRouter(
     ]
 )
 
-application = RequestBodyLimit(
-    ProtocolTypeRouter({"http": http}),
-    limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
+application = TrustedProxies(
+    RequestBodyLimit(
+        ProtocolTypeRouter({"http": http}),
+        limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
+    )
 )

@@ -8,6 +8,7 @@ This is the only module that reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -162,8 +163,30 @@ MATRIXHS_TURN_TTL = _env("MATRIXHS_TURN_TTL", 86400, _parse_positive)
 # --- Rate limits (COUNT/SECONDS, per user or per IP) --------------------------------------
 
 MATRIXHS_RATELIMIT_ENABLED = env_bool("MATRIXHS_RATELIMIT_ENABLED", True)
-#: Behind a reverse proxy: take the client IP from X-Forwarded-For.
-MATRIXHS_TRUST_X_FORWARDED_FOR = env_bool("MATRIXHS_TRUST_X_FORWARDED_FOR", False)
+
+
+def _parse_proxies(raw: str) -> list[str]:
+    """Comma-separated addresses or networks (CIDR) of reverse proxies."""
+    proxies = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            proxies.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+    return proxies
+
+
+#: Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (matrixhs.asgi):
+#: the client is the rightmost address in X-Forwarded-For that is not one of them. Empty:
+#: the headers are ignored and the client is the peer of the connection.
+MATRIXHS_TRUSTED_PROXIES = _env("MATRIXHS_TRUSTED_PROXIES", [], _parse_proxies)
+if env_bool("MATRIXHS_TRUST_X_FORWARDED_FOR", False):
+    raise ImproperlyConfigured(
+        "MATRIXHS_TRUST_X_FORWARDED_FOR is gone: set MATRIXHS_TRUSTED_PROXIES to the addresses "
+        "of your reverse proxies instead (e.g. 127.0.0.1)"
+    )
 MATRIXHS_RATELIMITS = {
     # Every client request, per user (per IP when there is no user).
     "client": _env("MATRIXHS_RATELIMIT_CLIENT", (600, 60), _parse_rate),

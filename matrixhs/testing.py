@@ -111,6 +111,53 @@ def assert_event_conforms(event: dict[str, Any]) -> None:
         _validate(schema, event)
 
 
+async def asgi_request(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    client: tuple[str, int] = ("127.0.0.1", 1),
+    query: str = "",
+    timeout: float = 10,
+) -> ApiResponse:
+    """One request through the whole ASGI application (matrixhs.asgi), as a server would
+    make it: proxies, body limit, the long-polls and Django. The answer is checked
+    against the spec like :class:`ApiClient`'s."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from matrixhs.asgi import application
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": client,
+        "server": ("127.0.0.1", 8008),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    data = json.dumps(body).encode() if body is not None else b""
+    await communicator.send_input({"type": "http.request", "body": data})
+    start = await communicator.receive_output(timeout=timeout)
+    chunks = []
+    while True:
+        message = await communicator.receive_output(timeout=timeout)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    await communicator.wait(timeout=timeout)
+    raw = b"".join(chunks)
+    parsed = json.loads(raw) if raw else None
+    if path.startswith(("/_matrix/", "/.well-known/")):
+        assert_conforms(method, path, start["status"], parsed)
+    response_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    return ApiResponse(start["status"], parsed, response_headers)
+
+
 class ApiResponse:
     def __init__(self, status: int, body: Any, headers: Any) -> None:
         self.status_code = status

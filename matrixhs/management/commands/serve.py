@@ -69,6 +69,9 @@ class Command(BaseCommand):
                 host=host,
                 port=port,
                 lifespan="off",
+                # X-Forwarded-* are read once, by matrixhs.asgi_proxies, from the proxies
+                # in MATRIXHS_TRUSTED_PROXIES (uvicorn's default trusts 127.0.0.1 here too).
+                proxy_headers=False,
                 access_log=False,
                 log_level="warning",
             )
