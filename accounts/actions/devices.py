@@ -10,7 +10,7 @@ from django.db import transaction
 
 from accounts.models import Device, User
 from e2ee.actions.devices import on_devices_deleted
-from matrixhs.errors import InvalidParam
+from matrixhs.errors import Forbidden, InvalidParam
 from matrixhs.time import now_ms
 
 MAX_DEVICE_ID_LENGTH = 255
@@ -46,8 +46,12 @@ def do_login_device(
     tokens are invalidated); its display name only changes if a new one is given. The
     device counts as seen now, from ``ip``.
 
+    The user's dehydrated device (MSC3814) cannot be signed in on: it would become a live
+    session that GET /devices does not show.
+
     Raises:
         InvalidParam: the device ID or display name is too long.
+        Forbidden: the device ID is that of the user's dehydrated device.
     """
     check_device_display_name(display_name)
     if device_id is not None:
@@ -67,6 +71,8 @@ def do_login_device(
             defaults={"display_name": display_name, "created_ts": now, **seen},
         )
         if not created:
+            if Device.objects.filter(pk=device.pk, dehydrated__isnull=False).exists():
+                raise Forbidden("This device ID is taken by the account's dehydrated device")
             device.access_tokens.all().delete()
             device.refresh_tokens.all().delete()
             if display_name is not None:

@@ -127,6 +127,30 @@ class DehydrateTests(DehydratedDeviceTestCase):
         response = self.api(self.alice).get(f"/_matrix/client/v3/devices/{quote(DEVICE_ID, '')}")
         self.assertEqual(response.body["device_id"], DEVICE_ID)
 
+    def test_logging_in_on_the_dehydrated_device_is_refused(self) -> None:
+        device = self.dehydrate(self.alice)
+        login = {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": "alice"},
+            "password": self.password,
+            "device_id": DEVICE_ID,
+        }
+        response = self.api().post("/_matrix/client/v3/login", login)
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        self.assertFalse(AccessToken.objects.filter(device__device_id=DEVICE_ID).exists())
+        # Still the dehydrated device, with its keys, and still out of the device list.
+        self.assertEqual(self.unstable(self.alice).get(DEHYDRATED).body["device_id"], DEVICE_ID)
+        self.assertEqual(
+            self.query(self.bob, {self.alice.user_id: [DEVICE_ID]})["device_keys"][
+                self.alice.user_id
+            ][DEVICE_ID]["keys"],
+            device.device_keys(dehydrated=True)["keys"],
+        )
+        response = self.api(self.alice).get("/_matrix/client/v3/devices")
+        self.assertEqual(
+            [d["device_id"] for d in response.body["devices"]], [self.alice.test_device_id]
+        )  # type: ignore[attr-defined]
+
     def test_a_second_put_replaces_the_device(self) -> None:
         self.dehydrate(self.alice)
         self.send(self.bob, {self.alice.user_id: {DEVICE_ID: {"n": 1}}}, "t1")
