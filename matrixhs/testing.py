@@ -9,9 +9,12 @@ validate where the spec documents that status for the endpoint.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client, TestCase
@@ -37,6 +40,28 @@ class FastArgon2PasswordHasher(Argon2PasswordHasher):
     time_cost = 1
     memory_cost = 1024
     parallelism = 1
+
+
+@contextmanager
+def count_password_hashes() -> Iterator[list[str]]:
+    """Record every Argon2 computation (hashing a new password or checking one) made in
+    the block: what a password check costs, whoever the user is."""
+    calls: list[str] = []
+    encode, verify = FastArgon2PasswordHasher.encode, FastArgon2PasswordHasher.verify
+
+    def counted_encode(self: Any, *args: Any) -> Any:
+        calls.append("encode")
+        return encode(self, *args)
+
+    def counted_verify(self: Any, *args: Any) -> Any:
+        calls.append("verify")
+        return verify(self, *args)
+
+    with (
+        mock.patch.object(FastArgon2PasswordHasher, "encode", counted_encode),
+        mock.patch.object(FastArgon2PasswordHasher, "verify", counted_verify),
+    ):
+        yield calls
 
 
 @cache

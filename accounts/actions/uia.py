@@ -13,7 +13,6 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.db.models import F, Q
 
@@ -124,9 +123,10 @@ def _check_password_stage(
 ) -> MatrixError | None:
     """The password of the authenticated user, or, without one, of the user it names.
 
-    An unauthenticated session is bound to the first user whose password it proved.
+    An unauthenticated session is bound to the first user whose password it proved. One
+    password hash is checked whatever the outcome (see verify_password).
     """
-    from accounts.actions.users import local_user_for_login
+    from accounts.actions.users import local_user_for_login, verify_password
 
     password = auth.get("password")
     identifier = auth.get("identifier") or {"type": "m.id.user", "user": auth.get("user")}
@@ -136,9 +136,10 @@ def _check_password_stage(
     if identifier.get("type") != "m.id.user" or not isinstance(named, str):
         return Forbidden("Invalid password")
     target = user or session.user or local_user_for_login(named)
+    correct = verify_password(target, password)
     if target is None or named not in (target.user_id, target.localpart):
         return Forbidden("Invalid password")
-    if not target.is_active or not check_password(password, target.password):
+    if not correct or not target.is_active:
         return Forbidden("Invalid password")
     session.user = target
     return None

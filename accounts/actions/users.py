@@ -102,20 +102,26 @@ def local_user_for_login(identifier: str) -> User | None:
     return User.objects.filter(localpart=localpart.lower()).first()
 
 
+def verify_password(user: User | None, password: str) -> bool:
+    """Whether ``password`` is ``user``'s, in the time one hash takes whoever the user is:
+    without a user, or for one without a usable password (deactivated, guest), a dummy
+    password is hashed instead, so answers do not tell which users exist."""
+    # "!" is an unusable password: Django's check hashes a random one in its place.
+    return check_password(password, user.password if user is not None else "!")
+
+
 def check_login_password(identifier: str, password: str) -> User:
-    """The user whose password this is.
+    """The user whose password this is. The password is checked first, so only someone
+    who knows it learns that the account is deactivated.
 
     Raises:
         Forbidden: M_FORBIDDEN for a wrong user or password, M_USER_DEACTIVATED.
     """
     user = local_user_for_login(identifier)
-    if user is None:
-        make_password(password)  # spend the same time as a real check
+    if not verify_password(user, password) or user is None:
         raise Forbidden("Invalid username or password")
     if not user.is_active:
         raise Forbidden("This account has been deactivated", Codes.USER_DEACTIVATED)
-    if not check_password(password, user.password):
-        raise Forbidden("Invalid username or password")
     return user
 
 

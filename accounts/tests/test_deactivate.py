@@ -29,7 +29,7 @@ class DeactivateTests(MatrixTestCase):
             "/_matrix/client/v3/login",
             {"type": "m.login.password", "user": "alice", "password": self.password},
         )
-        self.assert_matrix_error(login, 403, "M_USER_DEACTIVATED")
+        self.assert_matrix_error(login, 403, "M_FORBIDDEN")  # the password is gone too
         # The user ID is never handed out again.
         again = self.api().post(
             "/_matrix/client/v3/register",

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from accounts.actions.users import do_deactivate_user
-from accounts.models import AccessToken, Device
-from matrixhs.testing import MatrixTestCase
+from accounts.models import AccessToken, Device, User
+from matrixhs.testing import MatrixTestCase, count_password_hashes
 
 LOGIN = "/_matrix/client/v3/login"
 
@@ -46,10 +46,33 @@ class LoginTests(MatrixTestCase):
         response = self.login(identifier={"type": "m.id.user", "user": "@alice:elsewhere"})
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
 
-    def test_deactivated_user(self) -> None:
-        do_deactivate_user(self.bob)
+    def test_deactivated_user_is_told_only_with_the_right_password(self) -> None:
+        User.objects.filter(pk=self.bob.pk).update(is_active=False)
+        bob = {"type": "m.id.user", "user": "bob"}
+        self.assert_matrix_error(self.login(identifier=bob), 403, "M_USER_DEACTIVATED")
+        self.assert_matrix_error(self.login(identifier=bob, password="no"), 403, "M_FORBIDDEN")
+
+    def test_deactivated_user_without_a_password_is_like_an_unknown_one(self) -> None:
+        do_deactivate_user(self.bob)  # drops the password hash
         response = self.login(identifier={"type": "m.id.user", "user": "bob"})
-        self.assert_matrix_error(response, 403, "M_USER_DEACTIVATED")
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+
+    def test_every_failure_costs_one_password_hash(self) -> None:
+        User.objects.filter(pk=self.mallory.pk).update(is_active=False)
+        do_deactivate_user(self.bob)
+        for user, password in (
+            ("alice", "wrong"),
+            ("nobody", self.password),
+            ("@alice:elsewhere", self.password),
+            ("bob", self.password),
+            ("mallory", "wrong"),
+        ):
+            with self.subTest(user=user), count_password_hashes() as hashes:
+                response = self.login(
+                    identifier={"type": "m.id.user", "user": user}, password=password
+                )
+                self.assertEqual(response.status_code, 403)
+                self.assertEqual(len(hashes), 1, hashes)
 
     def test_unknown_login_type(self) -> None:
         response = self.api().post(LOGIN, {"type": "m.login.magic"})

@@ -4,8 +4,9 @@ from django.contrib.auth.hashers import check_password
 
 from accounts.actions.devices import do_login_device
 from accounts.actions.tokens import issue_tokens
+from accounts.actions.users import do_deactivate_user
 from accounts.models import Device, User
-from matrixhs.testing import MatrixTestCase
+from matrixhs.testing import MatrixTestCase, count_password_hashes
 
 PASSWORD = "/_matrix/client/v3/account/password"
 WHOAMI = "/_matrix/client/v3/account/whoami"
@@ -94,3 +95,24 @@ class PasswordTests(MatrixTestCase):
         )
         self.assertEqual(response.status_code, 401)
         self.assertTrue(check_password(self.password, User.objects.get(pk=self.alice.pk).password))
+
+    def test_without_a_token_every_failure_costs_one_password_hash(self) -> None:
+        User.objects.filter(pk=self.mallory.pk).update(is_active=False)
+        do_deactivate_user(self.bob)
+        for user, password in (
+            ("alice", "wrong"),
+            ("nobody", self.password),
+            ("bob", self.password),
+            ("mallory", self.password),
+        ):
+            first = self.api().post(PASSWORD, {"new_password": "x"})
+            auth = {
+                "type": "m.login.password",
+                "session": first.body["session"],
+                "identifier": {"type": "m.id.user", "user": user},
+                "password": password,
+            }
+            with self.subTest(user=user), count_password_hashes() as hashes:
+                response = self.api().post(PASSWORD, {"new_password": "x", "auth": auth})
+                self.assert_matrix_error(response, 401, "M_FORBIDDEN")
+                self.assertEqual(len(hashes), 1, hashes)
