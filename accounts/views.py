@@ -257,7 +257,9 @@ class DeactivateView(MatrixView):
     def post(self, request: Request) -> Response:
         body = parse_body(DeactivateBody, request)
         user = request.requester.user
-        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        session = uia.check_uia(
+            body.get("auth"), _operation(request), PASSWORD_FLOWS, user, content=body
+        )
         with transaction.atomic():
             do_deactivate_user(user, erase=body["erase"])
             uia.finish_uia(session)
@@ -303,7 +305,9 @@ class DeleteDevicesView(MatrixView):
     def post(self, request: Request) -> Response:
         body = parse_body(DeleteDevicesBody, request)
         user = request.requester.user
-        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        session = uia.check_uia(
+            body.get("auth"), _operation(request), PASSWORD_FLOWS, user, content=body
+        )
         with transaction.atomic():
             do_delete_devices(user, body["devices"])
             uia.finish_uia(session)

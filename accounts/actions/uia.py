@@ -9,6 +9,8 @@ process can carry on a session that another started.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from typing import Any
 
@@ -49,7 +51,11 @@ class AuthRequired(MatrixError):
 
 
 def check_uia(
-    auth: Any, operation: str, flows: list[list[str]], user: User | None = None
+    auth: Any,
+    operation: str,
+    flows: list[list[str]],
+    user: User | None = None,
+    content: JsonDict | None = None,
 ) -> UIASession:
     """Run one UIA step.
 
@@ -58,6 +64,10 @@ def check_uia(
         operation: ``"METHOD /path"``; a session is bound to one operation.
         flows: the accepted flows, each a list of stage types.
         user: the authenticated user, whose password ``m.login.password`` checks.
+        content: the request's parameters (its body but ``auth``), when they say what the
+            operation acts on: the session is then bound to them as well, so that a
+            session begun for one request cannot authorise another (spec: the server
+            must make sure the request is the same throughout a session).
 
     Returns:
         The session, once a flow is complete.
@@ -68,6 +78,8 @@ def check_uia(
     """
     if auth is not None and not isinstance(auth, dict):
         raise MatrixError(400, Codes.BAD_JSON, "auth must be an object")
+    if content is not None:
+        operation = f"{operation} {_digest(content)}"
     session = _get_or_create_session(auth, operation, user)
     stage = auth.get("type") if auth else None
     if stage is not None:
@@ -86,6 +98,13 @@ def check_uia(
     raise AuthRequired(flows, session)
 
 
+def _digest(content: JsonDict) -> str:
+    """A digest of the request's parameters (JSON with sorted keys; ``auth`` left out)."""
+    params = {key: value for key, value in content.items() if key != "auth"}
+    encoded = json.dumps(params, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
 def _get_or_create_session(auth: JsonDict | None, operation: str, user: User | None) -> UIASession:
     session_id = auth.get("session") if auth else None
     if session_id is None:
@@ -102,7 +121,7 @@ def _get_or_create_session(auth: JsonDict | None, operation: str, user: User | N
     if session is None:
         raise MatrixError(400, Codes.UNKNOWN, "Unknown or expired UIA session")
     if session.operation != operation or (user is not None and session.user_id != user.pk):
-        raise Forbidden("This session belongs to another operation")
+        raise Forbidden("Requested operation has changed during the authentication session")
     return session
 
 

@@ -8,7 +8,7 @@ DEACTIVATE = "/_matrix/client/v3/account/deactivate"
 
 class DeactivateTests(MatrixTestCase):
     def deactivate(self, user: User, password: str, **extra: object) -> object:
-        session = self.api(user).post(DEACTIVATE, {}).body["session"]
+        session = self.api(user).post(DEACTIVATE, {**extra}).body["session"]
         auth = {
             "type": "m.login.password",
             "session": session,
@@ -48,3 +48,18 @@ class DeactivateTests(MatrixTestCase):
     def test_erase_clears_the_profile(self) -> None:
         self.deactivate(self.alice, self.password, erase=True)
         self.assertIsNone(User.objects.get(pk=self.alice.pk).displayname)
+
+    def test_a_session_begun_without_erase_cannot_erase(self) -> None:
+        first = self.api(self.alice).post(DEACTIVATE, {})
+        self.assertEqual(first.status_code, 401)
+        auth = {
+            "type": "m.login.password",
+            "session": first.body["session"],
+            "password": self.password,
+            "identifier": {"type": "m.id.user", "user": self.alice.user_id},
+        }
+        response = self.api(self.alice).post(DEACTIVATE, {"auth": auth, "erase": True})
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        self.assertTrue(User.objects.get(pk=self.alice.pk).is_active)
+        response = self.api(self.alice).post(DEACTIVATE, {"auth": auth, "erase": False})
+        self.assertEqual(response.status_code, 200, response.body)

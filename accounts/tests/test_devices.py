@@ -88,6 +88,29 @@ class DeviceTests(MatrixTestCase):
         )
         self.assertTrue(Device.objects.filter(device_id="B1").exists())
 
+    def test_a_session_begun_for_some_devices_cannot_delete_others(self) -> None:
+        do_login_device(self.alice, "A1", None)
+        do_login_device(self.alice, "A2", None)
+        url = "/_matrix/client/v3/delete_devices"
+        first = self.api(self.alice).post(url, {"devices": ["A1"]})
+        self.assertEqual(first.status_code, 401)
+        auth = self.uia(first.body["session"])
+        swapped = self.api(self.alice).post(url, {"devices": ["A2"], "auth": auth})
+        self.assert_matrix_error(swapped, 403, "M_FORBIDDEN")
+        more = self.api(self.alice).post(url, {"devices": ["A1", "A2"], "auth": auth})
+        self.assert_matrix_error(more, 403, "M_FORBIDDEN")
+        self.assertEqual(Device.objects.filter(device_id__in=["A1", "A2"]).count(), 2)
+        done = self.api(self.alice).post(url, {"devices": ["A1"], "auth": auth})
+        self.assertEqual(done.status_code, 200, done.body)
+        self.assertEqual(
+            list(
+                Device.objects.filter(device_id__in=["A1", "A2"]).values_list(
+                    "device_id", flat=True
+                )
+            ),
+            ["A2"],
+        )
+
     def test_delete_devices_needs_a_list(self) -> None:
         url = "/_matrix/client/v3/delete_devices"
         self.assert_matrix_error(self.api(self.alice).post(url, {}), 400, "M_MISSING_PARAM")
