@@ -11,15 +11,26 @@ processes, such as `manage.py` commands, still wait on it as usual).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base
+
+from matrixhs.files import create_private_file
 
 _write_lock = threading.Lock()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _holds_write_lock = False
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        """SQLite would create a missing database file with the umask's mode (usually
+        world-readable): create it 0600 first. Its -wal and -shm files take its mode."""
+        name = str(conn_params.get("database", ""))
+        if name and not self.is_in_memory_db() and not name.startswith("file:"):
+            create_private_file(Path(name))
+        return super().get_new_connection(conn_params)
 
     def _start_transaction_under_autocommit(self) -> None:
         _write_lock.acquire()

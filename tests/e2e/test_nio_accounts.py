@@ -101,3 +101,14 @@ def test_daphne_serves_the_same_api(tmp_path: object) -> None:
         assert "daphne" in httpx.get(f"{daphne.base_url}/_matrix/client/versions").headers["server"]
     finally:
         daphne.stop()
+
+
+def test_the_servers_secrets_and_database_are_private(server: RunningServer) -> None:
+    """The files `migrate` and `serve` created in the data dir are 0600."""
+    import stat
+
+    names = ["signing.key", "secret_key"]
+    if not server.database_url:  # SQLite, in the data dir
+        names += ["homeserver.sqlite3", "homeserver.sqlite3-wal"]
+    modes = {name: stat.S_IMODE((server.data_dir / name).stat().st_mode) for name in names}
+    assert modes == dict.fromkeys(names, 0o600)
