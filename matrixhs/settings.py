@@ -205,6 +205,10 @@ if DATABASE_URL:
     if _db["ENGINE"] == "django.db.backends.postgresql":
         # psycopg 3's pool: persistent connections and ASGI do not mix (CONN_MAX_AGE stays 0).
         _db["CONN_MAX_AGE"] = 0
+        # With the pool, this makes Django pass check=ConnectionPool.check_connection: a
+        # connection the server closed (restart, failover, idle timeout) is found and
+        # replaced when it is lent, instead of failing the request that gets it.
+        _db["CONN_HEALTH_CHECKS"] = True
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("MATRIXHS_DB_POOL_MIN", 2),
             "max_size": env_int("MATRIXHS_DB_POOL_MAX", 20),
