@@ -136,6 +136,12 @@ MATRIXHS_MAX_REQUEST_BYTES = env_int("MATRIXHS_MAX_REQUEST_BYTES", 10 * 1024 * 1
 #: stored or sent, everyone reads as offline, and /sync has no presence.
 MATRIXHS_PRESENCE_ENABLED = env_bool("MATRIXHS_PRESENCE_ENABLED", True)
 
+# --- Push ----------------------------------------------------------------------------------
+
+#: Accept pushers whose push gateway URL is plain http: (local tests only; notifications
+#: carry message content and the pushkey).
+MATRIXHS_PUSH_ALLOW_HTTP = env_bool("MATRIXHS_PUSH_ALLOW_HTTP", False)
+
 # --- VoIP (TURN REST API credentials, as coturn's use-auth-secret checks them) -----------
 
 

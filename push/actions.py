@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.actions.account_data import do_set_account_data
@@ -308,7 +309,8 @@ def _check_http_data(data: JsonDict) -> None:
     if not isinstance(url, str):
         raise BadJson("data.url must be a string")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path != NOTIFY_PATH:
+    schemes = ("https", "http") if settings.MATRIXHS_PUSH_ALLOW_HTTP else ("https",)
+    if parts.scheme not in schemes or not parts.netloc or parts.path != NOTIFY_PATH:
         raise InvalidParam(f"data.url must be an HTTPS URL with the path {NOTIFY_PATH}")
     if "format" in data and not isinstance(data["format"], str):
         raise BadJson("data.format must be a string")

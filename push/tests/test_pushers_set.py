@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.test import override_settings
+
 from matrixhs.testing import MatrixTestCase
 from push.models import Pusher
 from push.tests.test_pushers import HTTP_PUSHER, PUSHERS
@@ -49,6 +51,10 @@ class PushersSetTests(MatrixTestCase):
             ({"pushkey": "é" * 257}, "M_INVALID_PARAM"),
             ({"data": {"url": "https://push.example.org/notify"}}, "M_INVALID_PARAM"),
             ({"data": {"url": "ftp://push.example.org/_matrix/push/v1/notify"}}, "M_INVALID_PARAM"),
+            (
+                {"data": {"url": "http://push.example.org/_matrix/push/v1/notify"}},
+                "M_INVALID_PARAM",
+            ),
             ({"data": {"url": 5}}, "M_BAD_JSON"),
             ({"data": "https://push.example.org/_matrix/push/v1/notify"}, "M_BAD_JSON"),
             ({"kind": 1}, "M_BAD_JSON"),
@@ -59,3 +65,10 @@ class PushersSetTests(MatrixTestCase):
                 response = self.api(self.alice).post(SET, {**HTTP_PUSHER, **change})
                 self.assert_matrix_error(response, 400, errcode)
         self.assertFalse(Pusher.objects.exists())
+
+    @override_settings(MATRIXHS_PUSH_ALLOW_HTTP=True)
+    def test_plain_http_only_when_allowed(self) -> None:
+        url = "http://127.0.0.1:5000/_matrix/push/v1/notify"
+        response = self.api(self.alice).post(SET, {**HTTP_PUSHER, "data": {"url": url}})
+        self.assertEqual(response.status_code, 200, response.body)
+        self.assertEqual(Pusher.objects.get().data["url"], url)
