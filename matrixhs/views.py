@@ -77,6 +77,8 @@ class WellKnownServerView(MatrixView):
     rate_limit = None
 
     def get(self, request: Request) -> Response:
+        if not settings.MATRIXHS_FEDERATION_ENABLED:
+            raise NotFound("This server does not federate")
         return Response({"m.server": settings.MATRIXHS_FEDERATION_ADDRESS})
 
 
