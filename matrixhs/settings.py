@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -288,7 +289,7 @@ ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "matrixhs.apps.MatrixAdminConfig",  # django.contrib.admin, with our admin site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -312,6 +313,17 @@ MIDDLEWARE = [
     "matrixhs.middleware.AdminOnlyMiddleware",
 ]
 SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
+
+# The admin's cookies and CSRF check. Served over HTTPS (MATRIXHS_PUBLIC_BASEURL), its
+# session and CSRF cookies are never sent over plain HTTP; its forms are accepted from
+# that origin (behind a TLS proxy that is not in MATRIXHS_TRUSTED_PROXIES, Django would
+# otherwise take the https Origin for a foreign one).
+_PUBLIC_HTTPS = MATRIXHS_PUBLIC_BASEURL.startswith("https://")
+SESSION_COOKIE_SECURE = _PUBLIC_HTTPS
+CSRF_COOKIE_SECURE = _PUBLIC_HTTPS
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(MATRIXHS_PUBLIC_BASEURL))]
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "matrixhs.urls"
 ASGI_APPLICATION = "matrixhs.asgi.application"
