@@ -203,6 +203,9 @@ MATRIXHS_RATELIMITS = {
     "client": _env("MATRIXHS_RATELIMIT_CLIENT", (600, 60), _parse_rate),
     # Login, register, refresh and password checks, per IP.
     "auth": _env("MATRIXHS_RATELIMIT_AUTH", (30, 60), _parse_rate),
+    # /sync and sliding sync requests, per user (a busy client syncs several times a
+    # second; a runaway loop is stopped).
+    "sync": _env("MATRIXHS_RATELIMIT_SYNC", (1200, 60), _parse_rate),
 }
 
 # --- Services -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from matrixhs import ratelimit
 from matrixhs.asgi_handler import request_threads
 from matrixhs.auth import authenticate
 from matrixhs.errors import InvalidParam, Unrecognized, render_error
@@ -98,9 +99,14 @@ Compute = Callable[[LongPollRequest, Any], Any]
 class LongPollEndpoint:
     """Authenticate, read, and if the answer is empty wait for a wake-up and read again.
 
-    Subclasses give ``methods``, ``prepare`` (parse the request, on a request thread),
-    ``compute`` (build the answer: ``(status, body, has_changes, wake_at_ms)``, on a
-    request thread) and optionally ``user_of``.
+    Subclasses give ``methods``, ``prepare`` (authenticate and parse the request, on a
+    request thread), ``compute`` (build the answer: ``(status, body, has_changes,
+    wake_at_ms)``, on a request thread) and optionally ``user_of``.
+
+    Each request counts once in the "sync" rate-limit bucket of its user. Every read
+    after a wait checks the access token again: a logout or a deactivation wakes the
+    user's waiting requests (accounts.actions), which then answer 401 M_UNKNOWN_TOKEN
+    instead of serving the ended session until their timeout.
     """
 
     methods: tuple[str, ...] = ("GET",)
@@ -117,8 +123,24 @@ class LongPollEndpoint:
     def timeout_ms(self, request: LongPollRequest) -> int:
         return request.timeout_ms()
 
+    def _prepare(self, request: LongPollRequest) -> Any:
+        prepared = self.prepare(request)
+        ratelimit.check("sync", request, self.user_of(prepared))
+        return prepared
+
     def _prepare_and_compute(self, request: LongPollRequest) -> tuple[int, Any, bool, int | None]:
-        return self.compute(request, self.prepare(request))
+        return self.compute(request, self._prepare(request))
+
+    def _recheck_and_compute(
+        self, request: LongPollRequest, prepared: Any
+    ) -> tuple[int, Any, bool, int | None]:
+        """A read after a wait: the session may have ended meanwhile.
+
+        Raises:
+            UnknownToken: the token was revoked, or its user deactivated, or it expired.
+        """
+        authenticate(request, required=True)
+        return self.compute(request, prepared)
 
     async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a read on a request thread, at most COMPUTE_SLOTS at a time per process: when
@@ -158,11 +180,13 @@ class LongPollEndpoint:
         if timeout_ms == 0:  # no wait: check and read in one trip to a thread
             status, body, _, _ = await self._run(self._prepare_and_compute, request)
             return status, body
-        prepared = await self._run(self.prepare, request)
+        prepared = await self._run(self._prepare, request)
         deadline = time.monotonic() + timeout_ms / 1000
         async with WakeUps(self.user_of(prepared)) as wake_ups:
+            read = self.compute
             while True:
-                status, body, changed, wake_at_ms = await self._run(self.compute, request, prepared)
+                status, body, changed, wake_at_ms = await self._run(read, request, prepared)
+                read = self._recheck_and_compute
                 remaining = deadline - time.monotonic()
                 if changed or remaining <= 0:
                     return status, body

@@ -11,10 +11,18 @@ from django.db import transaction
 from accounts.models import Device, User
 from e2ee.actions.devices import on_devices_deleted
 from matrixhs.errors import Forbidden, InvalidParam
+from matrixhs.notifier import notify_users_on_commit
 from matrixhs.time import now_ms
 
 MAX_DEVICE_ID_LENGTH = 255
 MAX_DISPLAY_NAME_LENGTH = 1000
+
+
+def wake_ended_sessions_on_commit(user: User) -> None:
+    """Access tokens of ``user`` are being deleted: once that commits, wake the user's
+    waiting /sync requests, which check their token again (sync/consumers.py) and end
+    if theirs is gone."""
+    notify_users_on_commit([user.user_id])
 
 
 def generate_device_id() -> str:
@@ -75,6 +83,7 @@ def do_login_device(
                 raise Forbidden("This device ID is taken by the account's dehydrated device")
             device.access_tokens.all().delete()
             device.refresh_tokens.all().delete()
+            wake_ended_sessions_on_commit(user)
             if display_name is not None:
                 device.display_name = display_name
             for name, value in seen.items():
@@ -120,4 +129,5 @@ def do_delete_devices(user: User, device_ids: list[str]) -> int:
     with transaction.atomic():
         on_devices_deleted(user, device_ids)
         _, deleted = Device.objects.filter(user=user, device_id__in=device_ids).delete()
+        wake_ended_sessions_on_commit(user)
     return deleted.get(Device._meta.label, 0)

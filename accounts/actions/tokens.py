@@ -8,7 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from accounts.actions.devices import do_delete_devices, do_login_device
+from accounts.actions.devices import (
+    do_delete_devices,
+    do_login_device,
+    wake_ended_sessions_on_commit,
+)
 from accounts.models import AccessToken, Device, RefreshToken, User
 from accounts.queries import hash_token
 from matrixhs.errors import JsonDict, UnknownToken
@@ -72,7 +76,10 @@ def do_mark_token_used(token: AccessToken) -> None:
 
 def _retire_previous(refresh_token_id: int) -> None:
     """Delete the refresh token that ``refresh_token_id`` replaced, and its access tokens."""
-    RefreshToken.objects.filter(next_token_id=refresh_token_id).delete()
+    previous = RefreshToken.objects.filter(next_token_id=refresh_token_id).select_related("user")
+    for token in previous:
+        wake_ended_sessions_on_commit(token.user)
+    previous.delete()
 
 
 @transaction.atomic
@@ -107,6 +114,7 @@ def do_logout(user: User, device_id: str | None, token_id: int) -> None:
         if device_id is not None:
             do_delete_devices(user, [device_id])
         AccessToken.objects.filter(pk=token_id).delete()
+        wake_ended_sessions_on_commit(user)
 
 
 def do_logout_all(user: User) -> None:
@@ -114,3 +122,4 @@ def do_logout_all(user: User) -> None:
     with transaction.atomic():
         do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
         AccessToken.objects.filter(user=user).delete()
+        wake_ended_sessions_on_commit(user)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 
-from accounts.actions.devices import do_delete_devices
+from accounts.actions.devices import do_delete_devices, wake_ended_sessions_on_commit
 from accounts.models import User
 from matrixhs.errors import Codes, Forbidden, InvalidParam, MatrixError
 from matrixhs.protocol.ids import MAX_ID_BYTES, is_valid_localpart, user_id_for
@@ -158,6 +158,7 @@ def do_deactivate_user(user: User, erase: bool = False) -> None:
         user.save(update_fields=fields)
         do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
         user.access_tokens.all().delete()
+        wake_ended_sessions_on_commit(user)
 
 
 def do_set_admin(user: User, admin: bool) -> None:

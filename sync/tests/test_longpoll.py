@@ -11,17 +11,22 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
-from django.test import TransactionTestCase
+from django.core.cache import cache
+from django.test import TransactionTestCase, override_settings
 
 from accounts.actions.devices import do_login_device
 from accounts.actions.tokens import issue_tokens
-from accounts.actions.users import do_register_user
+from accounts.actions.users import do_deactivate_user, do_register_user
 from accounts.models import User
 from matrixhs.asgi import application
-from matrixhs.testing import assert_conforms
+from matrixhs.testing import asgi_request, assert_conforms
 from rooms.actions.create import do_create_room
 from rooms.actions.membership import do_join
 from rooms.events import create_and_send_event
+
+SYNC = "/_matrix/client/v3/sync"
+SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+LOGOUT = "/_matrix/client/v3/logout"
 
 
 def _user(name: str) -> tuple[User, str]:
@@ -30,7 +35,7 @@ def _user(name: str) -> tuple[User, str]:
     return user, token
 
 
-class LongPollTests(TransactionTestCase):
+class LongPollTestCase(TransactionTestCase):
     def setUp(self) -> None:
         self.alice, self.alice_token = _user("alice")
         self.bob, self.bob_token = _user("bob")
@@ -38,7 +43,7 @@ class LongPollTests(TransactionTestCase):
         do_join(self.bob, self.room)
 
     def communicator(
-        self, query: str, token: str | None = None, method: str = "GET"
+        self, query: str, token: str | None = None, method: str = "GET", path: str = SYNC
     ) -> ApplicationCommunicator:
         headers = [(b"authorization", f"Bearer {token or self.bob_token}".encode())]
         scope = {
@@ -46,8 +51,8 @@ class LongPollTests(TransactionTestCase):
             "http_version": "1.1",
             "method": method,
             "scheme": "http",
-            "path": "/_matrix/client/v3/sync",
-            "raw_path": b"/_matrix/client/v3/sync",
+            "path": path,
+            "raw_path": path.encode(),
             "query_string": query.encode(),
             "headers": headers,
             "client": ("127.0.0.1", 9),
@@ -68,6 +73,8 @@ class LongPollTests(TransactionTestCase):
         assert_conforms("GET", "/_matrix/client/v3/sync", status, body)
         return str(body["next_batch"])
 
+
+class LongPollTests(LongPollTestCase):
     async def test_a_waiting_sync_wakes_on_a_message(self) -> None:
         token = await self.initial_token()
         comm = self.communicator(f"since={token}&timeout=10000")
@@ -114,3 +121,72 @@ class LongPollTests(TransactionTestCase):
     async def test_options_for_browsers(self) -> None:
         status, body, _ = await self.request("", method="OPTIONS")
         self.assertEqual((status, body), (200, {}))
+
+
+class SessionEndTests(LongPollTestCase):
+    """A waiting sync ends with its session: logout and deactivation wake it, and it
+    answers 401 M_UNKNOWN_TOKEN instead of serving the ended session until its timeout."""
+
+    async def assert_ends_unauthorised(self, comm: ApplicationCommunicator) -> None:
+        start = await comm.receive_output(timeout=5)
+        body = json.loads((await comm.receive_output(timeout=5))["body"])
+        self.assertEqual((start["status"], body["errcode"]), (401, "M_UNKNOWN_TOKEN"))
+
+    async def waiting_sync(self) -> ApplicationCommunicator:
+        token = await self.initial_token()
+        comm = self.communicator(f"since={token}&timeout=20000")
+        await comm.send_input({"type": "http.request", "body": b""})
+        self.assertTrue(await comm.receive_nothing(timeout=0.3))  # it waits
+        return comm
+
+    async def test_logout_ends_a_waiting_sync(self) -> None:
+        comm = await self.waiting_sync()
+        auth = {"Authorization": f"Bearer {self.bob_token}"}
+        self.assertEqual((await asgi_request("POST", LOGOUT, {}, headers=auth)).status_code, 200)
+        await self.assert_ends_unauthorised(comm)
+
+    async def test_another_users_logout_does_not(self) -> None:
+        comm = await self.waiting_sync()
+        auth = {"Authorization": f"Bearer {self.alice_token}"}
+        self.assertEqual((await asgi_request("POST", LOGOUT, {}, headers=auth)).status_code, 200)
+        self.assertTrue(await comm.receive_nothing(timeout=0.5))
+        await comm.send_input({"type": "http.disconnect"})
+        await comm.wait(timeout=3)
+
+    async def test_deactivation_ends_a_waiting_sync(self) -> None:
+        comm = await self.waiting_sync()
+        await sync_to_async(do_deactivate_user)(self.bob)
+        await self.assert_ends_unauthorised(comm)
+
+    async def test_logout_ends_a_waiting_sliding_sync(self) -> None:
+        body = json.dumps({"lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1}}})
+        first = self.communicator("", method="POST", path=SLIDING)
+        await first.send_input({"type": "http.request", "body": body.encode()})
+        self.assertEqual((await first.receive_output(timeout=10))["status"], 200)
+        pos = json.loads((await first.receive_output(timeout=10))["body"])["pos"]
+        comm = self.communicator(f"pos={pos}&timeout=20000", method="POST", path=SLIDING)
+        await comm.send_input({"type": "http.request", "body": body.encode()})
+        self.assertTrue(await comm.receive_nothing(timeout=0.3))
+        auth = {"Authorization": f"Bearer {self.bob_token}"}
+        self.assertEqual((await asgi_request("POST", LOGOUT, {}, headers=auth)).status_code, 200)
+        await self.assert_ends_unauthorised(comm)
+
+
+@override_settings(
+    MATRIXHS_RATELIMIT_ENABLED=True,
+    MATRIXHS_RATELIMITS={"client": (100, 60), "auth": (100, 60), "sync": (3, 60)},
+)
+class SyncRateLimitTests(LongPollTestCase):
+    async def test_syncs_of_a_user_are_rate_limited(self) -> None:
+        await sync_to_async(cache.clear)()
+        statuses = [(await self.request(""))[0] for _ in range(2)]
+        sliding = self.communicator("", method="POST", path=SLIDING)
+        await sliding.send_input({"type": "http.request", "body": b"{}"})
+        statuses.append((await sliding.receive_output(timeout=10))["status"])
+        await sliding.receive_output(timeout=10)
+        status, body, _ = await self.request("")
+        self.assertEqual([*statuses, status], [200, 200, 200, 429])
+        self.assertEqual(body["errcode"], "M_LIMIT_EXCEEDED")
+        self.assertGreater(body["retry_after_ms"], 0)
+        status, _, _ = await self.request("", token=self.alice_token)  # per user
+        self.assertEqual(status, 200)
