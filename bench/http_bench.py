@@ -40,7 +40,9 @@ wrk.body = '%s'
 def wrk(
     url: str, seconds: int, connections: int, script: str | None = None, token: str | None = None
 ) -> dict[str, str]:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    # A request queued for longer than wrk's default 2 s would be dropped from the
+    # figures as a timeout: wait up to 30 s, so that every answer counts.
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
     if token:
@@ -52,6 +54,8 @@ def wrk(
         result[f"p{pct}"] = match.group(1) if match else "?"
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     result["non-2xx"] = errors.group(1) if errors else "0"
+    timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
+    result["timeouts"] = timeouts.group(1) if timeouts else "0"
     return result
 
 
@@ -92,6 +96,7 @@ def run(asgi: str, seconds: int, connections: list[int]) -> None:
                     print(
                         f"{asgi:8} {name:14} c={count:<4} {r['req/s']:>9} req/s  "
                         f"p50 {r['p50']:>8}  p99 {r['p99']:>8}  non-2xx {r['non-2xx']}  "
+                        f"timeouts {r['timeouts']}  "
                         f"{process_figures(server.process.pid)}",
                         flush=True,
                     )
