@@ -1,59 +1,91 @@
-"""Django's ASGI handler, with the request threads kept instead of made anew.
+"""Django's ASGI handler, with the request threads kept instead of made anew, and capped.
 
 Stock Django runs every request in a fresh ``ThreadSensitiveContext``: the request's
 sync code (views, ORM) runs on a thread created for that request and joined afterwards,
 which costs more than a cheap request itself. Here each request borrows a single-thread
 executor from a pool and gives it back: sync code still runs on one thread per request,
 as Django requires, but threads (and, on SQLite, their database connections) live on.
-The long-poll consumers borrow from the same pool for each database read, and hold no
-thread while they wait.
+
+At most MATRIXHS_REQUEST_THREADS requests hold a thread at once; the others wait their
+turn, in order, holding nothing but their coroutine. Without a cap a burst of N
+concurrent requests made N threads, each with its stack, its database connection and
+whatever its request allocated (an Argon2 hash is 19 MiB), and kept them all.
+
+Nothing waits for a client while holding a thread: the request body is read before a
+thread is borrowed, and the long-poll consumers borrow one for each database read only,
+never while they wait. A borrower never borrows again (a nested ``lend`` reuses its
+thread), so requests cannot deadlock on the cap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 
 T = TypeVar("T")
 
+#: Set while the current task holds a request thread.
+_lent: contextvars.ContextVar[bool] = contextvars.ContextVar("request_thread_lent", default=False)
+
 
 class RequestThreads:
-    """A pool of single-thread executors lent to one request (or one read) at a time."""
+    """A capped pool of single-thread executors lent to one request (or read) at a time."""
 
     def __init__(self) -> None:
         self._idle: list[ThreadPoolExecutor] = []
         self._created = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
 
-    @asynccontextmanager
-    async def lend(self) -> AsyncIterator[None]:
-        """Run the block's thread-sensitive sync code on one borrowed thread."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
+    @property
+    def created(self) -> int:
+        """Threads made so far (at most the largest cap in force since start)."""
+        return self._created
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        if loop is not self._loop or self._slots is None:
             from matrixhs.notifier import bind_server_loop  # the app registry is ready now
 
             bind_server_loop(loop)
             self._loop = loop
-        if self._idle:
-            executor = self._idle.pop()
-        else:
-            self._created += 1
-            executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"request-{self._created}"
-            )
-        try:
-            async with ThreadSensitiveContext(executor=executor):
-                yield
-        finally:
-            self._idle.append(executor)
+            # One server loop per process; tests make a loop per test (and may change
+            # the setting between them).
+            self._slots = asyncio.Semaphore(settings.MATRIXHS_REQUEST_THREADS)
+        return self._slots
+
+    @asynccontextmanager
+    async def lend(self) -> AsyncIterator[None]:
+        """Run the block's thread-sensitive sync code on one borrowed thread, waiting for
+        one to be free if all are lent."""
+        if _lent.get():
+            yield  # already on a borrowed thread: keep it
+            return
+        async with self._bind(asyncio.get_running_loop()):
+            if self._idle:
+                executor = self._idle.pop()
+            else:
+                self._created += 1
+                executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"request-{self._created}"
+                )
+            token = _lent.set(True)
+            try:
+                async with ThreadSensitiveContext(executor=executor):
+                    yield
+            finally:
+                _lent.reset(token)
+                self._idle.append(executor)
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` on a borrowed thread, with its database connection released
@@ -72,13 +104,31 @@ class RequestThreads:
 
 request_threads = RequestThreads()
 
+#: The body of the request being handled, read before a thread was borrowed.
+_body: contextvars.ContextVar[IO[bytes] | None] = contextvars.ContextVar(
+    "request_body", default=None
+)
+
 
 class PooledThreadASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        try:
+            body_file = await super().read_body(receive)  # a slow client holds no thread
+        except RequestAborted:
+            return
+        _body.set(body_file)
         async with request_threads.lend():
             await self.handle(scope, receive, send)
+
+    async def read_body(self, receive: Any) -> IO[bytes]:
+        """The body read in ``__call__`` (``handle`` asks for it)."""
+        body_file = _body.get()
+        if body_file is None:
+            return await super().read_body(receive)  # type: ignore[no-any-return]
+        _body.set(None)
+        return body_file
 
 
 def get_asgi_application() -> PooledThreadASGIHandler:

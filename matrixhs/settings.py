@@ -95,6 +95,13 @@ def _parse_bind(raw: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _parse_positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a positive number")
+    return value
+
+
 # --- The homeserver -----------------------------------------------------------------------
 
 MATRIXHS_SERVER_NAME = env_str("MATRIXHS_SERVER_NAME", "localhost")
@@ -122,6 +129,11 @@ MATRIXHS_SIGNING_KEY_PATH = Path(
 #: ASGI server used by `manage.py serve`: uvicorn (default, measured faster: bench/http_bench.py)
 #: or daphne.
 MATRIXHS_ASGI_SERVER = _env("MATRIXHS_ASGI_SERVER", "uvicorn", _parse_choice(("uvicorn", "daphne")))
+
+#: Requests that run their (sync) Django code at once, per process; more wait their turn
+#: (matrixhs.asgi_handler). Keep it at most MATRIXHS_DB_POOL_MAX on PostgreSQL, so that
+#: a request never waits for a database connection.
+MATRIXHS_REQUEST_THREADS = _env("MATRIXHS_REQUEST_THREADS", 16, _parse_positive)
 
 # --- Accounts -----------------------------------------------------------------------------
 
@@ -156,13 +168,6 @@ def _parse_turn_uris(raw: str) -> list[str]:
     if bad:
         raise ValueError(f"not turn: or turns: URIs: {', '.join(bad)}")
     return uris
-
-
-def _parse_positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("expected a positive number")
-    return value
 
 
 #: Comma-separated TURN URIs served by /voip/turnServer (empty: no TURN server).
