@@ -42,6 +42,7 @@ class EventTypes:
     GUEST_ACCESS: Final = "m.room.guest_access"
     ENCRYPTION: Final = "m.room.encryption"
     TOMBSTONE: Final = "m.room.tombstone"
+    SERVER_ACL: Final = "m.room.server_acl"
 
 
 class Membership:
