@@ -19,7 +19,7 @@ from matrixhs import sql
 from matrixhs.errors import JsonDict
 from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes, StateKey
-from rooms.events import load_pdus
+from rooms.events import STRIPPED_STATE_TYPES, load_pdus
 from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events, stripped_state_events
 from rooms.queries.visibility import filter_visible
@@ -312,24 +312,25 @@ def room_account_data(
 
 def stripped_state(rooms: Sequence[Room], own: dict[int, str]) -> dict[int, list[JsonDict]]:
     """invite_state / knock_state: the room's stripped state plus the user's own membership
-    event (``own``: its event ID by room pk), redacted content where redacted."""
-    keys = {
-        EventTypes.CREATE,
-        EventTypes.JOIN_RULES,
-        EventTypes.NAME,
-        EventTypes.AVATAR,
-        EventTypes.CANONICAL_ALIAS,
-        EventTypes.ENCRYPTION,
-        EventTypes.TOPIC,
-    }
+    event (``own``: its event ID by room pk), redacted content where redacted. For a room
+    on another server it is the stripped state that came with the invite."""
+    remote = dict(
+        RoomMembership.objects.filter(
+            room__in=rooms, event_id__in=own.values(), stripped_state__isnull=False
+        ).values_list("room_id", "stripped_state")
+    )
     rows = list(
-        CurrentStateEvent.objects.filter(room__in=rooms, type__in=keys, state_key="").values_list(
-            "room_id", "event_id"
-        )
+        CurrentStateEvent.objects.filter(
+            room__in=[r for r in rooms if r.pk not in remote],
+            type__in=STRIPPED_STATE_TYPES,
+            state_key="",
+        ).values_list("room_id", "event_id")
     )
     rows += [(room_pk, event_id) for room_pk, event_id in own.items()]
     stripped = stripped_state_events(event_id for _, event_id in rows)
     result: dict[int, list[JsonDict]] = defaultdict(list)
+    for room_pk, entries in remote.items():
+        result[room_pk].extend(e for e in entries if isinstance(e, dict))
     for room_pk, event_id in rows:
         if event_id in stripped:
             result[room_pk].append(stripped[event_id])

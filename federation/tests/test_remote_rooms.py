@@ -28,6 +28,7 @@ from matrixhs.protocol.signing import (
 from rooms.models import Event, RoomMembership
 from rooms.tests.base import V3, RoomTestCase, q
 from rooms.tests.remote import RemoteRoom, RemoteServer
+from sync.tests.test_sliding_sync import SlidingSyncTestCase
 
 
 class Unreachable:
@@ -261,3 +262,57 @@ class RemoteRoomTests(RoomTestCase):
                 self.verify,
             )
         self.assertFalse(RoomMembership.objects.filter(user_id="@alice:test.local").exists())
+
+
+class RemoteInviteSyncTests(RemoteRoomTests):
+    def invite_alice(self) -> str:
+        invite_id, invite = self.room.add(
+            "m.room.member",
+            self.room.creator,
+            {"membership": "invite"},
+            state_key="@alice:test.local",
+        )
+        stripped = [
+            {
+                "type": "m.room.name",
+                "state_key": "",
+                "sender": self.room.creator,
+                "content": {"name": "Over there"},
+            },
+        ]
+        receive_invite(
+            "remote.example",
+            self.room.room_id,
+            invite_id,
+            {"room_version": "11", "event": invite, "invite_room_state": stripped},
+            self.verify,
+        )
+        return invite_id
+
+    def test_the_invite_shows_in_sync_with_its_stripped_state(self) -> None:
+        since = self.sync(self.alice)["next_batch"]
+        self.invite_alice()
+        body = self.sync(self.alice, since=since, timeout="0")
+        events = body["rooms"]["invite"][self.room.room_id]["invite_state"]["events"]
+        types = {
+            (e["type"], e.get("content", {}).get("name"), e.get("content", {}).get("membership"))
+            for e in events
+        }
+        self.assertIn(("m.room.name", "Over there", None), types)
+        self.assertIn(("m.room.member", None, "invite"), types)
+
+    def test_the_invite_shows_in_sliding_sync(self) -> None:
+        self.invite_alice()
+        body = SlidingSyncTestCase.slide(
+            self, self.alice, {"lists": {"all": {"ranges": [[0, 10]], "timeline_limit": 1}}}
+        )
+        room = body["rooms"][self.room.room_id]
+        names = [e.get("content", {}).get("name") for e in room["invite_state"]]
+        self.assertIn("Over there", names)
+
+    def test_a_rejected_invite_moves_to_leave(self) -> None:
+        self.invite_alice()
+        since = self.sync(self.alice)["next_batch"]
+        leave_remote_room(self.alice, self.room.room_id, ["remote.example"], {}, self.room)
+        body = self.sync(self.alice, since=since, timeout="0")
+        self.assertIn(self.room.room_id, body["rooms"]["leave"])
