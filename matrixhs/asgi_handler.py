@@ -13,8 +13,8 @@ whatever its request allocated (an Argon2 hash is 19 MiB), and kept them all.
 
 Nothing waits for a client while holding a thread: the request body is read before a
 thread is borrowed, and the long-poll consumers borrow one for each database read only,
-never while they wait. A borrower never borrows again (a nested ``lend`` reuses its
-thread), so requests cannot deadlock on the cap.
+never while they wait. A task never borrows twice (a nested ``lend`` in the same task
+reuses its thread), so requests cannot deadlock on the cap.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ from django.db import close_old_connections
 
 T = TypeVar("T")
 
-#: Set while the current task holds a request thread.
-_lent: contextvars.ContextVar[bool] = contextvars.ContextVar("request_thread_lent", default=False)
+#: The task that holds a request thread, while it does. A task started from inside a lend
+#: inherits this value (uvicorn starts a pipelined request's task from within the
+#: previous request's send, for one), so a lend is reused only by the task that took it.
+_lent: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
+    "request_thread_lent", default=None
+)
 
 
 class RequestThreads:
@@ -68,7 +72,8 @@ class RequestThreads:
     async def lend(self) -> AsyncIterator[None]:
         """Run the block's thread-sensitive sync code on one borrowed thread, waiting for
         one to be free if all are lent."""
-        if _lent.get():
+        task = asyncio.current_task()
+        if task is not None and _lent.get() is task:
             yield  # already on a borrowed thread: keep it
             return
         async with self._bind(asyncio.get_running_loop()):
@@ -79,7 +84,7 @@ class RequestThreads:
                 executor = ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix=f"request-{self._created}"
                 )
-            token = _lent.set(True)
+            token = _lent.set(task)
             try:
                 async with ThreadSensitiveContext(executor=executor):
                     yield

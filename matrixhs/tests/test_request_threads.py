@@ -102,3 +102,23 @@ class RequestThreadTests(TransactionTestCase):
             body = json.loads((await sync.receive_output(timeout=5))["body"])
             self.assertEqual(start["status"], 200)
             self.assertEqual(body["account_data"]["events"][0]["type"], "m.wake")
+
+
+class InheritedContextTests(TransactionTestCase):
+    async def test_a_request_started_from_inside_another_runs_after_it_ended(self) -> None:
+        """uvicorn starts a pipelined request's task from within the previous request's
+        send(), so the new task inherits the previous request's context, whose thread
+        context has ended by the time the new request runs."""
+        from matrixhs.asgi_handler import request_threads
+
+        started = asyncio.Event()
+        later: list[asyncio.Task[int]] = []
+
+        async def next_request() -> int:
+            await started.wait()
+            return await request_threads.run(threading.get_ident)
+
+        async with request_threads.lend():
+            later.append(asyncio.get_running_loop().create_task(next_request()))
+        started.set()
+        self.assertIsInstance(await later[0], int)
