@@ -12,6 +12,15 @@ import pytest
 from django.conf import settings
 
 
+def reset_storages() -> None:
+    """Forget the storage backends made from an earlier STORAGES."""
+    from django.core.files.storage import storages
+
+    storages.__dict__.pop("backends", None)
+    storages._backends = None
+    storages._storages = {}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
     from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
@@ -23,6 +32,14 @@ def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.MATRIXHS_SERVER_NAME = "test.local"
     settings.PASSWORD_HASHERS = ["matrixhs.testing.FastArgon2PasswordHasher"]
     settings.MATRIXHS_SIGNING_KEY_PATH = Path(tmp_path_factory.mktemp("keys")) / "signing.key"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path_factory.mktemp("media"))},
+        },
+    }
+    reset_storages()
     get_signing_key.cache_clear()
     get_hashers.cache_clear()
     get_hashers_by_algorithm.cache_clear()

@@ -18,7 +18,8 @@ from matrixhs.asgi_proxies import TrustedProxies
 
 django_application = get_asgi_application()
 
-from sync.consumers import (  # noqa: E402  (after the app registry)
+from media.urls import UPLOAD_PATH_REGEX  # noqa: E402  (after the app registry)
+from sync.consumers import (  # noqa: E402
     SlidingSyncConsumer,
     SyncLongPollConsumer,
 )
@@ -37,5 +38,6 @@ application = TrustedProxies(
     RequestBodyLimit(
         ProtocolTypeRouter({"http": http}),
         limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
+        path_limits=[(UPLOAD_PATH_REGEX, settings.MATRIXHS_MAX_UPLOAD_BYTES)],
     )
 )

@@ -2,11 +2,13 @@
 
 Django's ASGI handler spools the whole body before a view runs, so the limit must be
 enforced in front of it: on Content-Length when there is one, else while streaming.
+Some paths (media uploads) have a limit of their own.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,20 +29,32 @@ async def send_json_error(send: Send, status: int, errcode: str, error: str) -> 
 
 
 class RequestBodyLimit:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    """Args: ``limit`` for every path but those matching a regex of ``path_limits``."""
+
+    def __init__(
+        self, app: ASGIApp, limit: int, path_limits: list[tuple[str, int]] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.path_limits = [(re.compile(regex), size) for regex, size in path_limits or []]
+
+    def limit_for(self, path: str) -> int:
+        for regex, size in self.path_limits:
+            if regex.match(path):
+                return size
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await send_json_error(send, 400, "M_UNKNOWN", "Invalid Content-Length")
                 return
-            if int(declared) > self.limit:
+            if int(declared) > limit:
                 await send_json_error(send, 413, "M_TOO_LARGE", "Request body too large")
                 return
         received = 0
@@ -51,7 +65,7 @@ class RequestBodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit and not rejected:
+                if received > limit and not rejected:
                     rejected = True
                     await send_json_error(send, 413, "M_TOO_LARGE", "Request body too large")
                     return {"type": "http.disconnect"}

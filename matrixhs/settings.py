@@ -213,6 +213,118 @@ MATRIXHS_RATELIMITS = {
     "sync": _env("MATRIXHS_RATELIMIT_SYNC", (1200, 60), _parse_rate),
 }
 
+# --- Media repository ----------------------------------------------------------------------
+
+
+def _parse_networks(raw: str) -> list[str]:
+    """Comma-separated IP networks (CIDR), checked here so a typo fails at start-up."""
+    import ipaddress
+
+    nets = [item.strip() for item in raw.split(",") if item.strip()]
+    for net in nets:
+        ipaddress.ip_network(net, strict=False)
+    return nets
+
+
+def _parse_thumbnail_sizes(raw: str) -> list[tuple[int, int, str]]:
+    """``32x32-crop,800x600-scale`` -> [(32, 32, "crop"), (800, 600, "scale")]."""
+    sizes = []
+    for item in raw.split(","):
+        dims, _, method = item.strip().partition("-")
+        width, _, height = dims.partition("x")
+        if method not in ("crop", "scale") or int(width) < 1 or int(height) < 1:
+            raise ValueError("expected WIDTHxHEIGHT-crop|scale, ...")
+        sizes.append((int(width), int(height), method))
+    return sizes
+
+
+#: Largest upload (bytes), served as m.upload.size. Upload paths get this body limit in
+#: place of MATRIXHS_MAX_REQUEST_BYTES.
+MATRIXHS_MAX_UPLOAD_BYTES = env_int("MATRIXHS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+#: Total bytes one local user may have stored (0: no quota). Past it: 403 M_FORBIDDEN.
+MATRIXHS_MEDIA_USER_QUOTA_BYTES = env_int("MATRIXHS_MEDIA_USER_QUOTA_BYTES", 0)
+#: Where media live: "filesystem" (MATRIXHS_MEDIA_DIR) or "s3" (MATRIXHS_S3_*).
+MATRIXHS_MEDIA_STORAGE = _env(
+    "MATRIXHS_MEDIA_STORAGE", "filesystem", _parse_choice(("filesystem", "s3"))
+)
+MATRIXHS_MEDIA_DIR = Path(env_str("MATRIXHS_MEDIA_DIR", str(MATRIXHS_DATA_DIR / "media")))
+MATRIXHS_S3_BUCKET = env_str("MATRIXHS_S3_BUCKET", "")
+MATRIXHS_S3_ENDPOINT_URL = env_str("MATRIXHS_S3_ENDPOINT_URL", "")
+MATRIXHS_S3_REGION = env_str("MATRIXHS_S3_REGION", "")
+MATRIXHS_S3_ACCESS_KEY_ID = env_str("MATRIXHS_S3_ACCESS_KEY_ID", "")
+MATRIXHS_S3_SECRET_ACCESS_KEY = env_str("MATRIXHS_S3_SECRET_ACCESS_KEY", "")
+MATRIXHS_S3_PREFIX = env_str("MATRIXHS_S3_PREFIX", "")
+#: How long an ID from POST /media/v1/create waits for its upload (ms).
+MATRIXHS_MEDIA_UNUSED_EXPIRY_MS = env_int("MATRIXHS_MEDIA_UNUSED_EXPIRY_MS", 24 * 3600 * 1000)
+#: Created-but-not-uploaded IDs one user may hold at once (past it: 429).
+MATRIXHS_MEDIA_MAX_PENDING_UPLOADS = env_int("MATRIXHS_MEDIA_MAX_PENDING_UPLOADS", 10)
+#: Longest a download waits for a pending upload (timeout_ms is capped to it).
+MATRIXHS_MEDIA_MAX_WAIT_MS = env_int("MATRIXHS_MEDIA_MAX_WAIT_MS", 20000)
+#: The unauthenticated /_matrix/media/v3 download and thumbnail endpoints are frozen
+#: (spec 1.11): media created at or after this time (ms since the epoch) answer 404
+#: there. 0 (the default) freezes them for all media; -1 keeps them open.
+MATRIXHS_MEDIA_LEGACY_FREEZE_MS = env_int("MATRIXHS_MEDIA_LEGACY_FREEZE_MS", 0)
+#: Images with more pixels are never decoded (decompression bombs): no thumbnail, 413.
+MATRIXHS_MAX_IMAGE_PIXELS = env_int("MATRIXHS_MAX_IMAGE_PIXELS", 32_000_000)
+#: Thumbnails made at upload (the spec's suggested sizes): WIDTHxHEIGHT-METHOD, ...
+MATRIXHS_THUMBNAIL_SIZES = _env(
+    "MATRIXHS_THUMBNAIL_SIZES",
+    [
+        (32, 32, "crop"),
+        (96, 96, "crop"),
+        (320, 240, "scale"),
+        (640, 480, "scale"),
+        (800, 600, "scale"),
+    ],
+    _parse_thumbnail_sizes,
+)
+#: Largest thumbnail made on demand (each side, pixels).
+MATRIXHS_MAX_THUMBNAIL_SIDE = env_int("MATRIXHS_MAX_THUMBNAIL_SIDE", 2048)
+#: Retention: media not accessed for this many days are purged by `manage.py purge_media`
+#: (0: kept for ever).
+MATRIXHS_MEDIA_RETENTION_LOCAL_DAYS = env_int("MATRIXHS_MEDIA_RETENTION_LOCAL_DAYS", 0)
+MATRIXHS_MEDIA_RETENTION_REMOTE_DAYS = env_int("MATRIXHS_MEDIA_RETENTION_REMOTE_DAYS", 90)
+#: URL previews (GET /media/preview_url).
+MATRIXHS_URL_PREVIEW_ENABLED = env_bool("MATRIXHS_URL_PREVIEW_ENABLED", True)
+#: Addresses outbound requests never reach (checked after DNS, on every redirect, at
+#: connect time). The default: loopback, private, link-local, CGNAT, multicast, reserved.
+MATRIXHS_OUTBOUND_IP_BLOCKLIST = _env(
+    "MATRIXHS_OUTBOUND_IP_BLOCKLIST",
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "0.0.0.0/8",
+        "255.255.255.255/32",
+        "::1/128",
+        "::/128",
+        "fe80::/10",
+        "fc00::/7",
+        "ff00::/8",
+        "2001:db8::/32",
+        "64:ff9b::/96",
+        "::ffff:0:0/96",
+    ],
+    _parse_networks,
+)
+#: Exceptions to the blocklist (e.g. a local test server).
+MATRIXHS_OUTBOUND_IP_ALLOWLIST = _env("MATRIXHS_OUTBOUND_IP_ALLOWLIST", [], _parse_networks)
+MATRIXHS_URL_PREVIEW_MAX_BYTES = env_int("MATRIXHS_URL_PREVIEW_MAX_BYTES", 10 * 1024 * 1024)
+MATRIXHS_URL_PREVIEW_TIMEOUT_S = env_int("MATRIXHS_URL_PREVIEW_TIMEOUT_S", 10)
+MATRIXHS_URL_PREVIEW_MAX_REDIRECTS = env_int("MATRIXHS_URL_PREVIEW_MAX_REDIRECTS", 5)
+#: How long a preview is served from the cache (ms).
+MATRIXHS_URL_PREVIEW_CACHE_MS = env_int("MATRIXHS_URL_PREVIEW_CACHE_MS", 3600 * 1000)
+
 # --- Services -----------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL", "")
@@ -340,6 +452,45 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["matrixhs.passwords.Argon2idHasher"]
 # The ASGI wrapper enforces MATRIXHS_MAX_REQUEST_BYTES before Django reads the body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MATRIXHS_MAX_REQUEST_BYTES
+# Request bodies past this size are spooled to a temporary file by Django's ASGI handler
+# (uploads are then copied from it to the media storage in chunks, never held whole).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+
+def _media_storage() -> dict[str, object]:
+    if MATRIXHS_MEDIA_STORAGE == "s3":
+        if not MATRIXHS_S3_BUCKET:
+            raise ImproperlyConfigured("MATRIXHS_MEDIA_STORAGE=s3 needs MATRIXHS_S3_BUCKET")
+        from boto3.s3.transfer import TransferConfig
+
+        options: dict[str, object] = {
+            "bucket_name": MATRIXHS_S3_BUCKET,
+            "location": MATRIXHS_S3_PREFIX,
+            "file_overwrite": True,  # every key is new (media/keys.py)
+            "default_acl": None,
+            "querystring_auth": False,
+            # Multipart uploads of 8 MiB parts, two at a time: bounded memory.
+            "transfer_config": TransferConfig(max_concurrency=2),
+        }
+        if MATRIXHS_S3_ENDPOINT_URL:
+            options["endpoint_url"] = MATRIXHS_S3_ENDPOINT_URL
+        if MATRIXHS_S3_REGION:
+            options["region_name"] = MATRIXHS_S3_REGION
+        if MATRIXHS_S3_ACCESS_KEY_ID:
+            options["access_key"] = MATRIXHS_S3_ACCESS_KEY_ID
+            options["secret_key"] = MATRIXHS_S3_SECRET_ACCESS_KEY
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MATRIXHS_MEDIA_DIR), "file_permissions_mode": 0o600},
+    }
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "media": _media_storage(),
+}
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"

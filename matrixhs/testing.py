@@ -9,6 +9,7 @@ validate where the spec documents that status for the endpoint.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -193,6 +194,35 @@ class ApiResponse:
         return self.body
 
 
+class MediaResponse(ApiResponse):
+    def __init__(self, status: int, content: bytes, headers: Any, body: Any) -> None:
+        super().__init__(status, body, headers)
+        self.content = content
+
+
+def assert_media_conforms(
+    method: str, path: str, status: int, headers: Any, api: str = "client-server"
+) -> None:
+    """A non-JSON success: a documented status, a documented content type (by its
+    family: application/octet-stream documents any), and every required header present
+    with a value its schema allows."""
+    operation = spec_operation(method, path, api)
+    assert operation is not None, f"{method} {path} is not in the {api} spec"
+    documented = operation["responses"].get(str(status))
+    assert documented is not None, f"{method} {path} {status} is not documented"
+    content_type = headers["Content-Type"].split(";")[0].strip()
+    types = set(documented.get("content", {}))
+    assert content_type in types or "application/octet-stream" in types, (
+        f"{content_type} is not one of {sorted(types)}"
+    )
+    for name, spec in documented.get("headers", {}).items():
+        if spec.get("required"):
+            assert headers.get(name), f"{method} {path}: missing header {name}"
+        if headers.get(name) is not None and "schema" in spec:
+            value = headers[name].split(";")[0].strip() if name == "Content-Type" else headers[name]
+            _validate(spec["schema"], value)
+
+
 class ApiClient:
     """A client for one access token; every response is checked against the spec."""
 
@@ -208,6 +238,7 @@ class ApiClient:
         body: Any = None,
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> ApiResponse:
         headers = dict(headers or {})
         if self.token is not None:
@@ -215,7 +246,7 @@ class ApiClient:
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         kwargs: dict[str, Any] = {"headers": headers}
         if data is not None:
-            kwargs.update(data=data, content_type="application/json")
+            kwargs.update(data=data, content_type=content_type)
         response = self.client.generic(method, path, **kwargs)
         assert response["Content-Type"].startswith("application/json"), response.content[:200]
         parsed = json.loads(response.content) if response.content else None
@@ -225,6 +256,33 @@ class ApiClient:
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> ApiResponse:
         return self.request("GET", path, headers=headers)
+
+    def upload(
+        self, path: str, data: bytes, content_type: str = "application/octet-stream", **kw: Any
+    ) -> ApiResponse:
+        """POST (or ``method=``) raw bytes, as a media upload does."""
+        return self.request(kw.pop("method", "POST"), path, raw=data, content_type=content_type)
+
+    def fetch(self, path: str, api: str = "client-server") -> MediaResponse:
+        """GET a media body (download, thumbnail): the status and headers are checked
+        against the spec, JSON error bodies too; the body streams and is joined here."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token is not None else {}
+        response = self.client.get(path, headers=headers)
+        if getattr(response, "streaming", False):
+            # Media stream from an async iterator (for ASGI); the test client is sync.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "StreamingHttpResponse must consume")
+                content = b"".join(response)
+        else:
+            content = response.content
+        if response.status_code >= 400 or response["Content-Type"] == "application/json":
+            body = json.loads(content)
+            if self.check_spec:
+                assert_conforms("GET", path, response.status_code, body, api)
+            return MediaResponse(response.status_code, content, response, body)
+        if self.check_spec:
+            assert_media_conforms("GET", path, response.status_code, response, api)
+        return MediaResponse(response.status_code, content, response, None)
 
     def post(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
         return self.request("POST", path, body if body is not None else {}, **kw)

@@ -10,6 +10,9 @@ from accounts.urls import client_v1_patterns as accounts_client_v1
 from e2ee.urls import client_patterns as e2ee_client
 from e2ee.urls import client_unstable_patterns as e2ee_client_unstable
 from matrixhs import views
+from media.urls import client_v1_patterns as media_client_v1
+from media.urls import federation_v1_patterns as media_federation_v1
+from media.urls import media_v1_patterns, media_v3_patterns
 from push.urls import client_patterns as push_client
 from rooms.urls import client_patterns as rooms_client
 from rooms.urls import client_v1_patterns as rooms_client_v1
@@ -29,7 +32,10 @@ client_v3 = [
 urlpatterns = [
     path("_matrix/client/versions", views.VersionsView.as_view()),
     re_path(r"^_matrix/client/(?:v3|r0)/", include(client_v3)),
-    path("_matrix/client/v1/", include([*accounts_client_v1, *rooms_client_v1])),
+    path("_matrix/client/v1/", include([*accounts_client_v1, *rooms_client_v1, *media_client_v1])),
+    re_path(r"^_matrix/media/(?:v3|r0)/", include(media_v3_patterns)),
+    path("_matrix/media/v1/", include(media_v1_patterns)),
+    path("_matrix/federation/v1/", include(media_federation_v1)),
     path("_matrix/client/unstable/", include(e2ee_client_unstable)),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),

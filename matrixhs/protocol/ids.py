@@ -149,3 +149,22 @@ def user_id_for(localpart: str, server_name: str) -> UserId:
 def server_name_of(identifier: str) -> str:
     """The server name part of a ``&localpart:server`` identifier."""
     return identifier.partition(":")[2]
+
+
+# Media IDs: A-Z a-z 0-9 _ - only (spec "Content repository", security considerations:
+# the whitelist defeats directory traversal however it is encoded).
+_MEDIA_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
+
+
+def is_valid_media_id(media_id: str) -> bool:
+    return bool(_MEDIA_ID_RE.match(media_id))
+
+
+def parse_mxc_uri(value: str) -> tuple[str, str]:
+    """``mxc://server/media_id`` -> (server name, media ID), both checked."""
+    if not value.startswith("mxc://"):
+        raise InvalidIdentifier(f"{value!r} is not an mxc:// URI")
+    server_name, sep, media_id = value[len("mxc://") :].partition("/")
+    if not sep or not is_valid_server_name(server_name) or not is_valid_media_id(media_id):
+        raise InvalidIdentifier(f"{value!r} is not a valid mxc:// URI")
+    return server_name, media_id
