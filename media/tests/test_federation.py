@@ -88,7 +88,7 @@ class FederationMediaTest(MatrixTestCase):
         media_id = self.upload(b"x", "text/plain")
         uri = f"{FED}/download/{media_id}"
         forged = x_matrix("GET", f"{FED}/download/other")  # signed for another URI
-        response, content = self.get(uri, auth=forged)
+        response, _ = self.get(uri, auth=forged)
         self.assertEqual(
             (response.status_code, response.json()["errcode"]), (401, "M_UNAUTHORIZED")
         )
