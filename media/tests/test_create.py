@@ -8,6 +8,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from matrixhs.testing import MatrixTestCase
+from media import storage as media_storage
 from media.models import Media
 from media.tests.test_upload import stored_files
 
@@ -97,7 +98,7 @@ class CreateTest(MatrixTestCase):
         """Another PUT finished while this one was copying: 409, its bytes are removed."""
         mxc, _ = self.create()
         before = stored_files()
-        real_save = __import__("media.storage", fromlist=["save"]).save
+        real_save = media_storage.save
 
         def save_then_lose(key: str, content: object) -> str:
             stored = real_save(key, content)

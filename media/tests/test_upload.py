@@ -17,7 +17,10 @@ UPLOAD = "/_matrix/media/v3/upload"
 
 
 def stored_files() -> set[str]:
+    """Every object in the media storage (a directory, or an S3 bucket)."""
     storage = storages["media"]
+    if hasattr(storage, "bucket"):
+        return {obj.key for obj in storage.bucket.objects.all()}
     root = Path(storage.location)
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
