@@ -29,7 +29,7 @@ def s3_endpoint() -> str:
     """Start the server (once) and create the bucket; its URL."""
     port = _free_port()
     server = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603  (our own venv's moto_server, fixed arguments)
         [str(server), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
