@@ -314,7 +314,7 @@ def do_unquarantine_media(media: Iterable[Media]) -> int:
     return Media.objects.filter(pk__in=[m.pk for m in media]).update(quarantined_by="")
 
 
-def do_delete_media(media: Iterable[Media], progress: Callable[[Media], None] | None = None) -> int:
+def do_delete_media(media: Iterable[Media], progress: Callable[[], None] | None = None) -> int:
     """Delete media and their thumbnails: rows first, then the stored objects."""
     count = 0
     for item in media:
@@ -327,5 +327,5 @@ def do_delete_media(media: Iterable[Media], progress: Callable[[Media], None] | 
                 logger.warning("Could not delete stored object %s", key, exc_info=True)
         count += 1
         if progress is not None:
-            progress(item)
+            progress()
     return count
