@@ -7,6 +7,7 @@ then the bytes: a half-finished upload or deletion leaves no row pointing at not
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -22,7 +23,7 @@ from accounts.models import User
 from matrixhs.errors import Codes, Forbidden, LimitExceeded, MatrixError, NotFound, TooLarge
 from matrixhs.time import now_ms
 from media import storage, thumbnails
-from media.models import Media, Thumbnail
+from media.models import Media, Thumbnail, UrlPreview
 from media.storage import CountingReader, Readable
 
 logger = logging.getLogger(__name__)
@@ -329,3 +330,39 @@ def do_delete_media(media: Iterable[Media], progress: Callable[[], None] | None 
         if progress is not None:
             progress()
     return count
+
+
+# --- URL previews -------------------------------------------------------------------------
+
+
+def do_store_preview_image(data: bytes, content_type: str, filename: str) -> Media:
+    """A URL preview's image, kept as local media of no user (so under no quota)."""
+    server_name, media_id = settings.MATRIXHS_SERVER_NAME, new_media_id()
+    key = storage.save(storage.new_key("local", server_name, media_id), ContentFile(data))
+    now = now_ms()
+    try:
+        media = Media.objects.create(
+            server_name=server_name,
+            media_id=media_id,
+            content_type=clean_content_type(content_type),
+            upload_name=clean_filename(filename),
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            storage_key=key,
+            created_ts=now,
+            uploaded_ts=now,
+            last_access_ts=now,
+        )
+    except BaseException:
+        storage.delete(key)
+        raise
+    do_generate_thumbnails(media)
+    return media
+
+
+def do_cache_url_preview(url: str, og: dict[str, Any]) -> UrlPreview:
+    now = now_ms()
+    UrlPreview.objects.filter(url=url, expires_ts__lt=now).delete()
+    return UrlPreview.objects.create(
+        url=url, fetched_ts=now, expires_ts=now + settings.MATRIXHS_URL_PREVIEW_CACHE_MS, og=og
+    )

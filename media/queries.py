@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from matrixhs.errors import Codes, InvalidParam, MatrixError, NotFound
 from matrixhs.protocol.ids import is_valid_media_id, is_valid_server_name
 from matrixhs.time import now_ms
-from media.models import Media, Thumbnail
+from media.models import Media, Thumbnail, UrlPreview
 from media.remote import fetch_remote_media
 
 #: How often a download waiting for a pending upload looks again (seconds).
@@ -139,3 +139,9 @@ def media_not_accessed_since(before_ts: int, local: bool, remote: bool) -> Query
     stale = kinds & Q(last_access_ts__lt=before_ts)
     expired = Q(uploaded_ts__isnull=True, unused_expires_ts__lt=now_ms())
     return Media.objects.filter(stale | expired).order_by("pk")
+
+
+def cached_url_preview(url: str, now: int) -> dict[str, Any] | None:
+    """The freshest cached preview of ``url`` that has not expired."""
+    preview = UrlPreview.objects.filter(url=url, expires_ts__gt=now).order_by("-fetched_ts").first()
+    return dict(preview.og) if preview is not None else None

@@ -212,6 +212,7 @@ class PreviewUrlView(MatrixView):
         url = request.query_params.get("url")
         if not url:
             raise MissingParam("Missing query parameter: url")
+        query_int(request, "ts", 0)  # a preferred time: the newest preview is served
         return Response(previews.preview_url(request.requester.user, url))
 
 

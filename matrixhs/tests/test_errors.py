@@ -109,7 +109,12 @@ class CorsTests(MatrixTestCase):
 class BodyLimitTests(MatrixTestCase):
     """The ASGI wrapper refuses big bodies before Django reads them."""
 
-    def _run(self, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> list[dict]:
+    def _run(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        chunks: list[bytes],
+        path: str = "/_matrix/client/v3/x",
+    ) -> list[dict]:
         sent: list[dict] = []
         called = []
 
@@ -127,8 +132,9 @@ class BodyLimitTests(MatrixTestCase):
         async def send(message: dict) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "path": "/_matrix/client/v3/x", "headers": headers}
-        asyncio.run(RequestBodyLimit(app, limit=10)(scope, receive, send))
+        scope = {"type": "http", "path": path, "headers": headers}
+        limited = RequestBodyLimit(app, limit=10, path_limits=[(r"^/upload$", 20)])
+        asyncio.run(limited(scope, receive, send))
         return sent
 
     def test_declared_length_over_limit_is_refused_unread(self) -> None:
@@ -143,3 +149,27 @@ class BodyLimitTests(MatrixTestCase):
     def test_body_within_limit_passes(self) -> None:
         sent = self._run([(b"content-length", b"10")], [b"x" * 10])
         self.assertEqual(sent, [])
+
+    def test_path_with_its_own_limit_takes_more(self) -> None:
+        self.assertEqual(self._run([(b"content-length", b"20")], [b"x" * 20], "/upload"), [])
+        self.assertEqual(self._run([], [b"x" * 15, b"x" * 5], "/upload"), [])
+
+    def test_path_with_its_own_limit_still_has_one(self) -> None:
+        sent = self._run([(b"content-length", b"21")], [b"x" * 21], "/upload")
+        self.assertEqual(sent[0]["status"], 413)
+        sent = self._run([], [b"x" * 15, b"x" * 15], "/upload")
+        self.assertEqual(sent[0]["status"], 413)
+
+    def test_media_upload_paths_get_the_upload_limit(self) -> None:
+        from django.conf import settings
+
+        from matrixhs.asgi import application
+
+        for path in (
+            "/_matrix/media/v3/upload",
+            "/_matrix/media/r0/upload",
+            "/_matrix/media/v3/upload/test.local/abcDEF_-1",
+        ):
+            self.assertEqual(application.limit_for(path), settings.MATRIXHS_MAX_UPLOAD_BYTES)
+        for path in ("/_matrix/client/v3/keys/upload", "/_matrix/media/v3/upload/x"):
+            self.assertEqual(application.limit_for(path), settings.MATRIXHS_MAX_REQUEST_BYTES)
