@@ -106,3 +106,25 @@ class ReportTests(RoomTestCase):
         response = self.api(self.alice).post(f"{V3}/rooms/{q(room)}/report/{q('$nope')}", {})
         self.assert_matrix_error(response, 404, "M_NOT_FOUND")
         self.assertFalse(EventReport.objects.exists())
+
+    def test_user_who_left_cannot_report(self) -> None:
+        """Spec 1.8 (MSC2249): only members joined to the room may report its events."""
+        room = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, room)
+        event_id = self.send_ok(self.alice, room, "rude")
+        self.api(self.bob).post(f"{V3}/rooms/{q(room)}/leave", {})
+        response = self.api(self.bob).post(f"{V3}/rooms/{q(room)}/report/{q(event_id)}", {})
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+        self.assertFalse(EventReport.objects.exists())
+
+    def test_non_member_cannot_report_world_readable_room(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        self.api(self.alice).put(
+            f"{V3}/rooms/{q(room)}/state/m.room.history_visibility/",
+            {"history_visibility": "world_readable"},
+        )
+        event_id = self.send_ok(self.alice, room, "rude")
+        response = self.api(self.bob).post(f"{V3}/rooms/{q(room)}/report/{q(event_id)}", {})
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+        response = self.api(self.bob).post(f"{V3}/rooms/{q(room)}/report", {})
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")

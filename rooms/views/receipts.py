@@ -12,7 +12,7 @@ from matrixhs.time import now_ms
 from rooms.actions.receipts import check_thread_id, do_set_fully_read, do_set_receipt
 from rooms.actions.reports import do_report
 from rooms.models import Event, RoomMembership
-from rooms.queries.access import access_joined_room, access_room
+from rooms.queries.access import access_joined_room
 from rooms.schemas import ReceiptBody, ReportBody, TypingBody
 from rooms.views import event_id_param, room_id_param, user_id_param
 from sync.actions import do_set_typing
@@ -74,7 +74,10 @@ class ReportEventView(MatrixView):
     def post(self, request: Request, room_id: str, event_id: str | None = None) -> Response:
         body = parse_body(ReportBody, request, allow_empty=True)
         room_id = room_id_param(room_id)
-        access = access_room(request.requester.user_id, room_id)
+        try:  # spec 1.8 (MSC2249): the reporter must be joined; else 404, as for no event
+            access = access_joined_room(request.requester.user_id, room_id)
+        except Forbidden as exc:
+            raise NotFound("Event not found or you are not joined to the room") from exc
         if event_id is not None:
             event_id = event_id_param(event_id)
             if not Event.objects.filter(room=access.room, event_id=event_id).exists():
