@@ -20,7 +20,22 @@ SERVED_ROOM_VERSIONS = list(IMPLEMENTED_ROOM_VERSIONS.values())
 
 #: The spec versions whose client-server API we serve. A version goes in this list only
 #: once what it added is implemented; the README's "Status" names what is still missing.
-SUPPORTED_SPEC_VERSIONS = ["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"]
+#: v1.7 (asynchronous uploads), v1.8 (reports by joined members, room version 11), v1.9,
+#: v1.10 and v1.11 (authenticated media, which clients switch to by this list) came with
+#: the media repository.
+SUPPORTED_SPEC_VERSIONS = [
+    "v1.1",
+    "v1.2",
+    "v1.3",
+    "v1.4",
+    "v1.5",
+    "v1.6",
+    "v1.7",
+    "v1.8",
+    "v1.9",
+    "v1.10",
+    "v1.11",
+]
 
 
 #: Unstable features we implement: simplified sliding sync (MSC4186), for Element X, and

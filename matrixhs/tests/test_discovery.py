@@ -13,6 +13,9 @@ class VersionsTests(MatrixTestCase):
         response = self.api().get("/_matrix/client/versions")
         self.assertEqual(response.status_code, 200)
         self.assertIn("v1.1", response.body["versions"])
+        # Authenticated media (v1.11): clients such as Element switch to it by this list.
+        self.assertIn("v1.11", response.body["versions"])
+        self.assertNotIn("v1.12", response.body["versions"])
 
 
 class CapabilitiesTests(MatrixTestCase):
