@@ -120,10 +120,14 @@ def mxc_uris_in_room(room_id: str) -> set[tuple[str, str]]:
 
 
 def media_in_room(room_id: str) -> QuerySet[Media]:
-    uris = mxc_uris_in_room(room_id)
+    """The media the room's events mention (one IN list per server, not one OR term per
+    URI: SQLite limits the depth of an expression)."""
+    by_server: dict[str, list[str]] = {}
+    for server_name, media_id in mxc_uris_in_room(room_id):
+        by_server.setdefault(server_name, []).append(media_id)
     match = Q(pk__in=[])
-    for server_name, media_id in uris:
-        match |= Q(server_name=server_name, media_id=media_id)
+    for server_name, media_ids in by_server.items():
+        match |= Q(server_name=server_name, media_id__in=media_ids)
     return Media.objects.filter(match).order_by("pk")
 
 

@@ -10,8 +10,10 @@ from django.test import override_settings
 from matrixhs.testing import MatrixTestCase
 from matrixhs.time import now_ms
 from media.models import Media, Thumbnail
+from media.queries import media_in_room
 from media.tests.images import png
 from media.tests.test_upload import stored_files
+from rooms.models import Event
 
 UPLOAD = "/_matrix/media/v3/upload"
 DAY_MS = 24 * 3600 * 1000
@@ -100,3 +102,15 @@ class MediaCommandsTest(MatrixTestCase):
     def test_bad_mxc_is_an_error(self) -> None:
         with self.assertRaises(CommandError):
             self.run_command("delete_media", "--media", "mxc://x/../etc", "--for-real")
+
+    def test_room_with_many_media_is_selected_whole(self) -> None:
+        """Regression: one OR term per URI went past SQLite's expression depth limit."""
+        room_id = self.api(self.alice).post("/_matrix/client/v3/createRoom", {}).body["room_id"]
+        Media.objects.bulk_create(
+            Media(server_name="test.local", media_id=f"m{i}", created_ts=1, last_access_ts=1)
+            for i in range(1500)
+        )
+        event = Event.objects.filter(room__room_id=room_id).first()
+        mentions = " ".join(f"mxc://test.local/m{i}" for i in range(1500))
+        Event.objects.filter(pk=event.pk).update(json=event.json + mentions)
+        self.assertEqual(media_in_room(room_id).count(), 1500)
