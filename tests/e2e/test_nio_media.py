@@ -11,6 +11,8 @@ import asyncio
 import hashlib
 import io
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +121,38 @@ def test_nio_uploads_and_another_user_downloads(
     assert (anonymous.status_code, anonymous.json()["errcode"]) == (401, "M_MISSING_TOKEN")
     legacy = httpx.get(f"{media_server.base_url}/_matrix/media/v3/download/{mxc}")
     assert (legacy.status_code, legacy.json()["errcode"]) == (404, "M_NOT_FOUND")
+
+
+def _stored(server: RunningServer) -> set[Path]:
+    return {p for p in (server.data_dir / "media").rglob("*") if p.is_file()}
+
+
+def test_upload_cut_off_midway_leaves_nothing(media_server: RunningServer) -> None:
+    token = httpx.post(
+        f"{media_server.base_url}/_matrix/client/v3/register",
+        json={
+            "username": "carol",
+            "password": "media-password-1",
+            "auth": {"type": "m.login.dummy"},
+        },
+    ).json()["access_token"]
+    before = _stored(media_server)
+    with socket.create_connection(("127.0.0.1", media_server.port)) as sock:
+        sock.sendall(
+            (
+                "POST /_matrix/media/v3/upload HTTP/1.1\r\n"
+                f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Type: application/octet-stream\r\n"
+                f"Content-Length: {20 * 1024 * 1024}\r\n\r\n"
+            ).encode()
+        )
+        for _ in range(5):
+            sock.sendall(os.urandom(1024 * 1024))
+    time.sleep(1)  # the server notices the disconnect
+    assert _stored(media_server) == before
+    done = httpx.post(
+        f"{media_server.base_url}/_matrix/media/v3/upload",
+        content=b"after",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert done.status_code == 200, done.text
