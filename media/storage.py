@@ -9,6 +9,7 @@ object's body stream instead.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import shutil
 import tempfile
@@ -18,9 +19,10 @@ from typing import IO, Any, Protocol
 from asgiref.sync import sync_to_async
 from django.core.files.storage import Storage, storages
 
-from matrixhs.errors import TooLarge
+from matrixhs.errors import NotFound, TooLarge
 
 CHUNK_SIZE = 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 def media_storage() -> Storage:
@@ -97,12 +99,28 @@ def delete(key: str) -> None:
 
 
 def open_stream(key: str) -> IO[bytes]:
-    """A file-like ``read(n)``/``close()`` over the object, read as it streams."""
+    """A file-like ``read(n)``/``close()`` over the object, read as it streams.
+
+    Raises:
+        NotFound: the object is missing from the storage (logged: rows and objects
+            should never disagree).
+    """
     storage = media_storage()
-    if _is_s3(storage):
-        name = storage._normalize_name(key)  # type: ignore[attr-defined]
-        return storage.bucket.Object(name).get()["Body"]  # type: ignore[attr-defined, no-any-return]
-    return storage.open(key, "rb")
+    try:
+        if _is_s3(storage):
+            from botocore.exceptions import ClientError
+
+            name = storage._normalize_name(key)  # type: ignore[attr-defined]
+            try:
+                return storage.bucket.Object(name).get()["Body"]  # type: ignore[attr-defined, no-any-return]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise FileNotFoundError(key) from exc
+                raise
+        return storage.open(key, "rb")
+    except FileNotFoundError as exc:
+        logger.error("Media object %s is missing from the storage", key)
+        raise NotFound("Media content is missing") from exc
 
 
 def open_seekable(key: str) -> IO[bytes]:
@@ -110,7 +128,7 @@ def open_seekable(key: str) -> IO[bytes]:
     spooled temporary copy from S3."""
     storage = media_storage()
     if not _is_s3(storage):
-        return storage.open(key, "rb")
+        return open_stream(key)  # a local file: seekable
     copy = tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE)
     body = open_stream(key)
     try:

@@ -98,3 +98,12 @@ class DownloadTest(MatrixTestCase):
         Media.objects.update(last_access_ts=1)
         self.api(self.bob).fetch(f"{DOWNLOAD}/{mxc}")
         self.assertGreater(Media.objects.get().last_access_ts, 1)
+
+    def test_missing_stored_object_is_not_found(self) -> None:
+        from media import storage
+
+        mxc = self.upload(b"x", "text/plain")
+        storage.delete(Media.objects.get(media_id=mxc.split("/")[1]).storage_key)
+        with self.assertLogs("media.storage", "ERROR"):
+            resp = self.api(self.bob).fetch(f"{DOWNLOAD}/{mxc}")
+        self.assert_matrix_error(resp, 404, "M_NOT_FOUND")

@@ -134,3 +134,12 @@ class ThumbnailTest(MatrixTestCase):
         mxc = self.upload(png(300, 300), "image/png")
         Media.objects.get(media_id=mxc.split("/")[1]).delete()
         self.assertFalse(Thumbnail.objects.exists())
+
+    def test_missing_stored_image_is_not_found(self) -> None:
+        from media import storage
+
+        mxc = self.upload(png(300, 300), "image/png")
+        storage.delete(Media.objects.get(media_id=mxc.split("/")[1]).storage_key)
+        with self.assertLogs("media.storage", "ERROR"):
+            resp = self.thumb(mxc, "width=500&height=500&method=crop")
+        self.assert_matrix_error(resp, 404, "M_NOT_FOUND")
