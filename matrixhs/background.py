@@ -29,6 +29,7 @@ PERIODIC_JOBS = [
     PeriodicJob("accounts.actions.uia.purge_expired_sessions", 300),
     PeriodicJob("sync.presence.expire_idle_presence", 60),
     PeriodicJob("federation.actions.sending.send_due", 5),
+    PeriodicJob("media.actions.do_purge_by_retention", 3600),
 ]
 
 

@@ -332,6 +332,19 @@ def do_delete_media(media: Iterable[Media], progress: Callable[[], None] | None 
     return count
 
 
+def do_purge_by_retention() -> int:
+    """The periodic retention job (matrixhs.background): what `manage.py purge_media`
+    does with the settings' days. Returns how many media were deleted."""
+    from media.queries import retention_targets
+
+    targets = retention_targets(
+        settings.MATRIXHS_MEDIA_RETENTION_LOCAL_DAYS,
+        settings.MATRIXHS_MEDIA_RETENTION_REMOTE_DAYS,
+        now_ms(),
+    )
+    return sum(do_delete_media(media.iterator()) for _, media in targets)
+
+
 # --- URL previews -------------------------------------------------------------------------
 
 

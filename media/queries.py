@@ -149,3 +149,18 @@ def cached_url_preview(url: str, now: int) -> dict[str, Any] | None:
     """The freshest cached preview of ``url`` that has not expired."""
     preview = UrlPreview.objects.filter(url=url, expires_ts__gt=now).order_by("-fetched_ts").first()
     return dict(preview.og) if preview is not None else None
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def retention_targets(
+    local_days: int, remote_days: int, now: int
+) -> list[tuple[str, QuerySet[Media]]]:
+    """What retention deletes, by kind ("local", "remote"): media not accessed for that
+    many days (0 keeps that kind), and expired unused IDs (with the local kind)."""
+    local = media_not_accessed_since(now - local_days * DAY_MS, local=local_days > 0, remote=False)
+    remote = media_not_accessed_since(
+        now - remote_days * DAY_MS, local=False, remote=remote_days > 0
+    ).exclude(uploaded_ts__isnull=True)
+    return [("local", local), ("remote", remote)]

@@ -114,3 +114,14 @@ class MediaCommandsTest(MatrixTestCase):
         mentions = " ".join(f"mxc://test.local/m{i}" for i in range(1500))
         Event.objects.filter(pk=event.pk).update(json=event.json + mentions)
         self.assertEqual(media_in_room(room_id).count(), 1500)
+
+    @override_settings(MATRIXHS_MEDIA_RETENTION_LOCAL_DAYS=30)
+    def test_periodic_job_applies_the_retention_settings(self) -> None:
+        from matrixhs.background import PERIODIC_JOBS, run_job
+
+        old, fresh = self.upload(self.alice), self.upload(self.alice)
+        Media.objects.filter(pk=old.pk).update(last_access_ts=now_ms() - 31 * DAY_MS)
+        path = "media.actions.do_purge_by_retention"
+        self.assertIn(path, [job.path for job in PERIODIC_JOBS])
+        run_job(path)
+        self.assertEqual(list(Media.objects.values_list("pk", flat=True)), [fresh.pk])

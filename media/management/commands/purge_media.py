@@ -10,16 +10,15 @@ from django.core.management.base import BaseCommand
 from matrixhs.time import now_ms
 from media.actions import do_delete_media
 from media.management.progress import ProgressBar
-from media.queries import media_not_accessed_since
-
-DAY_MS = 24 * 3600 * 1000
+from media.queries import retention_targets
 
 
 class Command(BaseCommand):
     help = (
         "Delete media (and their thumbnails) not accessed for N days, and created media "
         "IDs that expired without an upload. Defaults: MATRIXHS_MEDIA_RETENTION_LOCAL_DAYS "
-        "and MATRIXHS_MEDIA_RETENTION_REMOTE_DAYS (0 keeps that kind for ever)."
+        "and MATRIXHS_MEDIA_RETENTION_REMOTE_DAYS (0 keeps that kind for ever), which the "
+        "server also applies every hour."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -34,16 +33,8 @@ class Command(BaseCommand):
             local_days = settings.MATRIXHS_MEDIA_RETENTION_LOCAL_DAYS
         if remote_days is None:
             remote_days = settings.MATRIXHS_MEDIA_RETENTION_REMOTE_DAYS
-        now = now_ms()
         total = 0
-        for kind, days in (("local", local_days), ("remote", remote_days)):
-            media = media_not_accessed_since(
-                now - days * DAY_MS,
-                local=kind == "local" and days > 0,
-                remote=kind == "remote" and days > 0,
-            )
-            if kind == "remote":  # expired pending IDs were counted with the local pass
-                media = media.exclude(uploaded_ts__isnull=True)
+        for kind, media in retention_targets(local_days, remote_days, now_ms()):
             count = media.count()
             if options["dry_run"]:
                 self.stdout.write(f"Would delete {count} {kind} media")
