@@ -138,7 +138,7 @@ class FilteringTransport(httpx.HTTPTransport):
 class AsyncFilteringTransport(httpx.AsyncHTTPTransport):
     def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
         super().__init__(verify=verify, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(  # type: ignore[assignment]
+        self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             network_backend=AsyncFilteringBackend(),
         )

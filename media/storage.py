@@ -110,9 +110,9 @@ def open_stream(key: str) -> IO[bytes]:
         if _is_s3(storage):
             from botocore.exceptions import ClientError
 
-            name = storage._normalize_name(key)  # type: ignore[attr-defined]
+            name = storage._normalize_name(key)
             try:
-                return storage.bucket.Object(name).get()["Body"]  # type: ignore[attr-defined, no-any-return]
+                return storage.bucket.Object(name).get()["Body"]
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     raise FileNotFoundError(key) from exc
@@ -136,7 +136,7 @@ def open_seekable(key: str) -> IO[bytes]:
     finally:
         body.close()
     copy.seek(0)
-    return copy  # type: ignore[return-value]
+    return copy
 
 
 async def aiter_file(stream: IO[bytes]) -> AsyncIterator[bytes]:
