@@ -8,6 +8,7 @@ MATRIXHS_URL_PREVIEW_TIMEOUT_S for each of them from first byte sent to last byt
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -24,6 +25,7 @@ from matrixhs.time import now_ms
 from media import actions, queries
 
 _MAX_OG_VALUE = 1000  # characters kept of a title, description, ...
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.IGNORECASE)
 
 
 class PreviewFailed(MatrixError):
@@ -170,7 +172,14 @@ class _HeadParser(HTMLParser):
 
 def parse_html(body: bytes, charset: str | None, base_url: str) -> dict[str, Any]:
     """OpenGraph data of a page; title and description from <title> and
-    <meta name="description"> when it has no og: ones. ``og:image`` is made absolute."""
+    <meta name="description"> when it has no og: ones. ``og:image`` is made absolute.
+
+    The text is decoded with the charset of the Content-Type, else of a
+    ``<meta charset>`` near the top, else as UTF-8.
+    """
+    if charset is None:
+        declared = _META_CHARSET_RE.search(body[:2048])
+        charset = declared.group(1).decode("ascii") if declared else None
     try:
         text = body.decode(charset or "utf-8", errors="replace")
     except LookupError:

@@ -165,3 +165,12 @@ class PreviewUrlTest(MatrixTestCase):
     def test_disabled_previews_are_unrecognized(self) -> None:
         self.assert_matrix_error(self.preview("/page"), 404, "M_UNRECOGNIZED")
         self.assertEqual(self.server.hits, {})
+
+    def test_page_charset_from_meta_tag(self) -> None:
+        page = '<html><head><meta charset="iso-8859-1"><title>Café</title></head></html>'
+        self.server.routes["/latin1"] = lambda: (
+            200,
+            {"Content-Type": "text/html"},
+            page.encode("iso-8859-1"),
+        )
+        self.assertEqual(self.preview("/latin1").body, {"og:title": "Café"})
