@@ -247,16 +247,21 @@ def do_inspect_image(media: Media) -> None:
 
 
 def do_generate_thumbnails(media: Media) -> None:
-    """Make the configured thumbnail sizes of a new image (none for other content, or
-    for an image that cannot be read or is over the pixel limit)."""
+    """Make the configured thumbnail sizes of a new image, from one decoding (none for
+    other content, or for an image that cannot be read or is over the pixel limit)."""
     if not thumbnails.can_thumbnail(media.content_type):
         return
+    specs = settings.MATRIXHS_THUMBNAIL_SIZES
     try:
         do_inspect_image(media)
-        for width, height, method in settings.MATRIXHS_THUMBNAIL_SIZES:
-            do_make_thumbnail(media, width, height, method, animated=False)
+        with storage.open_seekable(media.storage_key) as source:
+            rendered = thumbnails.render_static_all(
+                source, specs, settings.MATRIXHS_MAX_IMAGE_PIXELS
+            )
     except (thumbnails.CannotThumbnail, thumbnails.ImageTooLarge):
         return
+    for (width, height, method), image in zip(specs, rendered, strict=True):
+        _store_thumbnail(media, width, height, method, False, image)
 
 
 def do_make_thumbnail(
@@ -277,6 +282,19 @@ def do_make_thumbnail(
         rendered = thumbnails.render(
             source, (width, height), method, animated, settings.MATRIXHS_MAX_IMAGE_PIXELS
         )
+    return _store_thumbnail(media, width, height, method, animated, rendered)
+
+
+def _store_thumbnail(
+    media: Media,
+    width: int,
+    height: int,
+    method: str,
+    animated: bool,
+    rendered: thumbnails.Rendered,
+) -> Thumbnail:
+    """Store a rendered thumbnail and its row; if another request stored the same size
+    first, keep theirs."""
     suffix = "." + rendered.content_type.split("/")[1]
     key = storage.new_key("thumbnail", media.server_name, media.media_id, suffix)
     key = storage.save(key, ContentFile(rendered.data))
@@ -292,7 +310,7 @@ def do_make_thumbnail(
                 size=len(rendered.data),
                 storage_key=key,
             )
-    except IntegrityError:  # made at the same time by another request: keep theirs
+    except IntegrityError:
         storage.delete(key)
         return Thumbnail.objects.get(
             media=media, width=width, height=height, method=method, animated=animated

@@ -9,11 +9,13 @@ requested box; "crop" fills the box and crops the overflow, centred.
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 #: Content types we read (Pillow format names).
 SOURCE_FORMATS = {
@@ -103,6 +105,9 @@ def geometry(
     return (left, top, left + crop_w, top + crop_h), size
 
 
+Spec = tuple[int, int, str]  # width, height, method
+
+
 def render(
     fp: IO[bytes], want: tuple[int, int], method: str, animated: bool, max_pixels: int
 ) -> Rendered:
@@ -117,20 +122,57 @@ def render(
         ImageTooLarge: over the pixel limit.
     """
     image = _open(fp, max_pixels)
-    frames = getattr(image, "n_frames", 1)
     try:
+        frames = getattr(image, "n_frames", 1)
         if animated and image.format in _ANIMATED_OUTPUT and 1 < frames:
             if image.width * image.height * frames <= max_pixels:
                 return _render_animated(image, want, method)
-        return _render_static(image, want, method)
+        return _render_static(image, [(*want, method)])[0]
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise CannotThumbnail() from exc
 
 
-def _render_static(image: Image.Image, want: tuple[int, int], method: str) -> Rendered:
+def render_static_all(fp: IO[bytes], specs: Sequence[Spec], max_pixels: int) -> list[Rendered]:
+    """Static thumbnails of several sizes from one decoding of the image.
+
+    Raises:
+        CannotThumbnail: not an image we read, or it fails to decode.
+        ImageTooLarge: over the pixel limit.
+    """
+    image = _open(fp, max_pixels)
+    try:
+        return _render_static(image, specs)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise CannotThumbnail() from exc
+
+
+def _render_static(image: Image.Image, specs: Sequence[Spec]) -> list[Rendered]:
     source_format = image.format
     image.seek(0)
+    if source_format == "JPEG":
+        _draft(image, specs)
     image = ImageOps.exif_transpose(image)
+    return [_resize(image, source_format, (w, h), method) for w, h, method in specs]
+
+
+def _draft(image: Image.Image, specs: Sequence[Spec]) -> None:
+    """Have a JPEG decode at the smallest 1/2, 1/4 or 1/8 scale that still covers every
+    thumbnail asked (a large photo then costs a fraction of the memory and time)."""
+    width, height = image.size
+    swapped = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+    if swapped:
+        width, height = height, width
+    scale = 0.0
+    for w, h, method in specs:
+        box, size = geometry((width, height), (w, h), method)
+        scale = max(scale, size[0] / (box[2] - box[0]), size[1] / (box[3] - box[1]))
+    target = (math.ceil(width * scale), math.ceil(height * scale))
+    image.draft(None, target[::-1] if swapped else target)
+
+
+def _resize(
+    image: Image.Image, source_format: str | None, want: tuple[int, int], method: str
+) -> Rendered:
     box, size = geometry(image.size, want, method)
     out = io.BytesIO()
     if source_format == "JPEG":

@@ -45,3 +45,15 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
 
 def open_image(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
+
+
+def jpeg_rotated(width: int, height: int) -> bytes:
+    """A JPEG stored width x height with EXIF orientation 6 (shown rotated: height x width),
+    its top stored half red and bottom half blue."""
+    image = Image.new("RGB", (width, height), (220, 20, 20))
+    image.paste((20, 20, 220), (0, height // 2, width, height))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()

@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from matrixhs.testing import MatrixTestCase
 from media.models import Media, Thumbnail
-from media.tests.images import animated, jpeg, open_image, png, png_bomb
+from media.tests.images import animated, jpeg, jpeg_rotated, open_image, png, png_bomb
 
 UPLOAD = "/_matrix/media/v3/upload"
 THUMB = "/_matrix/client/v1/media/thumbnail"
@@ -143,3 +143,16 @@ class ThumbnailTest(MatrixTestCase):
         with self.assertLogs("media.storage", "ERROR"):
             resp = self.thumb(mxc, "width=500&height=500&method=crop")
         self.assert_matrix_error(resp, 404, "M_NOT_FOUND")
+
+    def test_large_jpeg_follows_exif_orientation(self) -> None:
+        mxc = self.upload(jpeg_rotated(4000, 3000), "image/jpeg")
+        scaled = open_image(self.thumb(mxc, "width=320&height=240&method=scale").content)
+        self.assertEqual(scaled.size, (180, 240))
+        # Orientation 6 turns the stored top (red) to the right-hand side.
+        right, left = scaled.getpixel((170, 120)), scaled.getpixel((10, 120))
+        self.assertGreater(right[0], right[2])
+        self.assertGreater(left[2], left[0])
+        cropped = open_image(self.thumb(mxc, "width=96&height=96&method=crop").content)
+        self.assertEqual(cropped.size, (96, 96))
+        ondemand = self.thumb(mxc, "width=1500&height=1500&method=scale").content
+        self.assertEqual(open_image(ondemand).size, (1125, 1500))
