@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -283,6 +284,54 @@ def do_make_thumbnail(
             source, (width, height), method, animated, settings.MATRIXHS_MAX_IMAGE_PIXELS
         )
     return _store_thumbnail(media, width, height, method, animated, rendered)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a thumbnail request is answered with: a stored object and its type."""
+
+    storage_key: str
+    size: int
+    content_type: str
+
+
+def do_get_thumbnail(media: Media, width: int, height: int, method: str, animated: bool) -> Served:
+    """The thumbnail to serve: the original when it is no larger than asked (and of a
+    thumbnail type, and not animated unless animation is asked), else the cached
+    thumbnail of the size queries.thumbnail_size picks, made now if missing.
+
+    Raises:
+        MatrixError: 400 M_UNKNOWN, not an image we can thumbnail; 413 (local) or 502
+            (remote) M_TOO_LARGE, over the pixel limit.
+    """
+    from media.queries import thumbnail_size
+
+    try:
+        if not thumbnails.can_thumbnail(media.content_type):
+            raise thumbnails.CannotThumbnail()
+        if media.width is None or media.height is None:
+            do_inspect_image(media)
+        do_record_access(media)
+        content_type = media.content_type.split(";")[0].strip().lower()
+        if (
+            (media.width or 0) <= width
+            and (media.height or 0) <= height
+            and content_type in thumbnails.THUMBNAIL_TYPES
+            and (animated or not media.animated)
+        ):
+            return Served(media.storage_key, media.size, content_type)
+        size = thumbnail_size(width, height, method)
+        thumb = do_make_thumbnail(media, *size, animated=animated and media.animated)
+    except thumbnails.CannotThumbnail as exc:
+        raise MatrixError(
+            400, Codes.UNKNOWN, "Cannot generate thumbnails for the requested content"
+        ) from exc
+    except thumbnails.ImageTooLarge as exc:
+        local = media.server_name == settings.MATRIXHS_SERVER_NAME
+        raise MatrixError(
+            413 if local else 502, Codes.TOO_LARGE, "Content is too large to thumbnail"
+        ) from exc
+    return Served(thumb.storage_key, thumb.size, thumb.content_type)
 
 
 def _store_thumbnail(

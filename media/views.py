@@ -14,9 +14,9 @@ from django.http import HttpRequest, StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.errors import Codes, InvalidParam, MatrixError, MissingParam
+from matrixhs.errors import InvalidParam, MissingParam
 from matrixhs.http import MatrixView, query_bool, query_int
-from media import actions, previews, queries, storage, thumbnails
+from media import actions, previews, queries, storage
 from media.federation import authenticate_federation_request
 from media.models import Media
 from media.responses import disposition, media_response, multipart_response
@@ -138,49 +138,14 @@ def _thumbnail_params(request: Request) -> tuple[int, int, str, bool]:
 def thumbnail_of(
     media: Media, width: int, height: int, method: str, animated: bool, multipart: bool = False
 ) -> StreamingHttpResponse:
-    """The thumbnail response for a media (the original when it is already small enough).
-
-    Raises:
-        MatrixError: 400 M_UNKNOWN, not an image we can thumbnail; 413 (local) or 502
-            (remote) M_TOO_LARGE, over the pixel limit.
-    """
+    """The thumbnail response for a media (see actions.do_get_thumbnail)."""
+    served = actions.do_get_thumbnail(media, width, height, method, animated)
     respond = multipart_response if multipart else media_response
-    try:
-        if not thumbnails.can_thumbnail(media.content_type):
-            raise thumbnails.CannotThumbnail()
-        if media.width is None:
-            actions.do_inspect_image(media)
-        actions.do_record_access(media)
-        assert media.width is not None and media.height is not None
-        content_type = media.content_type.split(";")[0].strip().lower()
-        if (
-            media.width <= width
-            and media.height <= height
-            and content_type in thumbnails.THUMBNAIL_TYPES
-            and (animated or not media.animated)
-        ):
-            return respond(
-                storage.open_stream(media.storage_key),
-                media.size,
-                content_type,
-                disposition(content_type, _thumbnail_name(content_type), force_inline=True),
-            )
-        size = queries.thumbnail_size(width, height, method)
-        thumb = actions.do_make_thumbnail(media, *size, animated=animated and media.animated)
-    except thumbnails.CannotThumbnail as exc:
-        raise MatrixError(
-            400, Codes.UNKNOWN, "Cannot generate thumbnails for the requested content"
-        ) from exc
-    except thumbnails.ImageTooLarge as exc:
-        local = media.server_name == settings.MATRIXHS_SERVER_NAME
-        raise MatrixError(
-            413 if local else 502, Codes.TOO_LARGE, "Content is too large to thumbnail"
-        ) from exc
     return respond(
-        storage.open_stream(thumb.storage_key),
-        thumb.size,
-        thumb.content_type,
-        disposition(thumb.content_type, _thumbnail_name(thumb.content_type), force_inline=True),
+        storage.open_stream(served.storage_key),
+        served.size,
+        served.content_type,
+        disposition(served.content_type, _thumbnail_name(served.content_type), force_inline=True),
     )
 
 
