@@ -34,10 +34,9 @@ http = URLRouter(
     ]
 )
 
-application = TrustedProxies(
-    RequestBodyLimit(
-        ProtocolTypeRouter({"http": http}),
-        limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
-        path_limits=[(UPLOAD_PATH_REGEX, settings.MATRIXHS_MAX_UPLOAD_BYTES)],
-    )
+body_limit = RequestBodyLimit(
+    ProtocolTypeRouter({"http": http}),
+    limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
+    path_limits=[(UPLOAD_PATH_REGEX, settings.MATRIXHS_MAX_UPLOAD_BYTES)],
 )
+application = TrustedProxies(body_limit)

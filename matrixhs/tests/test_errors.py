@@ -163,13 +163,13 @@ class BodyLimitTests(MatrixTestCase):
     def test_media_upload_paths_get_the_upload_limit(self) -> None:
         from django.conf import settings
 
-        from matrixhs.asgi import application
+        from matrixhs.asgi import body_limit
 
         for path in (
             "/_matrix/media/v3/upload",
             "/_matrix/media/r0/upload",
             "/_matrix/media/v3/upload/test.local/abcDEF_-1",
         ):
-            self.assertEqual(application.limit_for(path), settings.MATRIXHS_MAX_UPLOAD_BYTES)
+            self.assertEqual(body_limit.limit_for(path), settings.MATRIXHS_MAX_UPLOAD_BYTES)
         for path in ("/_matrix/client/v3/keys/upload", "/_matrix/media/v3/upload/x"):
-            self.assertEqual(application.limit_for(path), settings.MATRIXHS_MAX_REQUEST_BYTES)
+            self.assertEqual(body_limit.limit_for(path), settings.MATRIXHS_MAX_REQUEST_BYTES)
