@@ -123,6 +123,10 @@ MATRIXHS_FEDERATION_ADDRESS = env_str(
 #: Backoff of a destination that failed: from this many seconds, doubling up to _MAX_S.
 MATRIXHS_FEDERATION_RETRY_MIN_S = env_int("MATRIXHS_FEDERATION_RETRY_MIN_S", 60)
 MATRIXHS_FEDERATION_RETRY_MAX_S = env_int("MATRIXHS_FEDERATION_RETRY_MAX_S", 3600)
+#: Whether other servers may list our published rooms (GET/POST /federation/v1/publicRooms).
+MATRIXHS_ALLOW_PUBLIC_ROOMS_OVER_FEDERATION = env_bool(
+    "MATRIXHS_ALLOW_PUBLIC_ROOMS_OVER_FEDERATION", False
+)
 MATRIXHS_SIGNING_KEY_PATH = Path(
     env_str("MATRIXHS_SIGNING_KEY_PATH", str(MATRIXHS_DATA_DIR / "signing.key"))
 )

@@ -14,10 +14,10 @@ from django.http import HttpRequest, StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from federation.auth import FederationView
 from matrixhs.errors import InvalidParam, MissingParam
 from matrixhs.http import MatrixView, query_bool, query_int
 from media import actions, previews, queries, storage
-from media.federation import authenticate_federation_request
 from media.models import Media
 from media.responses import disposition, media_response, multipart_response
 
@@ -184,15 +184,8 @@ class PreviewUrlView(MatrixView):
 # --- Federation ---------------------------------------------------------------------------
 
 
-class FederationMediaDownloadView(MatrixView):
+class FederationMediaDownloadView(FederationView):
     """GET /_matrix/federation/v1/media/download/{mediaId}: our own media only."""
-
-    requires_auth = False
-    rate_limit = None
-
-    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
-        super().initial(request, *args, **kwargs)
-        request.origin = authenticate_federation_request(request)  # type: ignore[attr-defined]
 
     def get(self, request: Request, media_id: str) -> StreamingHttpResponse:
         timeout_ms = query_int(request, "timeout_ms", _DEFAULT_TIMEOUT_MS)

@@ -21,7 +21,7 @@ from matrixhs.protocol.redaction import redact_event
 from matrixhs.protocol.room_versions import get_room_version
 from rooms.events import current_state_ids, load_pdus
 from rooms.models import Event, Room, RoomMembership
-from rooms.state import state_of_group, states_of_groups
+from rooms.state import StateMap, state_of_group, states_of_groups
 
 ACL_KEY = (EventTypes.SERVER_ACL, "")
 HISTORY_KEY = (EventTypes.HISTORY_VISIBILITY, "")
@@ -151,6 +151,18 @@ def event_for_server(origin: str, event_id: str) -> JsonDict:
     return load_pdus([event_id])[event_id]
 
 
+def state_before_event(room: Room, event_id: str) -> StateMap:
+    """The room's state before one of its (non-outlier) events.
+
+    Raises:
+        NotFound: not an event of the room with a known state.
+    """
+    event = Event.objects.filter(room=room, event_id=event_id, outlier=False).first()
+    if event is None or event.state_group_before_id is None:
+        raise NotFound("Unknown event")
+    return state_of_group(event.state_group_before_id)
+
+
 def state_ids_at(room: Room, event_id: str) -> tuple[list[str], list[str]]:
     """/state_ids: the state before the event and its auth chain, as event IDs.
 
@@ -159,10 +171,7 @@ def state_ids_at(room: Room, event_id: str) -> tuple[list[str], list[str]]:
     """
     from federation.queries.events import auth_chain_ids
 
-    event = Event.objects.filter(room=room, event_id=event_id, outlier=False).first()
-    if event is None or event.state_group_before_id is None:
-        raise NotFound("Unknown event")
-    state = state_of_group(event.state_group_before_id)
+    state = state_before_event(room, event_id)
     state_ids = sorted(set(state.values()))
     chain = auth_chain_ids(room, state_ids)
     return state_ids, sorted(chain - set(state_ids))

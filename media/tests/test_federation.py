@@ -7,6 +7,7 @@ import email.policy
 from typing import Any
 
 from django.conf import settings
+from django.test import override_settings
 from signedjson.sign import sign_json
 
 from federation.keys import get_signing_key, key_id
@@ -43,6 +44,7 @@ def parts(content: bytes, content_type: str) -> list[Any]:
     return list(message.iter_parts())
 
 
+@override_settings(MATRIXHS_FEDERATION_ENABLED=True)
 class FederationMediaTest(MatrixTestCase):
     def upload(self, data: bytes, content_type: str, name: str = "") -> str:
         query = f"?filename={name}" if name else ""

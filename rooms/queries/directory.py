@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
-from matrixhs.errors import InvalidParam, JsonDict
+from matrixhs.errors import BadJson, InvalidParam, JsonDict
 from matrixhs.protocol.events import EventTypes
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Room, RoomAlias, RoomMembership
@@ -104,9 +104,30 @@ def public_rooms(
     return body
 
 
+def public_rooms_search(body: JsonDict) -> JsonDict:
+    """A page of the directory for a POST /publicRooms body (client or federation API)."""
+    room_filter = body.get("filter") or {}
+    search = room_filter.get("generic_search_term")
+    room_types = room_filter.get("room_types")
+    if search is not None and not isinstance(search, str):
+        raise BadJson("generic_search_term must be a string")
+    if room_types is not None and not isinstance(room_types, list):
+        raise BadJson("room_types must be a list")
+    return public_rooms(body.get("limit") or None, body.get("since"), search, room_types)
+
+
 def alias_servers(room: Room) -> list[str]:
-    """Servers to join through: ours (the only one we know without federation)."""
-    return [settings.MATRIXHS_SERVER_NAME]
+    """Servers to join the room through: ours, then the others with joined members, the
+    most members first."""
+    ours = settings.MATRIXHS_SERVER_NAME
+    counts = Counter(
+        user_id.split(":", 1)[1]
+        for user_id in RoomMembership.objects.filter(room=room, membership="join").values_list(
+            "user_id", flat=True
+        )
+    )
+    others = sorted((s for s in counts if s != ours), key=lambda s: (-counts[s], s))
+    return [ours, *others]
 
 
 def local_aliases(room: Room) -> list[str]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.errors import BadJson, InvalidParam, NotFound
+from matrixhs.errors import InvalidParam, NotFound
 from matrixhs.http import MatrixView, parse_body, query_int
 from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.ids import server_name_of
@@ -14,7 +14,12 @@ from rooms.actions.aliases import check_new_alias, do_create_alias, do_delete_al
 from rooms.actions.directory import check_can_edit_room, do_set_room_visibility
 from rooms.models import Room, RoomAlias
 from rooms.queries.access import access_joined_room, access_room
-from rooms.queries.directory import alias_servers, local_aliases, public_rooms
+from rooms.queries.directory import (
+    alias_servers,
+    local_aliases,
+    public_rooms,
+    public_rooms_search,
+)
 from rooms.queries.user_directory import search_users
 from rooms.schemas import AliasBody, PublicRoomsBody, UserDirectorySearchBody, VisibilityBody
 from rooms.views import alias_param, room_id_param
@@ -97,16 +102,7 @@ class PublicRoomsView(MatrixView):
     def post(self, request: Request) -> Response:
         _check_server(request)
         body = parse_body(PublicRoomsBody, request, allow_empty=True)
-        room_filter = body.get("filter") or {}
-        search = room_filter.get("generic_search_term")
-        room_types = room_filter.get("room_types")
-        if search is not None and not isinstance(search, str):
-            raise BadJson("generic_search_term must be a string")
-        if room_types is not None and not isinstance(room_types, list):
-            raise BadJson("room_types must be a list")
-        return Response(
-            public_rooms(body.get("limit") or None, body.get("since"), search, room_types)
-        )
+        return Response(public_rooms_search(body))
 
 
 class UserDirectorySearchView(MatrixView):
