@@ -10,20 +10,14 @@ server ACL and what ``origin`` may see.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from django.conf import settings
-from django.db import IntegrityError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from federation.actions import remote_rooms, resident
-from federation.actions.inbound import Remote, receive_pdus
+from federation.actions.inbound import Remote
+from federation.actions.transactions import receive_transaction
 from federation.auth import FederationView, require_same_server, verify_event
-from federation.models import InboundTransaction
 from federation.queries import graph
 from federation.queries.events import state_and_auth_chain
 from matrixhs.errors import BadJson, Forbidden, InvalidParam, JsonDict, MissingParam
@@ -60,19 +54,6 @@ def _acl_room(room_id: str, origin: str) -> Room | None:
 
 # --- transactions ------------------------------------------------------------------------
 
-_txn_locks: dict[str, threading.Lock] = {}
-_txn_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _one_transaction_at_a_time(origin: str) -> Iterator[None]:
-    """A server's transactions are processed in turn in this process (a sender has one in
-    flight at a time anyway; a retry racing its first try waits for its answer)."""
-    with _txn_locks_guard:
-        lock = _txn_locks.setdefault(origin, threading.Lock())
-    with lock:
-        yield
-
 
 class SendTransactionView(FederationView):
     """PUT /_matrix/federation/v1/send/{txnId}."""
@@ -90,28 +71,7 @@ class SendTransactionView(FederationView):
             raise Forbidden("The transaction's origin is not the server that sent it")
         if len(txn_id) > 255:
             raise InvalidParam("Transaction ID too long")
-        with _one_transaction_at_a_time(self.origin):
-            done = InboundTransaction.objects.filter(origin=self.origin, txn_id=txn_id).first()
-            if done is not None:
-                return Response(done.response)
-            # PDUs in a room whose server ACL denies the origin are dropped unanswered.
-            allowed = [p for p in pdus if self._acl_allows(p)]
-            results = receive_pdus(self.origin, allowed, remote(), verify_event)
-            answer: JsonDict = {"pdus": results}
-            try:
-                InboundTransaction.objects.create(
-                    origin=self.origin, txn_id=txn_id, response=answer, received_ms=now_ms()
-                )
-            except IntegrityError:  # another process answered it meanwhile
-                pass
-        return Response(answer)
-
-    def _acl_allows(self, pdu: Any) -> bool:
-        room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
-        if not isinstance(room_id, str):
-            return True
-        room = Room.objects.filter(room_id=room_id).first()
-        return room is None or graph.acl_allows(room, self.origin)
+        return Response(receive_transaction(self.origin, txn_id, pdus, remote(), verify_event))
 
 
 # --- joining, leaving, knocking, inviting --------------------------------------------------

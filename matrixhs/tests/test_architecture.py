@@ -44,7 +44,7 @@ def test_views_do_not_write_models_directly() -> None:
     """Writes go through actions: a view never calls save/create/update/delete itself."""
     offenders = []
     for path in _sources():
-        if path.name != "views.py":
+        if path.name != "views.py" and path.parent.name != "views":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in (
