@@ -244,6 +244,53 @@ def _state_map(state_pdus: list[Any], rv: RoomVersion) -> dict[tuple[str, str], 
     return {key: event_id for key, event_id in ids.items() if event_id in stored}
 
 
+def knock_remote_room(
+    user: User,
+    room_id: str,
+    servers: Sequence[str],
+    content: JsonDict,
+    remote: MembershipRemote,
+) -> Event:
+    """Knock on a room through the first of ``servers`` that takes the knock; the room
+    is then known here by the stripped state the resident server answered with.
+
+    Raises:
+        RemoteJoinFailed: no server took it (404 M_NOT_FOUND).
+        Forbidden: a server answered that the user may not knock.
+    """
+    candidates = [s for s in dict.fromkeys(servers) if s and s != settings.MATRIXHS_SERVER_NAME]
+    forbidden: MatrixError | None = None
+    for server in candidates:
+        try:
+            versions = sorted(IMPLEMENTED_ROOM_VERSIONS)
+            answer = remote.make_membership(
+                server, room_id, user.user_id, Membership.KNOCK, versions
+            )
+            rv = get_room_version(str(answer.get("room_version", "1")))
+            if rv.identifier not in IMPLEMENTED_ROOM_VERSIONS:
+                raise MatrixError(400, Codes.INCOMPATIBLE_ROOM_VERSION, "Unsupported version")
+            event_id, pdu = _sign_template(answer.get("event"), rv, user.user_id, "knock", content)
+            sent = remote.send_membership(server, room_id, event_id, pdu, Membership.KNOCK)
+        except MatrixError as exc:
+            if exc.errcode == Codes.FORBIDDEN:
+                forbidden = exc
+            logger.info("Knocking on %s through %s failed: %s", room_id, server, exc)
+            continue
+        except Exception as exc:
+            logger.info("Knocking on %s through %s failed: %s", room_id, server, exc)
+            continue
+        stripped = _stripped(sent.get("knock_room_state"))
+        create = next((e for e in stripped if e.get("type") == EventTypes.CREATE), None)
+        room_events.remember_remote_room(room_id, rv, create)
+        room_events.persist_out_of_band_membership(room_id, event_id, pdu, stripped)
+        return Event.objects.get(event_id=event_id)
+    if forbidden is not None:
+        raise Forbidden(forbidden.msg)
+    raise RemoteJoinFailed(
+        f"Could not knock on the room through {', '.join(candidates) or 'no server'}"
+    )
+
+
 # --- invites ------------------------------------------------------------------------------
 
 

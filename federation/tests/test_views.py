@@ -29,7 +29,7 @@ class FederationViewTests(RoomTestCase):
         self.room_id = self.create_room(self.alice, preset="public_chat", room_version="11")
         self.enterContext(known_servers(self.server, self.stranger))
         self.remote = FakeRemote()
-        self.enterContext(mock.patch("federation.views.rooms.remote", return_value=self.remote))
+        self.enterContext(mock.patch("federation.peers.remote", return_value=self.remote))
 
     def fed(
         self,

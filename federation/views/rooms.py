@@ -14,8 +14,8 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from federation import peers
 from federation.actions import remote_rooms, resident
-from federation.actions.inbound import Remote
 from federation.actions.transactions import receive_transaction
 from federation.auth import FederationView, require_same_server, verify_event
 from federation.queries import graph
@@ -31,13 +31,6 @@ MAX_PDUS = 50
 MAX_EDUS = 100
 #: Most events one backfill or get_missing_events answer holds.
 MAX_EVENTS_PER_REQUEST = 100
-
-
-def remote() -> Remote:
-    """The client this server asks other servers with."""
-    from federation.transport.client import federation_client
-
-    return federation_client()  # type: ignore[no-any-return]
 
 
 def _origin_ts() -> JsonDict:
@@ -71,7 +64,9 @@ class SendTransactionView(FederationView):
             raise Forbidden("The transaction's origin is not the server that sent it")
         if len(txn_id) > 255:
             raise InvalidParam("Transaction ID too long")
-        return Response(receive_transaction(self.origin, txn_id, pdus, remote(), verify_event))
+        return Response(
+            receive_transaction(self.origin, txn_id, pdus, peers.remote(), verify_event)
+        )
 
 
 # --- joining, leaving, knocking, inviting --------------------------------------------------
@@ -112,7 +107,7 @@ class SendMembershipView(FederationView):
         room_id, event_id = room_id_param(room_id), event_id_param(event_id)
         _acl_room(room_id, self.origin)
         answer = resident.send_membership(
-            self.origin, room_id, event_id, self.body, self.membership, remote(), verify_event
+            self.origin, room_id, event_id, self.body, self.membership, peers.remote(), verify_event
         )
         return Response(answer)
 

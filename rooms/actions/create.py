@@ -17,7 +17,7 @@ from matrixhs.protocol.room_versions import (
     StateResolution,
 )
 from rooms.actions.aliases import check_new_alias, do_create_alias
-from rooms.actions.membership import member_content, remote_federation_unavailable
+from rooms.actions.membership import do_invite, is_local, member_content
 from rooms.events import create_room, send_in_locked_room
 from rooms.models import Room
 
@@ -89,8 +89,9 @@ def do_create_room(creator: User, body: JsonDict) -> str:
     if body.get("room_alias_name") is not None:
         alias = check_new_alias(f"#{body['room_alias_name']}:{settings.MATRIXHS_SERVER_NAME}")
     invitees = list(dict.fromkeys(body.get("invite", [])))
-    for invitee in invitees:
-        remote_federation_unavailable(invitee, "invite")
+    remote_invitees = [i for i in invitees if not is_local(i)]
+    if remote_invitees and not settings.MATRIXHS_FEDERATION_ENABLED:
+        raise Forbidden("Cannot invite users of other servers: federation is disabled")
     if body.get("invite_3pid"):
         raise InvalidParam("Third-party invites are not supported by this server")
     with transaction.atomic():
@@ -99,6 +100,9 @@ def do_create_room(creator: User, body: JsonDict) -> str:
             _initial_events(room, rv, creator, body, preset, invitees, alias)
         except Forbidden as exc:
             raise InvalidRoomState(exc.msg) from exc
+    # Users of other servers are invited once the room exists: their servers sign first.
+    for invitee in remote_invitees:
+        do_invite(creator.user_id, room.room_id, invitee, is_direct=body.get("is_direct", False))
     return room.room_id
 
 
@@ -159,8 +163,9 @@ def _initial_events(
     if "topic" in body:
         send(EventTypes.TOPIC, topic_content(body["topic"]))
     for invitee in invitees:
-        content = invite_content(invitee, body.get("is_direct", False))
-        send(EventTypes.MEMBER, content, invitee)
+        if is_local(invitee):
+            content = invite_content(invitee, body.get("is_direct", False))
+            send(EventTypes.MEMBER, content, invitee)
 
 
 def topic_content(topic: str) -> JsonDict:

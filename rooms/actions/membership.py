@@ -3,13 +3,16 @@
 Each builds the m.room.member content and sends it through rooms.events; the auth rules
 decide. The state endpoint's m.room.member events go through the same actions
 (``do_set_membership``), so that their checks (restricted joins, guest access, invitee
-and kick/unban targets) cannot be side-stepped. Rooms and users on other servers need
-federation, which this server does not speak yet: those requests are refused clearly
-rather than half-done.
+and kick/unban targets) cannot be side-stepped.
+
+A room this server is not in (none of its users is joined) lives on other servers:
+joining, knocking, and leaving it while only invited or knocking go through one of
+them (federation.actions.remote_rooms), as does inviting a user of another server.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -55,10 +58,32 @@ def is_local(user_id: str) -> bool:
     return server_name_of(user_id) == settings.MATRIXHS_SERVER_NAME
 
 
-def remote_federation_unavailable(user_id: str, action: str) -> None:
-    """Raises: Forbidden: ``user_id`` is on another server (no federation yet)."""
-    if not is_local(user_id):
-        raise Forbidden(f"Cannot {action} {user_id}: this server does not federate yet")
+def is_resident(room_id: str) -> bool:
+    """Whether this server is in the room: one of its users is joined (it then holds the
+    room's state and sends its events itself)."""
+    return RoomMembership.objects.filter(
+        room__room_id=room_id,
+        membership=Membership.JOIN,
+        user_id__endswith=f":{settings.MATRIXHS_SERVER_NAME}",
+    ).exists()
+
+
+def remote_servers(room_id: str, user_id: str, via: Sequence[str] = ()) -> list[str]:
+    """The other servers to reach a room through: those the client named, the one in the
+    room ID (before room version 12), and those of the user's invite or knock."""
+    from federation.actions.remote_rooms import invite_servers
+
+    servers = list(via)
+    if ":" in room_id:
+        servers.append(room_id.split(":", 1)[1])
+    servers.extend(invite_servers(room_id, user_id))
+    ours = settings.MATRIXHS_SERVER_NAME
+    return [s for s in dict.fromkeys(servers) if s and s != ours]
+
+
+def _federation_enabled(action: str) -> None:
+    if not settings.MATRIXHS_FEDERATION_ENABLED:
+        raise Forbidden(f"Cannot {action}: federation is disabled on this server")
 
 
 def current_membership(room: Room, user_id: str) -> str | None:
@@ -98,17 +123,22 @@ def _send_member(room_id: str, sender: str, target: str, content: JsonDict) -> E
         return send_in_locked_room(room, sender, EventTypes.MEMBER, content, target)
 
 
-def do_join(user: User, room_id: str, reason: Any = None) -> Event | None:
-    """Join a room on this server (None: already joined with the same profile).
+def do_join(user: User, room_id: str, reason: Any = None, via: Sequence[str] = ()) -> Event | None:
+    """Join a room (None: already joined with the same profile); a room this server is
+    not in is joined through ``via`` and the other servers that know it.
 
     Raises:
-        NotFound: the room is not on this server.
+        NotFound: the room is unknown here and no server let us in.
         Forbidden: the join rules refuse, or a guest joins a room closed to guests.
     """
+    content = _with_reason(member_content(user, Membership.JOIN), reason)
+    if not is_resident(room_id):
+        servers = remote_servers(room_id, user.user_id, via)
+        if servers:
+            return _join_remote(user, room_id, servers, content)
     with transaction.atomic():
         room = lock_room(room_id)
         membership = RoomMembership.objects.filter(room=room, user_id=user.user_id).first()
-        content = _with_reason(member_content(user, Membership.JOIN), reason)
         if (
             membership is not None
             and membership.membership == Membership.JOIN
@@ -118,6 +148,17 @@ def do_join(user: User, room_id: str, reason: Any = None) -> Event | None:
             return None
         current = membership.membership if membership is not None else None
         return _join_locked(room, user, content, current)
+
+
+def _join_remote(user: User, room_id: str, servers: list[str], content: JsonDict) -> Event:
+    from federation import peers
+    from federation.actions.remote_rooms import join_remote_room
+
+    _federation_enabled("join a room on another server")
+    if user.is_guest:
+        raise Forbidden("Guests may not join rooms on other servers", Codes.GUEST_ACCESS_FORBIDDEN)
+    content.pop(AUTHORISER, None)
+    return join_remote_room(user, room_id, servers, content, peers.remote(), peers.verify_event)
 
 
 def _join_locked(room: Room, user: User, content: JsonDict, current: str | None) -> Event:
@@ -195,12 +236,13 @@ def do_invite(
     """Invite a user; ``content`` is the client's own (state endpoint), else it is built.
 
     Raises:
-        Forbidden: not allowed (auth rules), or a remote invitee (no federation yet).
+        Forbidden: not allowed (auth rules), or the invitee's server refused.
         NotFound: no such local user.
     """
     from rooms.actions.create import invite_content
 
-    remote_federation_unavailable(invitee, "invite")
+    if not is_local(invitee):
+        return _invite_remote(inviter, room_id, invitee, reason, is_direct, content)
     target = User.objects.filter(user_id=invitee, is_active=True).first()
     if target is None:
         raise NotFound(f"Unknown user {invitee}")
@@ -211,14 +253,62 @@ def do_invite(
     return _send_member(room_id, inviter, invitee, content)
 
 
+def _invite_remote(
+    inviter: str,
+    room_id: str,
+    invitee: str,
+    reason: Any,
+    is_direct: bool,
+    content: JsonDict | None,
+) -> Event:
+    """The invitee's server signs the invite first (federation /invite)."""
+    from federation import peers
+    from federation.actions.remote_rooms import invite_remote_user
+    from rooms.actions.create import invite_content
+
+    _federation_enabled(f"invite {invitee}")
+    if content is None:
+        content = invite_content(invitee, is_direct, reason)
+    else:
+        content = _client_content(content, Membership.INVITE)
+    with transaction.atomic():
+        room = lock_room(room_id)
+        if current_membership(room, invitee) in (Membership.JOIN, Membership.BAN):
+            raise Forbidden(f"{invitee} is already in the room or banned")
+    return invite_remote_user(
+        inviter, room_id, invitee, content, peers.remote(), peers.verify_event
+    )
+
+
 def do_leave(user_id: str, room_id: str, reason: Any = None) -> Event | None:
-    """Leave (or reject an invite, or withdraw a knock). None: already left."""
+    """Leave (or reject an invite, or withdraw a knock). None: already left. An invite
+    to, or a knock on, a room this server is not in is rejected through the servers of
+    that room."""
+    if not is_resident(room_id):
+        membership = (
+            RoomMembership.objects.filter(room__room_id=room_id, user_id=user_id)
+            .values_list("membership", flat=True)
+            .first()
+        )
+        if membership in (Membership.INVITE, Membership.KNOCK):
+            return _leave_remote(user_id, room_id, _with_reason({}, reason))
     with transaction.atomic():
         room = lock_room(room_id)
         if current_membership(room, user_id) == Membership.LEAVE:
             return None
         content = _with_reason({"membership": Membership.LEAVE}, reason)
         return send_in_locked_room(room, user_id, EventTypes.MEMBER, content, user_id)
+
+
+def _leave_remote(user_id: str, room_id: str, content: JsonDict) -> Event | None:
+    from federation import peers
+    from federation.actions.remote_rooms import leave_remote_room
+
+    user = User.objects.get(user_id=user_id)
+    servers = remote_servers(room_id, user_id)
+    if not settings.MATRIXHS_FEDERATION_ENABLED:
+        servers = []  # rejected here only
+    return leave_remote_room(user, room_id, servers, content, peers.remote())
 
 
 def _other_content(content: JsonDict | None, membership: str, reason: Any) -> JsonDict:
@@ -279,12 +369,25 @@ def do_unban(
 
 
 def do_knock(
-    user: User, room_id: str, reason: Any = None, *, content: JsonDict | None = None
+    user: User,
+    room_id: str,
+    reason: Any = None,
+    *,
+    content: JsonDict | None = None,
+    via: Sequence[str] = (),
 ) -> Event:
     if content is None:
         content = _with_reason(member_content(user, Membership.KNOCK), reason)
     else:
         content = _with_profile(_client_content(content, Membership.KNOCK), user)
+    if not is_resident(room_id):
+        servers = remote_servers(room_id, user.user_id, via)
+        if servers:
+            from federation import peers
+            from federation.actions.remote_rooms import knock_remote_room
+
+            _federation_enabled("knock on a room on another server")
+            return knock_remote_room(user, room_id, servers, content, peers.remote())
     return _send_member(room_id, user.user_id, user.user_id, content)
 
 
@@ -315,6 +418,10 @@ def do_set_membership(requester: Requester, room_id: str, target: str, content: 
         if membership == Membership.JOIN:
             return _join_with_content(requester.user, room_id, content)
         if membership == Membership.LEAVE:
+            if not is_resident(room_id):
+                left = do_leave(sender, room_id)
+                if left is not None:
+                    return left
             return _send_member(room_id, sender, sender, _client_content(content, membership))
         if membership == Membership.KNOCK:
             return do_knock(requester.user, room_id, content=content)
@@ -333,6 +440,11 @@ def do_set_membership(requester: Requester, room_id: str, target: str, content: 
 
 
 def _join_with_content(user: User, room_id: str, content: JsonDict) -> Event:
+    if not is_resident(room_id):
+        servers = remote_servers(room_id, user.user_id)
+        if servers:
+            content = _with_profile(_client_content(content, Membership.JOIN), user)
+            return _join_remote(user, room_id, servers, content)
     with transaction.atomic():
         room = lock_room(room_id)
         current = current_membership(room, user.user_id)

@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from federation.queries.directory import resolve_remote_alias
 from matrixhs.errors import InvalidParam, NotFound
 from matrixhs.http import MatrixView, parse_body, query_int
 from matrixhs.protocol.events import EventTypes
@@ -28,7 +29,7 @@ from rooms.views import alias_param, room_id_param
 def _local_alias(alias: str) -> str:
     alias = alias_param(alias)
     if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
-        raise NotFound("Room alias not found (aliases of other servers need federation)")
+        raise InvalidParam("Aliases of other servers are managed on their server")
     return alias
 
 
@@ -36,7 +37,13 @@ class AliasView(MatrixView):
     anonymous_methods = ("GET",)
 
     def get(self, request: Request, alias: str) -> Response:
-        row = RoomAlias.objects.select_related("room").filter(alias=_local_alias(alias)).first()
+        alias = alias_param(alias)
+        if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
+            if not settings.MATRIXHS_FEDERATION_ENABLED:
+                raise NotFound("Room alias not found (federation is disabled)")
+            room_id, servers = resolve_remote_alias(alias)
+            return Response({"room_id": room_id, "servers": servers})
+        row = RoomAlias.objects.select_related("room").filter(alias=alias).first()
         if row is None:
             raise NotFound("Room alias not found")
         return Response({"room_id": row.room.room_id, "servers": alias_servers(row.room)})

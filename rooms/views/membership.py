@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.errors import NotFound
+from federation.queries.directory import resolve_remote_alias
+from matrixhs.errors import InvalidParam, NotFound
 from matrixhs.http import MatrixView, parse_body
+from matrixhs.protocol.ids import is_valid_server_name, server_name_of
 from rooms.actions import membership
 from rooms.models import RoomAlias, RoomMembership
 from rooms.schemas import InviteBody, ReasonBody, TargetBody
 from rooms.views import alias_param, room_id_param, user_id_param
 
 
-def resolve_room(room_id_or_alias: str) -> str:
-    """A room ID, or the room a local alias points to.
+def resolve_room(room_id_or_alias: str) -> tuple[str, list[str]]:
+    """A room ID, or the room an alias points to, with the servers the alias names to
+    join it through (an alias of another server is asked for over federation).
 
     Raises:
-        NotFound: an unknown alias (aliases of other servers need federation).
+        NotFound: an unknown alias.
     """
-    if room_id_or_alias.startswith("#"):
-        alias = (
-            RoomAlias.objects.filter(alias=alias_param(room_id_or_alias))
-            .select_related("room")
-            .first()
-        )
-        if alias is None:
-            raise NotFound("Room alias not found")
-        return alias.room.room_id
-    return room_id_param(room_id_or_alias)
+    if not room_id_or_alias.startswith("#"):
+        return room_id_param(room_id_or_alias), []
+    alias = alias_param(room_id_or_alias)
+    if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
+        if not settings.MATRIXHS_FEDERATION_ENABLED:
+            raise NotFound("Room alias not found (federation is disabled)")
+        return resolve_remote_alias(alias)
+    row = RoomAlias.objects.filter(alias=alias).select_related("room").first()
+    if row is None:
+        raise NotFound("Room alias not found")
+    return row.room.room_id, []
+
+
+def via_servers(request: Request) -> list[str]:
+    """The servers a client names to join through: ``via`` (v1.12), or the deprecated
+    ``server_name``."""
+    names = request.query_params.getlist("via") or request.query_params.getlist("server_name")
+    for name in names:
+        if not is_valid_server_name(name):
+            raise InvalidParam(f"Invalid server name {name!r}")
+    return names
 
 
 class JoinView(MatrixView):
@@ -38,16 +53,18 @@ class JoinView(MatrixView):
 
     def post(self, request: Request, room: str) -> Response:
         body = parse_body(ReasonBody, request, allow_empty=True)
-        room_id = resolve_room(room)
-        membership.do_join(request.requester.user, room_id, body.get("reason"))
+        room_id, servers = resolve_room(room)
+        via = [*via_servers(request), *servers]
+        membership.do_join(request.requester.user, room_id, body.get("reason"), via=via)
         return Response({"room_id": room_id})
 
 
 class KnockView(MatrixView):
     def post(self, request: Request, room: str) -> Response:
         body = parse_body(ReasonBody, request, allow_empty=True)
-        room_id = resolve_room(room)
-        membership.do_knock(request.requester.user, room_id, body.get("reason"))
+        room_id, servers = resolve_room(room)
+        via = [*via_servers(request), *servers]
+        membership.do_knock(request.requester.user, room_id, body.get("reason"), via=via)
         return Response({"room_id": room_id})
 
 
