@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.queries import room_account_data
+from federation.actions.backfill import backfill
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.filters import RoomEventFilter
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
@@ -87,6 +88,10 @@ class EventView(MatrixView):
         return Response(format_event(event, viewer_of(request)))
 
 
+#: Backfill requests one /messages page may make.
+BACKFILL_ROUNDS = 3
+
+
 class MessagesView(MatrixView):
     allow_guests = True
 
@@ -99,15 +104,28 @@ class MessagesView(MatrixView):
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
         if event_filter.limit is not None:
             limit = min(limit, event_filter.limit)
-        body = paginate(
-            access,
-            viewer_of(request),
-            request.query_params.get("from"),
-            request.query_params.get("to"),
-            backwards=direction == "b",
-            limit=limit,
-            event_filter=event_filter,
-        )
+
+        def page() -> JsonDict:
+            return paginate(
+                access,
+                viewer_of(request),
+                request.query_params.get("from"),
+                request.query_params.get("to"),
+                backwards=direction == "b",
+                limit=limit,
+                event_filter=event_filter,
+            )
+
+        body = page()
+        # Paging back past the oldest events we have: the room's other servers may have
+        # what came before (history from before we joined). A page short of its limit
+        # asks again, a bounded number of times.
+        for _ in range(BACKFILL_ROUNDS):
+            if direction != "b" or "end" in body:
+                break
+            if backfill(access.room, limit - len(body["chunk"]) + 1) == 0:
+                break
+            body = page()
         return Response(body)
 
 
