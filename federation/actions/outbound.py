@@ -1,4 +1,4 @@
-"""Queueing events for other servers, in the event's own transaction.
+"""Queueing events (and EDUs) for other servers, in the event's own transaction.
 
 ``enqueue_pdu`` is called by rooms/events.py for every event this server creates (and
 for the joins, leaves and knocks it accepted for other servers through send_join,
@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import transaction
 
-from federation.models import OutboundPdu
+from federation.models import OutboundEdu, OutboundPdu
+from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.ids import server_name_of
 from matrixhs.time import now_ms
@@ -85,6 +86,47 @@ def enqueue_pdu(room: Room, event_id: str, pdu: dict, exclude: Iterable[str] = (
         ignore_conflicts=True,
     )
     transaction.on_commit(lambda: wake_senders(destinations))
+
+
+def enqueue_edu(
+    destinations: Iterable[str], edu_type: str, content: JsonDict, ttl_ms: int = 0
+) -> None:
+    """Owe an EDU to each of ``destinations`` (not ours), once the caller's transaction
+    commits; with ``ttl_ms``, one not sent within that time is dropped."""
+    targets = set(destinations) - {settings.MATRIXHS_SERVER_NAME, ""}
+    if not targets:
+        return
+    created = now_ms()
+    OutboundEdu.objects.bulk_create(
+        OutboundEdu(
+            destination=destination,
+            edu_type=edu_type,
+            content=content,
+            created_ms=created,
+            expires_ms=created + ttl_ms if ttl_ms else 0,
+        )
+        for destination in sorted(targets)
+    )
+    transaction.on_commit(lambda: wake_senders(targets))
+
+
+#: A typing notification not sent within this time is stale: dropped from the queue.
+TYPING_EDU_TTL_MS = 20_000
+
+
+def share_typing(room: Room, user_id: str, typing: bool) -> None:
+    """Tell the room's other servers that our user started or stopped typing."""
+    content = {"room_id": room.room_id, "user_id": user_id, "typing": typing}
+    enqueue_edu(servers_in_room(room), "m.typing", content, ttl_ms=TYPING_EDU_TTL_MS)
+
+
+def share_receipt(room: Room, user_id: str, event_id: str, thread_id: str, ts: int) -> None:
+    """Tell the room's other servers about our user's public read receipt."""
+    data: JsonDict = {"ts": ts}
+    if thread_id:
+        data["thread_id"] = thread_id
+    content = {room.room_id: {"m.read": {user_id: {"event_ids": [event_id], "data": data}}}}
+    enqueue_edu(servers_in_room(room), "m.receipt", content)
 
 
 def wake_senders(destinations: Iterable[str]) -> None:
