@@ -33,6 +33,18 @@ class FederationClient(MembershipRemote, Protocol):
         self, destination: str, user_id: str, field: str | None = None
     ) -> JsonDict: ...
 
+    def query_user_keys(self, destination: str, device_keys: JsonDict) -> JsonDict:
+        """POST /user/keys/query {"device_keys": device_keys}."""
+        ...
+
+    def claim_user_keys(self, destination: str, one_time_keys: JsonDict) -> JsonDict:
+        """POST /user/keys/claim {"one_time_keys": one_time_keys}."""
+        ...
+
+    def user_devices(self, destination: str, user_id: str) -> JsonDict:
+        """GET /user/devices/{userId}."""
+        ...
+
     def public_rooms(self, destination: str, body: JsonDict) -> JsonDict:
         """POST /publicRooms (limit, since, filter, include_all_networks...)."""
         ...
