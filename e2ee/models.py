@@ -127,6 +127,9 @@ class DeviceListChange(models.Model):
     user_id = models.CharField(max_length=255)
     stream_id = models.BigIntegerField()
     observer_user_id = models.CharField(max_length=255, null=True, blank=True)
+    #: The device that changed, for a change of one of our users' devices: other
+    #: servers are sent an ``m.device_list_update`` for it (``stream_id`` is its ID).
+    device_id = models.CharField(max_length=255, null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -179,6 +179,13 @@ def device_list_for_server(user_id: str) -> JsonDict:
         "stream_id": device_list_position(user_id),
         "devices": devices,
     }
+    return {**body, **local_signing_keys(user_id)}
+
+
+def local_signing_keys(user_id: str) -> JsonDict:
+    """``master_key`` and ``self_signing_key`` of one of our users (those they have)."""
+    keys = _local_cross_signing_keys("", [user_id], _visible_signatures("", [user_id]))
+    body: JsonDict = {}
     if user_id in keys["master_keys"]:
         body["master_key"] = keys["master_keys"][user_id]
     if user_id in keys["self_signing_keys"]:

@@ -1,7 +1,8 @@
 """EDUs other servers send us in their transactions: typing, read receipts, to-device
-messages. Each is about users of the sending server only, and about rooms where they
-are joined; anything else in one is ignored (an EDU gets no answer, so a bad one is
-logged and dropped, never an error for the whole transaction)."""
+messages, device list and cross-signing key changes. Each is about users of the sending
+server only, and about rooms where they are joined; anything else in one is ignored (an
+EDU gets no answer, so a bad one is logged and dropped, never an error for the whole
+transaction)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
+from e2ee.actions.devices import record_device_list_change
 from e2ee.actions.to_device import deliver_remote_to_device
 from federation.queries.graph import acl_allows
 from matrixhs.protocol.ids import server_name_of
@@ -105,6 +108,17 @@ def _receipt(origin: str, room_id: str, user_id: str, receipt: Any) -> None:
             )
 
 
+def _device_list(origin: str, content: dict[str, Any]) -> None:
+    """``m.device_list_update`` and ``m.signing_key_update``: the user's keys changed.
+    Nothing of theirs is cached here (a /keys/query asks their server), so our users
+    who share a room with them are told to ask again."""
+    user_id = _own_user(origin, content.get("user_id"))
+    if not RoomMembership.objects.filter(user_id=user_id, membership="join").exists():
+        raise Ignored(f"{user_id} shares no room with us")
+    with transaction.atomic():
+        record_device_list_change([user_id])
+
+
 def _to_device(origin: str, content: dict[str, Any]) -> None:
     sender = _own_user(origin, content.get("sender"))
     event_type, message_id = content.get("type"), content.get("message_id")
@@ -120,4 +134,6 @@ HANDLERS: dict[str, Callable[[str, dict[str, Any]], None]] = {
     "m.typing": _typing,
     "m.receipt": _receipts,
     "m.direct_to_device": _to_device,
+    "m.device_list_update": _device_list,
+    "m.signing_key_update": _device_list,
 }

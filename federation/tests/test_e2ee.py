@@ -11,7 +11,10 @@ from unittest import mock
 from django.test import override_settings
 
 from e2ee.tests.support import CLAIM, ClientDevice, E2eeTestCase
+from federation.models import OutboundEdu
 from federation.tests.signed import federation_request, known_servers
+from matrixhs.protocol.events import EventTypes
+from rooms.events import persist_federated_event
 from rooms.tests.remote import RemoteServer
 
 FED = "/_matrix/federation/v1"
@@ -173,3 +176,105 @@ class KeysAcrossServersTests(E2eeTestCase):
         body = self.query(self.alice, {"@carol:remote.example": []})
         self.assertEqual(list(body["failures"]), ["remote.example"])
         self.assertEqual(self.remote.asked, [])
+
+
+@override_settings(MATRIXHS_FEDERATION_ENABLED=True)
+class DeviceListsAcrossServersTests(E2eeTestCase):
+    """alice shares a room with carol of remote.example."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.server = RemoteServer("remote.example")
+        self.carol = self.server.user("carol")
+        self.enterContext(known_servers(self.server))
+        self.enterContext(mock.patch("federation.peers.remote", return_value=RemoteKeyServer()))
+        created = self.api(self.alice).post(
+            "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_version": "11"}
+        )
+        self.room_id = created.body["room_id"]
+        join_id, join = self.server.event(
+            self.room_id,
+            EventTypes.MEMBER,
+            self.carol,
+            {"membership": "join"},
+            state_key=self.carol,
+        )
+        self.assertTrue(persist_federated_event(self.room_id, join_id, join).accepted)
+
+    def edus(self, edu_type: str) -> list[dict[str, Any]]:
+        rows = OutboundEdu.objects.filter(destination="remote.example", edu_type=edu_type)
+        return [row.content for row in rows.order_by("id")]
+
+    def test_our_device_changes_are_sent_to_their_servers(self) -> None:
+        device = self.upload_device_keys(self.alice)
+        renamed = self.api(self.alice).put(
+            f"/_matrix/client/v3/devices/{device.device_id}", {"display_name": "Laptop"}
+        )
+        self.assertEqual(renamed.status_code, 200, renamed.body)
+        first, second = self.edus("m.device_list_update")
+        self.assertEqual(first["user_id"], self.alice.user_id)
+        self.assertEqual(first["device_id"], device.device_id)
+        self.assertEqual(first["prev_id"], [])
+        self.assertEqual(first["keys"]["keys"], device.device_keys()["keys"])
+        self.assertEqual(second["prev_id"], [first["stream_id"]])
+        self.assertEqual(second["device_display_name"], "Laptop")
+        # Other servers ask for the list at that position.
+        listed = federation_request(
+            self.client, self.server, "GET", f"{FED}/user/devices/{self.alice.user_id}"
+        )
+        self.assertEqual(listed.body["stream_id"], second["stream_id"])
+
+        self.set_up_cross_signing(self.alice)
+        [signing] = self.edus("m.signing_key_update")
+        self.assertEqual(signing["user_id"], self.alice.user_id)
+        self.assertIn("master_key", signing)
+        self.assertIn("self_signing_key", signing)
+
+        deleted = self.api(self.alice).post(
+            "/_matrix/client/v3/delete_devices", {"devices": [device.device_id]}
+        )
+        if deleted.status_code == 401:  # interactive auth: the password stage
+            auth = {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": self.alice.user_id},
+                "password": self.password,
+                "session": deleted.body["session"],
+            }
+            deleted = self.api(self.alice).post(
+                "/_matrix/client/v3/delete_devices", {"devices": [device.device_id], "auth": auth}
+            )
+        self.assertEqual(deleted.status_code, 200, deleted.body)
+        last = self.edus("m.device_list_update")[-1]
+        self.assertEqual((last["device_id"], last.get("deleted")), (device.device_id, True))
+        self.assertNotIn("keys", last)
+
+    def test_their_device_changes_reach_our_users(self) -> None:
+        before = self.sync(self.alice)
+        update = {
+            "user_id": self.carol,
+            "device_id": "CAROLPHONE",
+            "stream_id": 7,
+            "prev_id": [],
+            "deleted": True,
+        }
+        for server in (RemoteServer("stranger.example"), self.server):
+            with known_servers(self.server, server):
+                body = {
+                    "origin": server.name,
+                    "origin_server_ts": 1,
+                    "pdus": [],
+                    "edus": [{"edu_type": "m.device_list_update", "content": update}],
+                }
+                sent = federation_request(
+                    self.client, server, "PUT", f"{FED}/send/dl-{server.name}", body
+                )
+                self.assertEqual(sent.status_code, 200, sent.body)
+                now = self.sync(self.alice)["next_batch"]
+                changes = self.api(self.alice).get(
+                    f"/_matrix/client/v3/keys/changes?from={before['next_batch']}&to={now}"
+                )
+                # The stranger cannot speak for carol; her own server can.
+                expected = [self.carol] if server is self.server else []
+                self.assertEqual(changes.body["changed"], expected)
+        later = self.sync(self.alice, since=before["next_batch"])
+        self.assertIn(self.carol, later["device_lists"]["changed"])
