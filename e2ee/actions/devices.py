@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db.models import Q
 
 from accounts.models import Device, User
@@ -19,10 +18,9 @@ from e2ee.models import (
     ToDeviceTransaction,
 )
 from e2ee.queries import is_local, local_keys_for_server, local_signing_keys
-from federation.actions.outbound import enqueue_edu
+from federation.actions.outbound import enqueue_edu, servers_sharing_rooms
 from matrixhs.errors import JsonDict
 from matrixhs.notifier import notify_users_on_commit
-from matrixhs.protocol.ids import server_name_of
 from matrixhs.streams import Stream, next_position
 from rooms.models import RoomMembership
 
@@ -72,7 +70,7 @@ def _record_device_changes(user_id: str, device_ids: list[str], deleted: bool) -
         .values_list("stream_id", flat=True)
         .first()
     )
-    servers = servers_sharing_rooms(user_id) if is_local(user_id) else set()
+    servers = servers_sharing_rooms([user_id]) if is_local(user_id) else set()
     keys: JsonDict = {}
     if servers and not deleted:
         keys = local_keys_for_server({user_id: device_ids})["device_keys"][user_id]
@@ -115,12 +113,6 @@ def _local_room_mates(user_ids: list[str]) -> set[str]:
     return {u for u in _sharing_rooms(user_ids) if is_local(u)}
 
 
-def servers_sharing_rooms(user_id: str) -> set[str]:
-    """The other servers with members joined to a room the user is joined to."""
-    here = settings.MATRIXHS_SERVER_NAME
-    return {server_name_of(u) for u in _sharing_rooms([user_id])} - {here}
-
-
 def on_devices_deleted(user: User, device_ids: list[str]) -> None:
     """Drop the E2EE state of devices about to be deleted: their identity, one-time and
     fallback keys, pending to-device messages, transaction IDs and the signatures made of
@@ -148,7 +140,7 @@ def on_devices_deleted(user: User, device_ids: list[str]) -> None:
 def share_signing_keys(user_id: str) -> None:
     """Send the user's new master and self-signing keys to the other servers sharing a
     room with them (``m.signing_key_update``)."""
-    servers = servers_sharing_rooms(user_id)
+    servers = servers_sharing_rooms([user_id])
     if servers:
         enqueue_edu(
             servers, "m.signing_key_update", {"user_id": user_id, **local_signing_keys(user_id)}

@@ -1,5 +1,5 @@
 """EDUs other servers send us in their transactions: typing, read receipts, to-device
-messages, device list and cross-signing key changes. Each is about users of the sending
+messages, presence, device list and cross-signing key changes. Each is about users of the sending
 server only, and about rooms where they are joined; anything else in one is ignored (an
 EDU gets no answer, so a bad one is logged and dropped, never an error for the whole
 transaction)."""
@@ -20,6 +20,8 @@ from matrixhs.protocol.ids import server_name_of
 from rooms.actions.receipts import check_thread_id, receive_remote_receipt
 from rooms.models import Room, RoomMembership
 from sync.actions import do_set_typing
+from sync.presence import MAX_STATUS_MSG_LENGTH, receive_remote_presence
+from sync.presence import STATES as PRESENCE_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +121,25 @@ def _device_list(origin: str, content: dict[str, Any]) -> None:
         record_device_list_change([user_id])
 
 
+def _presence(origin: str, content: dict[str, Any]) -> None:
+    pushes = content.get("push")
+    if not isinstance(pushes, list):
+        raise Ignored("push must be a list")
+    for push in pushes[:1000]:
+        if not isinstance(push, dict):
+            continue
+        user_id = push.get("user_id")
+        if not isinstance(user_id, str) or ":" not in user_id:
+            continue
+        if server_name_of(user_id) != origin or push.get("presence") not in PRESENCE_STATES:
+            continue
+        status_msg = push.get("status_msg")
+        if isinstance(status_msg, str) and len(status_msg) > MAX_STATUS_MSG_LENGTH:
+            continue
+        if RoomMembership.objects.filter(user_id=user_id, membership="join").exists():
+            receive_remote_presence(user_id, push)
+
+
 def _to_device(origin: str, content: dict[str, Any]) -> None:
     sender = _own_user(origin, content.get("sender"))
     event_type, message_id = content.get("type"), content.get("message_id")
@@ -135,5 +156,6 @@ HANDLERS: dict[str, Callable[[str, dict[str, Any]], None]] = {
     "m.receipt": _receipts,
     "m.direct_to_device": _to_device,
     "m.device_list_update": _device_list,
+    "m.presence": _presence,
     "m.signing_key_update": _device_list,
 }

@@ -129,6 +129,34 @@ def share_receipt(room: Room, user_id: str, event_id: str, thread_id: str, ts: i
     enqueue_edu(servers_in_room(room), "m.receipt", content)
 
 
+#: Presence not sent within this time is stale (newer presence follows, or none is due).
+PRESENCE_EDU_TTL_MS = 5 * 60 * 1000
+
+
+def servers_sharing_rooms(user_ids: Iterable[str]) -> set[str]:
+    """The other servers with members joined to a room one of ``user_ids`` is joined to."""
+    rooms = RoomMembership.objects.filter(user_id__in=list(user_ids), membership="join").values(
+        "room_id"
+    )
+    members = (
+        RoomMembership.objects.filter(room_id__in=rooms, membership="join")
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    return {server_name_of(m) for m in members} - {settings.MATRIXHS_SERVER_NAME}
+
+
+def share_presence(pushes: list[JsonDict]) -> None:
+    """Send our users' new presence (``m.presence`` entries, each with its ``user_id``)
+    to the servers sharing a room with them: one EDU per server."""
+    by_server: dict[str, list[JsonDict]] = {}
+    for push in pushes:
+        for server in servers_sharing_rooms([push["user_id"]]):
+            by_server.setdefault(server, []).append(push)
+    for server, entries in sorted(by_server.items()):
+        enqueue_edu([server], "m.presence", {"push": entries}, ttl_ms=PRESENCE_EDU_TTL_MS)
+
+
 def wake_senders(destinations: Iterable[str]) -> None:
     """Have the queues of ``destinations`` looked at now: by a Celery task each in the
     scaled mode, by the in-process sender in the embedded mode."""

@@ -183,3 +183,32 @@ class EduTests(RoomTestCase):
             to_device,
             [{"sender": self.carol, "type": "m.room_key_request", "content": {"body": 1}}],
         )
+
+    @override_settings(MATRIXHS_PRESENCE_ENABLED=True)
+    def test_presence_both_ways(self) -> None:
+        got = self.api(self.alice).put(
+            f"{V3}/presence/{q(self.alice.user_id)}/status",
+            {"presence": "online", "status_msg": "here"},
+        )
+        self.assertEqual(got.status_code, 200, got.body)
+        [edu] = self.queued("m.presence")
+        self.assertEqual(
+            [(p["user_id"], p["presence"], p["status_msg"]) for p in edu["push"]],
+            [(self.alice.user_id, "online", "here")],
+        )
+        stranger = RemoteServer("stranger.example")
+        push = {
+            "user_id": self.carol,
+            "presence": "unavailable",
+            "last_active_ago": 5000,
+            "status_msg": "away",
+        }
+        with known_servers(self.server, stranger):
+            self.send_edus({"edu_type": "m.presence", "content": {"push": [push]}}, server=stranger)
+            stranger_said = self.sync(self.alice)["presence"]["events"]
+            self.assertNotIn(self.carol, [e["sender"] for e in stranger_said])
+            self.send_edus({"edu_type": "m.presence", "content": {"push": [push]}})
+        events = {e["sender"]: e["content"] for e in self.sync(self.alice)["presence"]["events"]}
+        self.assertEqual(events[self.carol]["presence"], "unavailable")
+        self.assertEqual(events[self.carol]["status_msg"], "away")
+        self.assertGreaterEqual(events[self.carol]["last_active_ago"], 5000)
