@@ -165,7 +165,7 @@ def _join_locked(room: Room, user: User, content: JsonDict, current: str | None)
     if user.is_guest and not guests_can_join(room):
         raise Forbidden("Guests may not join this room", Codes.GUEST_ACCESS_FORBIDDEN)
     if current not in (Membership.JOIN, Membership.INVITE):
-        authoriser = _restricted_join_authoriser(room, user.user_id)
+        authoriser = restricted_join_authoriser(room, user.user_id)
         if authoriser is not None:
             content[AUTHORISER] = authoriser
     return send_in_locked_room(room, user.user_id, EventTypes.MEMBER, content, user.user_id)
@@ -192,7 +192,7 @@ def do_remove_guests(room: Room) -> None:
         send_in_locked_room(room, guest, EventTypes.MEMBER, content, guest)
 
 
-def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
+def restricted_join_authoriser(room: Room, user_id: str) -> str | None:
     """For restricted rooms: a local member who may invite, if the user is in an allowed
     room (spec "Restricted rooms"); None when the room is not restricted or nobody can."""
     rv = get_room_version(room.room_version)
