@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
+import httpx
 from django.conf import settings
 
 from federation.actions.remote_rooms import MembershipRemote
@@ -43,6 +45,12 @@ class FederationClient(MembershipRemote, Protocol):
 
     def user_devices(self, destination: str, user_id: str) -> JsonDict:
         """GET /user/devices/{userId}."""
+        ...
+
+    def media_download(
+        self, destination: str, media_id: str
+    ) -> AbstractContextManager[httpx.Response]:
+        """GET /media/download/{mediaId}: the streamed multipart answer (a 404 raises)."""
         ...
 
     def public_rooms(self, destination: str, body: JsonDict) -> JsonDict:
