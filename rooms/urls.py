@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from rooms.views import create, directory, events, membership, receipts, relations
+from rooms.views import create, directory, events, membership, receipts, relations, tags
 
 R = "rooms/<str:room_id>"
 
@@ -41,6 +41,8 @@ client_patterns = [
     path("publicRooms", directory.PublicRoomsView.as_view()),
     path("user_directory/search", directory.UserDirectorySearchView.as_view()),
     path(f"{R}/initialSync", events.RoomInitialSyncView.as_view()),
+    path(f"user/<str:user_id>/{R}/tags", tags.TagsView.as_view()),
+    path(f"user/<str:user_id>/{R}/tags/<str:tag>", tags.TagView.as_view()),
 ]
 
 # Served under /_matrix/client/v1/.
