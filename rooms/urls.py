@@ -54,4 +54,10 @@ client_v1_patterns = [
         relations.RelationsView.as_view(),
     ),
     path(f"{R}/threads", relations.ThreadsView.as_view()),
+    path(f"{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
+]
+
+# Served under /_matrix/client/unstable/: paths of MSCs that clients still call.
+client_unstable_patterns = [
+    path(f"org.matrix.msc3030/{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
 ]
