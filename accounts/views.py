@@ -14,6 +14,7 @@ from accounts import queries
 from accounts.actions import tokens, uia
 from accounts.actions.account_data import do_set_account_data
 from accounts.actions.devices import do_delete_devices, do_rename_device
+from accounts.actions.openid import do_request_openid_token
 from accounts.actions.profile import (
     check_profile_field,
     check_profile_key,
@@ -387,3 +388,15 @@ class AccountDataView(MatrixView):
         content = parse_json_object(request)
         do_set_account_data(request.requester.user, data_type, content, room_id)
         return Response({})
+
+
+# --- OpenID -------------------------------------------------------------------------------
+
+
+class OpenIdRequestTokenView(MatrixView):
+    """POST /user/{userId}/openid/request_token."""
+
+    def post(self, request: Request, user_id: str) -> Response:
+        queries.access_own_user(request.requester, user_id_param(user_id))
+        parse_json_object(request)
+        return Response(do_request_openid_token(request.requester.user))
