@@ -41,6 +41,7 @@ client_patterns = [
     path("publicRooms", directory.PublicRoomsView.as_view()),
     path("user_directory/search", directory.UserDirectorySearchView.as_view()),
     path(f"{R}/initialSync", events.RoomInitialSyncView.as_view()),
+    path(f"{R}/upgrade", create.UpgradeRoomView.as_view()),
     path(f"user/<str:user_id>/{R}/tags", tags.TagsView.as_view()),
     path(f"user/<str:user_id>/{R}/tags/<str:tag>", tags.TagView.as_view()),
 ]
