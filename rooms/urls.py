@@ -56,6 +56,7 @@ client_v1_patterns = [
     ),
     path(f"{R}/threads", relations.ThreadsView.as_view()),
     path(f"{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
+    path(f"{R}/hierarchy", directory.HierarchyView.as_view()),
 ]
 
 # Served under /_matrix/client/unstable/: paths of MSCs that clients still call.

@@ -21,6 +21,7 @@ from rooms.queries.directory import (
     public_rooms,
     public_rooms_search,
 )
+from rooms.queries.hierarchy import space_hierarchy
 from rooms.queries.user_directory import search_users
 from rooms.schemas import AliasBody, PublicRoomsBody, UserDirectorySearchBody, VisibilityBody
 from rooms.views import alias_param, room_id_param
@@ -129,4 +130,26 @@ class UserDirectorySearchView(MatrixView):
         body = parse_body(UserDirectorySearchBody, request)
         return Response(
             search_users(request.requester.user_id, body["search_term"], body.get("limit", 10))
+        )
+
+
+class HierarchyView(MatrixView):
+    """GET /v1/rooms/{roomId}/hierarchy."""
+
+    def get(self, request: Request, room_id: str) -> Response:
+        params = request.query_params
+        suggested = params.get("suggested_only", "false")
+        if suggested not in ("true", "false"):
+            raise InvalidParam("suggested_only must be true or false")
+        limit = query_int(request, "limit", 0, minimum=1) if "limit" in params else None
+        max_depth = query_int(request, "max_depth", 0) if "max_depth" in params else None
+        return Response(
+            space_hierarchy(
+                request.requester.user_id,
+                room_id_param(room_id),
+                limit,
+                max_depth,
+                suggested == "true",
+                params.get("from"),
+            )
         )
