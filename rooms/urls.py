@@ -57,9 +57,12 @@ client_v1_patterns = [
     path(f"{R}/threads", relations.ThreadsView.as_view()),
     path(f"{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
     path(f"{R}/hierarchy", directory.HierarchyView.as_view()),
+    path("room_summary/<str:room>", directory.RoomSummaryView.as_view()),
 ]
 
 # Served under /_matrix/client/unstable/: paths of MSCs that clients still call.
 client_unstable_patterns = [
     path(f"org.matrix.msc3030/{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
+    path("im.nheko.summary/summary/<str:room>", directory.RoomSummaryView.as_view()),
+    path("im.nheko.summary/rooms/<str:room>/summary", directory.RoomSummaryView.as_view()),
 ]

@@ -1,6 +1,7 @@
-"""Spaces: GET /v1/rooms/{roomId}/hierarchy (spec "Spaces"), the rooms of a space and of
-its sub-spaces, breadth first, each once, that the user may see (joined or invited,
-world-readable, or joinable: public, knockable, or restricted to a room they are in).
+"""Spaces and room previews: GET /v1/rooms/{roomId}/hierarchy (spec "Spaces"), the rooms
+of a space and of its sub-spaces, breadth first, each once, that the user may see (joined
+or invited, world-readable, or joinable: public, knockable, or restricted to a room they
+are in), and GET /v1/room_summary/{roomIdOrAlias}, by the same rule of who may see.
 
 Rooms this server does not know are left out (it does not ask other servers yet).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from matrixhs.errors import Forbidden, InvalidParam, JsonDict
+from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.protocol.events import EventTypes
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Room, RoomMembership
@@ -153,3 +154,40 @@ def space_hierarchy(
     if offset + limit < len(found):
         body["next_batch"] = f"h{offset + limit}"
     return body
+
+
+def room_summary(user_id: str | None, room_id: str) -> JsonDict:
+    """GET /room_summary/{roomIdOrAlias}: what the user may know of a room before joining.
+
+    Raises:
+        NotFound: unknown here, or not a room the user may see.
+    """
+    room = Room.objects.filter(room_id=room_id).first()
+    if room is None:
+        raise NotFound("Room not found")
+    [summary] = room_summaries([room])
+    membership = None
+    if user_id is not None:
+        membership = (
+            RoomMembership.objects.filter(room=room, user_id=user_id)
+            .values_list("membership", flat=True)
+            .first()
+        )
+    allowed = _allowed_rooms(room)
+    if user_id is None:
+        visible = summary["world_readable"] or summary["join_rule"] in _JOINABLE
+    else:
+        visible = _may_see(user_id, summary, membership, allowed)
+    if not visible:
+        raise NotFound("Room not found")
+    summary["room_version"] = room.room_version
+    summary["membership"] = membership or "leave"
+    if summary["join_rule"] in _RESTRICTED:
+        summary["allowed_room_ids"] = allowed
+    row = CurrentStateEvent.objects.filter(room=room, type=EventTypes.ENCRYPTION, state_key="")
+    event_id = row.values_list("event_id", flat=True).first()
+    if event_id is not None:
+        algorithm = load_pdus([event_id]).get(event_id, {}).get("content", {}).get("algorithm")
+        if algorithm == "m.megolm.v1.aes-sha2":
+            summary["encryption"] = algorithm
+    return summary

@@ -76,3 +76,40 @@ class HierarchyTests(RoomTestCase):
         self.assert_matrix_error(
             self.hierarchy(self.alice, "?suggested_only=yes"), 400, "M_INVALID_PARAM"
         )
+
+
+class RoomSummaryTests(RoomTestCase):
+    def test_summary_by_id_and_alias_for_who_may_see(self) -> None:
+        room = self.create_room(
+            self.alice,
+            preset="public_chat",
+            name="Hall",
+            room_alias_name="hall",
+            initial_state=[
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        )
+        got = self.api(self.bob).get(f"{V1}/room_summary/{q(room)}")
+        self.assertEqual(got.status_code, 200, got.body)
+        self.assertEqual(got.body["name"], "Hall")
+        self.assertEqual(got.body["membership"], "leave")
+        self.assertEqual(got.body["encryption"], "m.megolm.v1.aes-sha2")
+        self.assertIn("room_version", got.body)
+        alias = f"#hall:{self.alice.user_id.split(':', 1)[1]}"
+        by_alias = self.api().get(f"{V1}/room_summary/{q(alias)}")
+        self.assertEqual((by_alias.status_code, by_alias.body["room_id"]), (200, room))
+        self.assertEqual(
+            self.api(self.alice).get(f"{V1}/room_summary/{q(room)}").body["membership"], "join"
+        )
+        secret = self.create_room(self.alice, preset="private_chat")
+        self.assert_matrix_error(
+            self.api(self.bob).get(f"{V1}/room_summary/{q(secret)}"), 404, "M_NOT_FOUND"
+        )
+        unstable = self.api(self.bob)
+        unstable.check_spec = False  # MSC3266's path is not in the spec
+        got = unstable.get(f"/_matrix/client/unstable/im.nheko.summary/rooms/{q(room)}/summary")
+        self.assertEqual(got.body.get("room_id"), room, got.body)

@@ -21,7 +21,7 @@ from rooms.queries.directory import (
     public_rooms,
     public_rooms_search,
 )
-from rooms.queries.hierarchy import space_hierarchy
+from rooms.queries.hierarchy import room_summary, space_hierarchy
 from rooms.queries.user_directory import search_users
 from rooms.schemas import AliasBody, PublicRoomsBody, UserDirectorySearchBody, VisibilityBody
 from rooms.views import alias_param, room_id_param
@@ -44,10 +44,8 @@ class AliasView(MatrixView):
                 raise NotFound("Room alias not found (federation is disabled)")
             room_id, servers = resolve_remote_alias(alias)
             return Response({"room_id": room_id, "servers": servers})
-        row = RoomAlias.objects.select_related("room").filter(alias=alias).first()
-        if row is None:
-            raise NotFound("Room alias not found")
-        return Response({"room_id": row.room.room_id, "servers": alias_servers(row.room)})
+        room = _aliased_room(alias)
+        return Response({"room_id": room.room_id, "servers": alias_servers(room)})
 
     def put(self, request: Request, alias: str) -> Response:
         body = parse_body(AliasBody, request)
@@ -153,3 +151,25 @@ class HierarchyView(MatrixView):
                 params.get("from"),
             )
         )
+
+
+class RoomSummaryView(MatrixView):
+    """GET /v1/room_summary/{roomIdOrAlias} (and the MSC3266 paths clients use)."""
+
+    anonymous_methods = ("GET",)
+
+    def get(self, request: Request, room: str) -> Response:
+        if room.startswith("#"):
+            room_id = _aliased_room(alias_param(room)).room_id
+        else:
+            room_id = room_id_param(room)
+        requester = request.requester
+        return Response(room_summary(requester.user_id if requester else None, room_id))
+
+
+def _aliased_room(alias: str) -> Room:
+    """Raises: NotFound: no such local alias."""
+    row = RoomAlias.objects.select_related("room").filter(alias=alias).first()
+    if row is None:
+        raise NotFound("Room alias not found")
+    return row.room
