@@ -111,10 +111,9 @@ MATRIXHS_DATA_DIR = Path(env_str("MATRIXHS_DATA_DIR", str(BASE_DIR / "data"))).r
 MATRIXHS_PUBLIC_BASEURL = env_str(
     "MATRIXHS_PUBLIC_BASEURL", f"http://{MATRIXHS_BIND[0]}:{MATRIXHS_BIND[1]}"
 ).rstrip("/")
-#: Whether this server speaks federation (/_matrix/federation, /_matrix/key). Until it
-#: does, /.well-known/matrix/server answers 404 instead of sending servers to endpoints
-#: that do not exist.
-MATRIXHS_FEDERATION_ENABLED = env_bool("MATRIXHS_FEDERATION_ENABLED", False)
+#: Whether this server speaks federation (/_matrix/federation, /_matrix/key). Off: those
+#: answer 404 M_UNRECOGNIZED, /.well-known/matrix/server 404, and rooms stay local.
+MATRIXHS_FEDERATION_ENABLED = env_bool("MATRIXHS_FEDERATION_ENABLED", True)
 #: host:port other servers reach us at, served in /.well-known/matrix/server.
 MATRIXHS_FEDERATION_ADDRESS = env_str(
     "MATRIXHS_FEDERATION_ADDRESS",

@@ -75,7 +75,9 @@ class Command(BaseCommand):
                 raise CommandError(f"MATRIXHS_FEDERATION_BIND needs {name} (a readable file)")
         return bind
 
-    def _run_asgi_server(self, host: str, port: int, federation: tuple[str, int] | None) -> None:
+    def _run_asgi_server(
+        self, host: str, port: int, federation: tuple[str, int] | None = None
+    ) -> None:
         from matrixhs.asgi import application
 
         if settings.MATRIXHS_ASGI_SERVER == "uvicorn":
