@@ -167,7 +167,7 @@ class HttpFederationClient:
 
     def query_notary(self, notary: str, server_name: str) -> list[JsonDict]:
         """POST /_matrix/key/v2/query of a notary, for every key of ``server_name``."""
-        body = {"server_keys": {server_name: {}}}
+        body: JsonDict = {"server_keys": {server_name: {}}}
         answer = self.request("POST", notary, "/_matrix/key/v2/query", body=body, signed=False)
         found = answer.get("server_keys") if isinstance(answer, dict) else None
         return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
