@@ -4,7 +4,9 @@ side's /sync, and a leave."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,11 +16,25 @@ import httpx
 import pytest
 
 from tests.e2e.server import RunningServer
-from tests.interop.conftest import SYNAPSE_SERVER_NAME
+from tests.interop.conftest import PAIR_DATA, PAIR_SCRIPT, SYNAPSE_SERVER_NAME
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
 
 WAIT_S = 60
+#: Synapse retries a destination that was down on its own schedule (about once a minute
+#: for catch-up with the pair's settings).
+CATCH_UP_WAIT_S = 150
+
+
+def pair(command: str) -> None:
+    """Stop or start Synapse A (synapse-pair stops it by the PID it recorded)."""
+    subprocess.run(
+        [str(PAIR_SCRIPT), command, "a"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "SYNAPSE_PAIR_DATA": str(PAIR_DATA)},
+        timeout=180,
+    )
 
 
 class User:
@@ -66,9 +82,9 @@ class User:
                 self.seen.append(("leave", room_id, event))
 
     def wait_for(
-        self, what: str, match: Callable[[str, str, dict[str, Any]], bool]
+        self, what: str, match: Callable[[str, str, dict[str, Any]], bool], wait_s: float = WAIT_S
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + WAIT_S
+        deadline = time.monotonic() + wait_s
         while True:
             for section, room_id, event in self.seen:
                 if match(section, room_id, event):
@@ -228,3 +244,61 @@ def test_state_power_levels_redaction_kick_and_ban(ours: User, theirs: User) -> 
     ours.wait_for_membership(room_id, theirs.user_id, "leave")
     assert theirs.join(room_id, via=[ours.user_id.split(":", 1)[1]]) == room_id
     ours.wait_for_membership(room_id, theirs.user_id, "join")
+
+
+def test_messages_sent_while_synapse_is_down_arrive_in_order(ours: User, theirs: User) -> None:
+    room_id = ours.call("POST", "/createRoom", {"preset": "public_chat", "name": "outage"})[
+        "room_id"
+    ]
+    ours.call("POST", f"/rooms/{quote(room_id)}/invite", {"user_id": theirs.user_id})
+    theirs.wait_for_membership(room_id, theirs.user_id, "invite", section="invite")
+    theirs.join(room_id)
+    ours.wait_for_membership(room_id, theirs.user_id, "join")
+
+    texts = [f"during the outage {n}" for n in range(3)]
+    pair("down")
+    try:
+        stopped = time.monotonic()
+        for text in texts:
+            ours.send_text(room_id, text)
+            time.sleep(2)
+        time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
+    finally:
+        pair("up")
+    for text in texts:
+        theirs.wait_for_message(room_id, text, CATCH_UP_WAIT_S)
+    timeline = [
+        e["content"]["body"]
+        for s, r, e in theirs.seen
+        if r == room_id and e.get("type") == "m.room.message"
+    ]
+    assert [t for t in timeline if t in texts] == texts
+
+
+def test_messages_sent_while_we_are_down_arrive_in_order(
+    ours: User, theirs: User, federating_server: RunningServer
+) -> None:
+    room_id = theirs.call("POST", "/createRoom", {"preset": "public_chat", "name": "we stop"})[
+        "room_id"
+    ]
+    assert ours.join(room_id, via=[SYNAPSE_SERVER_NAME]) == room_id
+    theirs.wait_for_membership(room_id, ours.user_id, "join")
+
+    texts = [f"while matrixhs was down {n}" for n in range(3)]
+    federating_server.stop(drop_database=False)
+    try:
+        stopped = time.monotonic()
+        for text in texts:
+            theirs.send_text(room_id, text)
+            time.sleep(2)
+        time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
+    finally:
+        federating_server.start()
+    for text in texts:
+        ours.wait_for_message(room_id, text, CATCH_UP_WAIT_S)
+    timeline = [
+        e["content"]["body"]
+        for s, r, e in ours.seen
+        if r == room_id and e.get("type") == "m.room.message"
+    ]
+    assert [t for t in timeline if t in texts] == texts
