@@ -279,3 +279,36 @@ class RequestKeyTests(KeyTestCase):
         response = self.client.get(uri, headers={"Authorization": x_matrix(server, "GET", uri)})
         self.assertEqual(response.status_code, 404, response.content)
         self.assertEqual(response.json()["errcode"], "M_NOT_FOUND")
+
+
+class KeyValidityTests(KeyTestCase):
+    """A key fetched with a valid_until_ts does not verify events signed after it."""
+
+    def event(self, key: Any, ts: int) -> Any:
+        from matrixhs.protocol.room_versions import get_room_version
+        from matrixhs.protocol.signing import build_pdu
+
+        partial = {
+            "type": "m.room.message",
+            "sender": "@carol:remote.example",
+            "content": {"body": "hi"},
+            "room_id": "!r:remote.example",
+            "prev_events": ["$p"],
+            "auth_events": ["$a"],
+            "depth": 3,
+            "origin_server_ts": ts,
+        }
+        return build_pdu(partial, "remote.example", key, get_room_version("11"))[1]
+
+    def test_events_after_valid_until_ts_do_not_verify(self) -> None:
+        from federation.auth import verify_event
+        from matrixhs.protocol.room_versions import get_room_version
+        from matrixhs.protocol.signing import InvalidSignature
+
+        key = generate_signing_key("r1")
+        response = keys_response("remote.example", key, valid_for_ms=3_600_000)
+        self.fake.responses["remote.example"] = response
+        rv = get_room_version("11")
+        verify_event(self.event(key, now_ms()), rv)
+        with self.assertRaises(InvalidSignature):
+            verify_event(self.event(key, response["valid_until_ts"] + 1), rv)
