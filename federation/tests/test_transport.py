@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest import mock
 
 import httpx
 from django.conf import settings
@@ -180,6 +181,24 @@ class ClientTests(TestCase):
         self.answer = (500, {"errcode": "M_UNKNOWN"})
         with self.assertRaises(MatrixError) as caught:
             client.query_directory("r.example:1", "#a:r.example")
+        self.assertEqual(caught.exception.status, 502)
+
+    def test_oversized_answer_is_refused(self) -> None:
+        self.answer = (200, {"pdus": ["x" * 2000]})
+        with mock.patch("federation.transport.client.MAX_RESPONSE_BYTES", 1000):
+            with self.assertRaises(MatrixError) as caught:
+                self.fed_client().backfill("r.example:1", "!r:r", ["$e"], 10)
+        self.assertIn("too large", caught.exception.msg)
+
+    def test_non_json_answer_is_502(self) -> None:
+        self.answer = (200, None)
+        client = HttpFederationClient(
+            httpx.Client(
+                transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>"))
+            )
+        )
+        with self.assertRaises(MatrixError) as caught:
+            client.query_profile("r.example:1", "@a:r.example")
         self.assertEqual(caught.exception.status, 502)
 
     def test_loopback_is_refused_unless_allowed(self) -> None:

@@ -38,6 +38,8 @@ from matrixhs.protocol.signing import sign_json
 logger = logging.getLogger(__name__)
 
 FED = "/_matrix/federation"
+#: The largest answer read (a send_join of a big room is tens of MB).
+MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 #: Errors of the remote server passed on with its errcode.
 PASSED_ON = (400, 403, 404)
 
@@ -126,23 +128,24 @@ class HttpFederationClient:
             headers["Content-Type"] = "application/json"
         host = f"[{address.host}]" if ":" in address.host else address.host
         try:
-            response = self.http.request(
+            with self.http.stream(
                 method,
                 f"https://{host}:{address.port}{uri}",
                 content=content,
                 headers=headers,
                 extensions={"sni_hostname": address.tls_name},
-            )
+            ) as response:
+                raw = _read_limited(destination, response)
         except httpx.HTTPError as exc:
             raise FederationRequestFailed(destination, f"{type(exc).__name__}: {exc}") from exc
-        answer = self._answer(destination, response)
+        answer = self._answer(destination, response, raw)
         _reachable(destination)
         return answer
 
     @staticmethod
-    def _answer(destination: str, response: httpx.Response) -> Any:
+    def _answer(destination: str, response: httpx.Response, raw: bytes) -> Any:
         try:
-            decoded = response.json()
+            decoded = json.loads(raw)
         except ValueError:
             decoded = None
         if response.is_success:
@@ -300,6 +303,17 @@ class HttpFederationClient:
     def _list(answer: JsonDict, name: str) -> list[JsonDict]:
         value = answer.get(name)
         return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _read_limited(destination: str, response: httpx.Response) -> bytes:
+    """The body, refused past MAX_RESPONSE_BYTES (a server cannot make us hold more)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise FederationRequestFailed(destination, "the answer is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _reachable(destination: str) -> None:
