@@ -93,7 +93,7 @@ class User:
                 raise AssertionError(f"{self.user_id} never saw {what}")
             self.sync_once()
 
-    def wait_for_message(self, room_id: str, text: str) -> dict[str, Any]:
+    def wait_for_message(self, room_id: str, text: str, wait_s: float = WAIT_S) -> dict[str, Any]:
         return self.wait_for(
             f"message {text!r} in {room_id}",
             lambda s, r, e: (
@@ -101,6 +101,7 @@ class User:
                 and e.get("type") == "m.room.message"
                 and e.get("content", {}).get("body") == text
             ),
+            wait_s,
         )
 
     def wait_for_membership(
