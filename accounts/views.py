@@ -57,6 +57,7 @@ from matrixhs.http import (
     room_id_param,
     user_id_param,
 )
+from matrixhs.protocol.ids import server_name_of
 from matrixhs.ratelimit import client_ip
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
@@ -317,11 +318,22 @@ class DeleteDevicesView(MatrixView):
 # --- Profile ------------------------------------------------------------------------------
 
 
+def _profile(user_id: str, field: str | None = None) -> JsonDict:
+    """A user's profile: ours from the database, another server's asked of it."""
+    if server_name_of(user_id) != settings.MATRIXHS_SERVER_NAME:
+        if not settings.MATRIXHS_FEDERATION_ENABLED:
+            raise NotFound("Profile was not found")
+        from federation.queries.profile import remote_profile
+
+        return remote_profile(user_id, field)
+    return queries.get_profile(user_id)
+
+
 class ProfileView(MatrixView):
     allow_guests = True
 
     def get(self, request: Request, user_id: str) -> Response:
-        return Response(queries.get_profile(user_id_param(user_id)))
+        return Response(_profile(user_id_param(user_id)))
 
 
 class ProfileFieldView(MatrixView):
@@ -333,7 +345,7 @@ class ProfileFieldView(MatrixView):
 
     def get(self, request: Request, user_id: str, key: str) -> Response:
         check_profile_key(key)
-        profile = queries.get_profile(user_id_param(user_id))
+        profile = _profile(user_id_param(user_id), key)
         if key not in profile:
             raise NotFound("Profile field not found")
         return Response({key: profile[key]})

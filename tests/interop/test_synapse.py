@@ -303,3 +303,15 @@ def test_messages_sent_while_we_are_down_arrive_in_order(
         if r == room_id and e.get("type") == "m.room.message"
     ]
     assert [t for t in timeline if t in texts] == texts
+
+
+def test_profiles_are_asked_over_federation(ours: User, theirs: User) -> None:
+    theirs.call("PUT", f"/profile/{quote(theirs.user_id)}/displayname", {"displayname": "X"})
+    ours.call("PUT", f"/profile/{quote(ours.user_id)}/displayname", {"displayname": "Ours"})
+    assert ours.call("GET", f"/profile/{quote(theirs.user_id)}")["displayname"] == "X"
+    assert theirs.call("GET", f"/profile/{quote(ours.user_id)}/displayname") == {
+        "displayname": "Ours"
+    }
+    missing = f"@nobody{secrets.token_hex(3)}:{SYNAPSE_SERVER_NAME}"
+    response = ours.call("GET", f"/profile/{quote(missing)}", ok=False)
+    assert response["errcode"] == "M_NOT_FOUND"
