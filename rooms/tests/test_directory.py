@@ -94,5 +94,8 @@ class PublicRoomsTests(RoomTestCase):
         self.assert_matrix_error(
             self.api().get(f"{V3}/publicRooms?since=zzz"), 400, "M_INVALID_PARAM"
         )
-        response = self.api(self.alice).post(f"{V3}/publicRooms?server=elsewhere.example", {})
+        with self.settings(MATRIXHS_FEDERATION_ENABLED=False):
+            response = self.api(self.alice).post(f"{V3}/publicRooms?server=elsewhere.example", {})
         self.assertEqual(response.status_code, 400)
+        response = self.api(self.alice).post(f"{V3}/publicRooms?server=bad%20name", {})
+        self.assert_matrix_error(response, 400, "M_INVALID_PARAM")

@@ -6,11 +6,11 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from federation.queries.directory import resolve_remote_alias
+from federation.queries.directory import remote_public_rooms, resolve_remote_alias
 from matrixhs.errors import InvalidParam, NotFound
 from matrixhs.http import MatrixView, parse_body, query_int
 from matrixhs.protocol.events import EventTypes
-from matrixhs.protocol.ids import server_name_of
+from matrixhs.protocol.ids import is_valid_server_name, server_name_of
 from rooms.actions.aliases import check_new_alias, do_create_alias, do_delete_alias
 from rooms.actions.directory import check_can_edit_room, do_set_room_visibility
 from rooms.models import Room, RoomAlias
@@ -92,23 +92,39 @@ class RoomVisibilityView(MatrixView):
         return Response({})
 
 
-def _check_server(request: Request) -> None:
+def _remote_server(request: Request) -> str | None:
+    """The ``server`` asked about, when it is another server.
+
+    Raises:
+        InvalidParam: not a server name, or another server while federation is off.
+    """
     server = request.query_params.get("server")
-    if server is not None and server != settings.MATRIXHS_SERVER_NAME:
-        raise InvalidParam("Only this server's directory is available (no federation yet)")
+    if server is None or server == settings.MATRIXHS_SERVER_NAME:
+        return None
+    if not is_valid_server_name(server):
+        raise InvalidParam("Invalid server name")
+    if not settings.MATRIXHS_FEDERATION_ENABLED:
+        raise InvalidParam("Only this server's directory is available (federation is disabled)")
+    return server
 
 
 class PublicRoomsView(MatrixView):
     anonymous_methods = ("GET",)
 
     def get(self, request: Request) -> Response:
-        _check_server(request)
+        server = _remote_server(request)
         limit = query_int(request, "limit", 0, minimum=0) or None
-        return Response(public_rooms(limit, request.query_params.get("since"), None, None))
+        since = request.query_params.get("since")
+        if server is not None:
+            params = {k: v for k, v in (("limit", limit), ("since", since)) if v is not None}
+            return Response(remote_public_rooms(server, params))
+        return Response(public_rooms(limit, since, None, None))
 
     def post(self, request: Request) -> Response:
-        _check_server(request)
+        server = _remote_server(request)
         body = parse_body(PublicRoomsBody, request, allow_empty=True)
+        if server is not None:
+            return Response(remote_public_rooms(server, body))
         return Response(public_rooms_search(body))
 
 

@@ -315,3 +315,17 @@ def test_profiles_are_asked_over_federation(ours: User, theirs: User) -> None:
     missing = f"@nobody{secrets.token_hex(3)}:{SYNAPSE_SERVER_NAME}"
     response = ours.call("GET", f"/profile/{quote(missing)}", ok=False)
     assert response["errcode"] == "M_NOT_FOUND"
+
+
+def test_public_rooms_of_synapse_listed_through_us(ours: User, theirs: User) -> None:
+    name = f"listed {secrets.token_hex(3)}"
+    room_id = theirs.call(
+        "POST", "/createRoom", {"preset": "public_chat", "visibility": "public", "name": name}
+    )["room_id"]
+    server = quote(SYNAPSE_SERVER_NAME)
+    listed = ours.call("GET", f"/publicRooms?server={server}&limit=100")
+    assert room_id in [room["room_id"] for room in listed["chunk"]]
+    found = ours.call(
+        "POST", f"/publicRooms?server={server}", {"filter": {"generic_search_term": name}}
+    )
+    assert [room["room_id"] for room in found["chunk"]] == [room_id]
