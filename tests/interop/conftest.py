@@ -1,5 +1,11 @@
 """Interop with a real Synapse (../shared/interop/synapse-pair, side A) over TLS on
-127.0.0.1; .ci/run starts it. Without it answering, these tests are skipped."""
+127.0.0.1. .ci/run starts it and runs these tests alone (INTEROP=1; one test stops and
+restarts Synapse, so they must not run beside other tests using it):
+
+    INTEROP=1 FED_DB=sqlite SYNAPSE_PAIR_DATA=$PWD/.synapse-pair \
+        .venv/bin/python -m pytest tests/interop -n 0
+
+Without INTEROP=1, or without a Synapse answering, they are skipped."""
 
 from __future__ import annotations
 
@@ -42,6 +48,8 @@ def synapse_is_up() -> bool:
 
 @pytest.fixture(scope="module")
 def synapse_url() -> str:
+    if os.environ.get("INTEROP") != "1":
+        pytest.skip("Interop tests run with INTEROP=1 (.ci/run)")
     if not synapse_is_up():
         pytest.skip(f"No Synapse at {SYNAPSE_CLIENT_URL} (start it with synapse-pair up a)")
     return SYNAPSE_CLIENT_URL
