@@ -33,6 +33,7 @@ from matrixhs.protocol.signing import (
     verify_event_signed_by,
     verify_json,
 )
+from matrixhs.time import now_ms
 
 _PARAM_RE = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s"]*))\s*(?:,|$)')
 
@@ -96,6 +97,8 @@ def authenticate_request(request: Request, content: Any = None) -> str:
     known = server_keys().get_verify_key(origin, key)
     if known is None:
         raise Unauthorized(f"Unknown key {key} of {origin}")
+    if known.valid_until_ts is not None and known.valid_until_ts < now_ms():
+        raise Unauthorized(f"The key {key} of {origin} has expired")
     signed: JsonDict = {
         "method": request.method,
         "uri": request_uri(request),

@@ -103,3 +103,41 @@ class JoinAttempt(models.Model):
 
         self.status, self.error, self.finished_ms = status, error, now_ms()
         self.save(update_fields=["status", "error", "finished_ms"])
+
+
+class ServerKey(models.Model):
+    """A public signing key of a server, as fetched from it (or from a notary), and our
+    own keys of before a rotation (``expired_ts`` set)."""
+
+    server_name = models.CharField(max_length=255)
+    key_id = models.CharField(max_length=255)
+    #: Unpadded base64 of the Ed25519 public key.
+    verify_key = models.CharField(max_length=255)
+    #: Signatures made with the key count until this time (ms): the response's
+    #: valid_until_ts for a current key, expired_ts for an old one.
+    valid_until_ts = models.BigIntegerField()
+    #: Set for an old key (old_verify_keys): when it stopped being used.
+    expired_ts = models.BigIntegerField(null=True)
+    fetched_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["server_name", "key_id"], name="server_key_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server_name} {self.key_id}"
+
+
+class ServerKeysResponse(models.Model):
+    """The newest signed key response of a remote server, kept as received so that this
+    server, as a notary, can hand it on with its own signature added."""
+
+    server_name = models.CharField(max_length=255, unique=True)
+    #: The response in canonical JSON, the origin's signatures included.
+    response = models.TextField()
+    valid_until_ts = models.BigIntegerField()
+    fetched_ms = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return self.server_name

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from federation.views import devices, queries, rooms
+from federation.views import devices, keys, queries, rooms
 from matrixhs.protocol.events import Membership
 
 v1_patterns = [
+    path("version", keys.FederationVersionView.as_view()),
     path("send/<str:txn_id>", rooms.SendTransactionView.as_view()),
     path(
         "make_join/<str:room_id>/<str:user_id>",
@@ -50,4 +51,11 @@ v2_patterns = [
         rooms.SendMembershipView.as_view(membership=Membership.LEAVE),
     ),
     path("invite/<str:room_id>/<str:event_id>", rooms.InviteView.as_view()),
+]
+
+key_patterns = [
+    path("server", keys.ServerKeysView.as_view()),
+    path("server/<str:key_id>", keys.ServerKeysView.as_view()),
+    path("query", keys.KeyQueryView.as_view()),
+    path("query/<str:server_name>", keys.KeyQueryServerView.as_view()),
 ]

@@ -16,7 +16,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -37,19 +37,22 @@ def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def is_blocked(address: IPAddress) -> bool:
+def is_blocked(address: IPAddress, allow_extra: Sequence[str] = ()) -> bool:
     """Whether an outbound connection to ``address`` is refused (an IPv4-mapped IPv6
-    address is judged as the IPv4 address it carries)."""
+    address is judged as the IPv4 address it carries). ``allow_extra``: networks allowed
+    besides MATRIXHS_OUTBOUND_IP_ALLOWLIST (federation's own allowlist)."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    allow = _networks(tuple(settings.MATRIXHS_OUTBOUND_IP_ALLOWLIST))
+    allow = _networks((*settings.MATRIXHS_OUTBOUND_IP_ALLOWLIST, *allow_extra))
     if any(address in net for net in allow if net.version == address.version):
         return False
     block = _networks(tuple(settings.MATRIXHS_OUTBOUND_IP_BLOCKLIST))
     return any(address in net for net in block if net.version == address.version)
 
 
-def allowed_addresses(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
+def allowed_addresses(
+    host: str, infos: Iterable[tuple[Any, ...]], allow_extra: Sequence[str] = ()
+) -> list[str]:
     """The resolved addresses of ``host`` that may be reached, in resolver order.
 
     Raises:
@@ -58,7 +61,7 @@ def allowed_addresses(host: str, infos: Iterable[tuple[Any, ...]]) -> list[str]:
     allowed: list[str] = []
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if not is_blocked(address) and str(address) not in allowed:
+        if not is_blocked(address, allow_extra) and str(address) not in allowed:
             allowed.append(str(address))
     if not allowed:
         raise AddressBlocked(f"{host}: address not allowed for outbound requests")
@@ -77,6 +80,9 @@ def _connect_error(host: str, exc: Exception | None) -> Exception:
 class FilteringBackend(httpcore.SyncBackend):
     """httpcore's socket backend, connecting only to checked addresses."""
 
+    def __init__(self, allow_extra: Sequence[str] = ()) -> None:
+        self.allow_extra = tuple(allow_extra)
+
     def connect_tcp(
         self,
         host: str,
@@ -90,7 +96,7 @@ class FilteringBackend(httpcore.SyncBackend):
         except OSError as exc:
             raise httpcore.ConnectError(f"{host}: {exc}") from exc
         last: Exception | None = None
-        for address in allowed_addresses(host, infos):
+        for address in allowed_addresses(host, infos, self.allow_extra):
             try:
                 return super().connect_tcp(address, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:
@@ -100,6 +106,9 @@ class FilteringBackend(httpcore.SyncBackend):
 
 class AsyncFilteringBackend(httpcore.AnyIOBackend):
     """The same, for async clients."""
+
+    def __init__(self, allow_extra: Sequence[str] = ()) -> None:
+        self.allow_extra = tuple(allow_extra)
 
     async def connect_tcp(
         self,
@@ -114,7 +123,7 @@ class AsyncFilteringBackend(httpcore.AnyIOBackend):
         except OSError as exc:
             raise httpcore.ConnectError(f"{host}: {exc}") from exc
         last: Exception | None = None
-        for address in allowed_addresses(host, infos):
+        for address in allowed_addresses(host, infos, self.allow_extra):
             try:
                 return await super().connect_tcp(
                     address, port, timeout, local_address, socket_options
@@ -127,26 +136,34 @@ class AsyncFilteringBackend(httpcore.AnyIOBackend):
 class FilteringTransport(httpx.HTTPTransport):
     """httpx's transport with its connection pool on :class:`FilteringBackend`."""
 
-    def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self, verify: ssl.SSLContext | bool = True, allow_extra: Sequence[str] = ()
+    ) -> None:
         super().__init__(verify=verify, trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-            network_backend=FilteringBackend(),
+            network_backend=FilteringBackend(allow_extra),
         )
 
 
 class AsyncFilteringTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self, verify: ssl.SSLContext | bool = True, allow_extra: Sequence[str] = ()
+    ) -> None:
         super().__init__(verify=verify, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-            network_backend=AsyncFilteringBackend(),
+            network_backend=AsyncFilteringBackend(allow_extra),
         )
 
 
-def outbound_client(verify: ssl.SSLContext | bool = True, **kwargs: Any) -> httpx.Client:
+def outbound_client(
+    verify: ssl.SSLContext | bool = True, allow_extra: Sequence[str] = (), **kwargs: Any
+) -> httpx.Client:
     """An httpx client whose every connection is checked (see the module docstring)."""
-    return httpx.Client(transport=FilteringTransport(verify), trust_env=False, **kwargs)
+    return httpx.Client(
+        transport=FilteringTransport(verify, allow_extra), trust_env=False, **kwargs
+    )
 
 
 def async_outbound_client(verify: ssl.SSLContext | bool = True, **kwargs: Any) -> httpx.AsyncClient:

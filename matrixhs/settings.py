@@ -111,10 +111,9 @@ MATRIXHS_DATA_DIR = Path(env_str("MATRIXHS_DATA_DIR", str(BASE_DIR / "data"))).r
 MATRIXHS_PUBLIC_BASEURL = env_str(
     "MATRIXHS_PUBLIC_BASEURL", f"http://{MATRIXHS_BIND[0]}:{MATRIXHS_BIND[1]}"
 ).rstrip("/")
-#: Whether this server speaks federation (/_matrix/federation, /_matrix/key). Until it
-#: does, /.well-known/matrix/server answers 404 instead of sending servers to endpoints
-#: that do not exist.
-MATRIXHS_FEDERATION_ENABLED = env_bool("MATRIXHS_FEDERATION_ENABLED", False)
+#: Whether this server speaks federation (/_matrix/federation, /_matrix/key). Off: those
+#: answer 404 M_UNRECOGNIZED, /.well-known/matrix/server 404, and rooms stay local.
+MATRIXHS_FEDERATION_ENABLED = env_bool("MATRIXHS_FEDERATION_ENABLED", True)
 #: host:port other servers reach us at, served in /.well-known/matrix/server.
 MATRIXHS_FEDERATION_ADDRESS = env_str(
     "MATRIXHS_FEDERATION_ADDRESS",
@@ -329,8 +328,28 @@ MATRIXHS_URL_PREVIEW_MAX_REDIRECTS = env_int("MATRIXHS_URL_PREVIEW_MAX_REDIRECTS
 #: How long a preview is served from the cache (ms).
 MATRIXHS_URL_PREVIEW_CACHE_MS = env_int("MATRIXHS_URL_PREVIEW_CACHE_MS", 3600 * 1000)
 
-#: How long a request to another server may take.
+# --- Federation transport ---------------------------------------------------------------
+#: host:port of the TLS federation listener `serve` opens beside MATRIXHS_BIND (with
+#: MATRIXHS_TLS_CERT_FILE and _KEY_FILE). Unset: federation is served on MATRIXHS_BIND,
+#: for a TLS proxy in front.
+MATRIXHS_FEDERATION_BIND = _env("MATRIXHS_FEDERATION_BIND", None, _parse_bind)
+MATRIXHS_TLS_CERT_FILE = env_str("MATRIXHS_TLS_CERT_FILE", "")
+MATRIXHS_TLS_KEY_FILE = env_str("MATRIXHS_TLS_KEY_FILE", "")
+#: Extra CA certificates (PEM) trusted for outbound federation, beside the system's.
+MATRIXHS_FEDERATION_CA_FILE = env_str("MATRIXHS_FEDERATION_CA_FILE", "")
+#: Networks outbound federation may reach although MATRIXHS_OUTBOUND_IP_BLOCKLIST has them.
+MATRIXHS_FEDERATION_IP_ALLOWLIST = _env("MATRIXHS_FEDERATION_IP_ALLOWLIST", [], _parse_networks)
 MATRIXHS_FEDERATION_TIMEOUT_S = env_int("MATRIXHS_FEDERATION_TIMEOUT_S", 30)
+#: How long other servers may use our published keys (valid_until_ts = now + this).
+MATRIXHS_FEDERATION_KEY_VALIDITY_S = env_int("MATRIXHS_FEDERATION_KEY_VALIDITY_S", 86400)
+#: A server's keys are fetched again (unknown key ID, expired keys) at most this often.
+MATRIXHS_FEDERATION_KEY_REFETCH_S = env_int("MATRIXHS_FEDERATION_KEY_REFETCH_S", 60)
+#: Notaries asked for a server's keys when the server does not answer (comma-separated).
+MATRIXHS_FEDERATION_TRUSTED_KEY_SERVERS = _env(
+    "MATRIXHS_FEDERATION_TRUSTED_KEY_SERVERS",
+    [],
+    lambda raw: [item.strip() for item in raw.split(",") if item.strip()],
+)
 
 # --- Services -----------------------------------------------------------------------------
 

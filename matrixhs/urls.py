@@ -9,6 +9,7 @@ from accounts.urls import client_patterns as accounts_client
 from accounts.urls import client_v1_patterns as accounts_client_v1
 from e2ee.urls import client_patterns as e2ee_client
 from e2ee.urls import client_unstable_patterns as e2ee_client_unstable
+from federation.urls import key_patterns as federation_keys
 from federation.urls import v1_patterns as federation_v1
 from federation.urls import v2_patterns as federation_v2
 from matrixhs import views
@@ -40,6 +41,7 @@ urlpatterns = [
     path("_matrix/media/v1/", include(media_v1_patterns)),
     path("_matrix/federation/v1/", include([*federation_v1, *media_federation_v1])),
     path("_matrix/federation/v2/", include(federation_v2)),
+    path("_matrix/key/v2/", include(federation_keys)),
     path("_matrix/client/unstable/", include([*e2ee_client_unstable, *rooms_client_unstable])),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),

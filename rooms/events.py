@@ -377,14 +377,12 @@ STRIPPED_STATE_TYPES = (
 
 
 def stripped_state_of(room: Room) -> list[JsonDict]:
-    """The room's stripped state now (for invites and knocks over federation)."""
+    """The state events that identify the room (invite_room_state, knock_room_state over
+    federation): since spec 1.16 full PDUs, the create event among them; the receiving
+    server strips them for its clients."""
     state = current_state_ids(room, [(t, "") for t in STRIPPED_STATE_TYPES])
     pdus = load_pdus(state.values())
-    return [
-        {k: pdus[e][k] for k in ("type", "state_key", "sender", "content")}
-        for e in state.values()
-        if e in pdus
-    ]
+    return [pdus[e] for e in state.values() if e in pdus]
 
 
 def reject_locally(room_id: str, user_id: str) -> None:

@@ -175,6 +175,11 @@ class RemoteRoomTests(RoomTestCase):
         membership = RoomMembership.objects.get(room__room_id=room_id, user_id=carol)
         self.assertEqual(membership.membership, "invite")
         self.assertIn("Ours", [e["content"].get("name") for e in self.room.invited_with])
+        # Spec 1.16: full PDUs, the create event among them.
+        create = [e for e in self.room.invited_with if e["type"] == "m.room.create"]
+        self.assertEqual(len(create), 1)
+        self.assertIn("signatures", create[0])
+        self.assertIn("hashes", create[0])
         self.assertIn("remote.example", json.loads(event.json)["signatures"])
 
     def test_being_invited_and_rejecting(self) -> None:

@@ -124,5 +124,8 @@ class ResidentTests(RoomTestCase):
         )
         names = [e["content"].get("name") for e in answer["knock_room_state"]]
         self.assertIn("Knock here", names)
+        # Spec 1.16: full PDUs, the create event among them.
+        [create] = [e for e in answer["knock_room_state"] if e["type"] == "m.room.create"]
+        self.assertIn("signatures", create)
         membership = RoomMembership.objects.get(room__room_id=knockable, user_id=self.carol)
         self.assertEqual(membership.membership, "knock")

@@ -48,7 +48,9 @@ class WellKnownTests(MatrixTestCase):
         response = self.client.get("/.well-known/matrix/server")
         self.assertEqual(response.json(), {"m.server": "matrix.example.org:443"})
 
-    @override_settings(MATRIXHS_FEDERATION_ADDRESS="matrix.example.org:443")
+    @override_settings(
+        MATRIXHS_FEDERATION_ENABLED=False, MATRIXHS_FEDERATION_ADDRESS="matrix.example.org:443"
+    )
     def test_no_server_delegation_while_federation_is_off(self) -> None:
         response = self.client.get("/.well-known/matrix/server")
         self.assertEqual((response.status_code, response.json()["errcode"]), (404, "M_NOT_FOUND"))

@@ -93,7 +93,9 @@ class RunningServer:
         other.log_path = self.data_dir / f"server-{other.port}.log"
         return other
 
-    def stop(self) -> None:
+    def stop(self, drop_database: bool = True) -> None:
+        """Stop the process (SIGTERM); ``drop_database=False`` keeps its PostgreSQL
+        database for a later ``start`` (a restart)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -101,6 +103,6 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self._pg_name:
+        if self._pg_name and drop_database:
             with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')

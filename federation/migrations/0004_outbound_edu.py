@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('federation', '0002_join_attempt'),
+        ('federation', '0003_server_keys'),
     ]
 
     operations = [

@@ -1,0 +1,1 @@
+"""Talking to other servers: server discovery and the signed HTTPS client."""
