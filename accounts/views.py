@@ -98,15 +98,18 @@ class RegisterView(MatrixView):
             raise Forbidden("Registration has been disabled")
         localpart = check_username(body["username"]) if body.get("username") else None
         password = body.get("password")
-        if password is None:
-            raise MissingParam("Missing parameter: password")
-        check_password_acceptable(password)
+        if password is not None:
+            check_password_acceptable(password)
         flows = (
             [[uia.REGISTRATION_TOKEN]]
             if settings.MATRIXHS_REGISTRATION == "token"
             else [[uia.DUMMY]]
         )
+        # The flows come first, whatever the body holds: clients learn them by posting
+        # an empty body (spec "User-Interactive Authentication API"; Element does so).
         session = uia.check_uia(body.get("auth"), _operation(request), flows)
+        if password is None:
+            raise MissingParam("Missing parameter: password")
         with transaction.atomic():
             user = do_register_user(localpart or generate_localpart(), password)
             result = self._log_in(request, user, body)
@@ -317,14 +320,23 @@ class DeleteDevicesView(MatrixView):
 # --- Profile ------------------------------------------------------------------------------
 
 
-class ProfileView(MatrixView):
+class PublicProfileView(MatrixView):
+    """Profiles are read without a token (spec: ``GET /profile/{userId}`` needs no auth)
+    unless MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH restricts lookups to users."""
+
+    @property
+    def anonymous_methods(self) -> tuple[str, ...]:  # type: ignore[override]
+        return () if settings.MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH else ("GET",)
+
+
+class ProfileView(PublicProfileView):
     allow_guests = True
 
     def get(self, request: Request, user_id: str) -> Response:
         return Response(queries.get_profile(user_id_param(user_id)))
 
 
-class ProfileFieldView(MatrixView):
+class ProfileFieldView(PublicProfileView):
     allow_guests = True
 
     def guests_may(self, request: Request) -> bool:

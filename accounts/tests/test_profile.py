@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.test import override_settings
+
 from accounts.models import User
 from matrixhs.testing import MatrixTestCase
 
@@ -80,3 +82,27 @@ class ProfileTests(MatrixTestCase):
     def test_malformed_user_id(self) -> None:
         response = self.api(self.alice).get(f"{PROFILE}/alice")
         self.assert_matrix_error(response, 400, "M_INVALID_PARAM")
+
+    def test_profile_is_readable_without_a_token(self) -> None:
+        self.api(self.alice).put(f"{PROFILE}/@alice:test.local/displayname", {"displayname": "Al"})
+        self.assertEqual(self.api().get(f"{PROFILE}/@alice:test.local").body, {"displayname": "Al"})
+        response = self.api().get(f"{PROFILE}/@alice:test.local/displayname")
+        self.assertEqual(response.body, {"displayname": "Al"})
+        self.assert_matrix_error(
+            self.api().get(f"{PROFILE}/@alice:test.local/avatar_url"), 404, "M_NOT_FOUND"
+        )
+
+    def test_setting_still_needs_a_token(self) -> None:
+        response = self.api().put(f"{PROFILE}/@alice:test.local/displayname", {"displayname": "x"})
+        self.assert_matrix_error(response, 401, "M_MISSING_TOKEN")
+
+    def test_a_bad_token_is_refused_on_public_lookups(self) -> None:
+        response = self.api(token="nope").get(f"{PROFILE}/@alice:test.local")
+        self.assert_matrix_error(response, 401, "M_UNKNOWN_TOKEN")
+
+    @override_settings(MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH=True)
+    def test_lookups_can_be_restricted_to_users(self) -> None:
+        for path in ("", "/displayname", "/avatar_url"):
+            response = self.api().get(f"{PROFILE}/@alice:test.local{path}")
+            self.assert_matrix_error(response, 401, "M_MISSING_TOKEN")
+        self.assertEqual(self.api(self.bob).get(f"{PROFILE}/@alice:test.local").status_code, 200)
