@@ -58,6 +58,7 @@ from matrixhs.http import (
     user_id_param,
 )
 from matrixhs.ratelimit import client_ip
+from rooms.actions.membership import do_send_profile_to_rooms
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
 
@@ -320,6 +321,10 @@ class DeleteDevicesView(MatrixView):
 # --- Profile ------------------------------------------------------------------------------
 
 
+#: The profile fields that rooms show in the member events.
+MEMBER_PROFILE_KEYS = ("displayname", "avatar_url")
+
+
 class PublicProfileView(MatrixView):
     """Profiles are read without a token (spec: ``GET /profile/{userId}`` needs no auth)
     unless MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH restricts lookups to users."""
@@ -359,11 +364,15 @@ class ProfileFieldView(PublicProfileView):
         user = request.requester.user
         check_profile_field(user, key, body[key])
         do_set_profile_field(user, key, body[key])
+        if key in MEMBER_PROFILE_KEYS:
+            do_send_profile_to_rooms(user)
         return Response({})
 
     def delete(self, request: Request, user_id: str, key: str) -> Response:
         queries.access_own_user(request.requester, user_id_param(user_id))
         do_delete_profile_field(request.requester.user, key)
+        if key in MEMBER_PROFILE_KEYS:
+            do_send_profile_to_rooms(request.requester.user)
         return Response({})
 
 
