@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import unquote
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 PASSWORD = "a long enough passphrase 42"
@@ -14,6 +15,7 @@ PASSWORD = "a long enough passphrase 42"
 
 def register(page: Page, element_url: str, username: str) -> None:
     """Create an account on the registration page (the server's dummy flow)."""
+    dismiss_prompts(page)
     page.goto(f"{element_url}/#/register")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -25,23 +27,29 @@ def register(page: Page, element_url: str, username: str) -> None:
     if skip.is_visible():
         skip.click()
         home.wait_for()
-    dismiss_prompts(page)
 
 
 def dismiss_prompts(page: Page) -> None:
-    """Close the toasts that ask for key backup, notifications or verification, and the
-    threads hint; none of them is part of what these tests check."""
-    closers = [
-        page.locator(".mx_ToastContainer").get_by_role("button", name=name)
-        for name in ("Later", "Dismiss", "Not now", "Close")
-    ]
-    closers.append(page.get_by_role("button", name="OK", exact=True))
-    for _ in range(6):
-        visible = [closer.first for closer in closers if closer.first.is_visible()]
-        if not visible:
-            return
-        visible[0].click()
-        page.wait_for_timeout(200)
+    """Close, whenever they show up in the way, the toasts that ask to set up key backup,
+    notifications or verification, and the threads hint: Playwright runs these handlers
+    before any step that they would block. None of them is part of what is tested."""
+    closers = page.locator(".mx_ToastContainer").get_by_role(
+        "button", name=re.compile(r"^(Later|Dismiss|Not now)$")
+    )
+    # One toast may follow another (they queue): no waiting for the button to go.
+    page.add_locator_handler(closers.first, _click_if_still_there, no_wait_after=True)
+    hint = page.get_by_role("dialog").filter(has_text="Threads Activity Centre")
+    page.add_locator_handler(
+        hint, lambda dialog: _click_if_still_there(dialog.get_by_role("button", name="OK"))
+    )
+
+
+def _click_if_still_there(button: Locator) -> None:
+    """A toast may be replaced by the next one between being seen and being clicked."""
+    try:
+        button.click(timeout=2000)
+    except PlaywrightError:
+        pass
 
 
 def create_room(page: Page, name: str, *, encrypted: bool) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.e2e.server import ROOT, RunningServer
 
@@ -74,22 +74,22 @@ def test_admin_creates_a_token_and_deactivates_a_user(
     assert register_with_token(token_server, "dave", "welcome-friends").status_code == 401
     admin.reload()
     row = admin.locator("#result_list tbody tr", has_text="welcome-friends")
-    assert row.locator(".field-completed").inner_text() == "1"
+    expect(row.locator(".field-completed")).to_have_text("1")
 
     # The admin finds carol and deactivates her: her session ends, she cannot log in.
     admin.get_by_role("link", name="Users").first.click()
     admin.locator("#searchbar").fill("carol")
     admin.get_by_role("button", name="Search").click()
     rows = admin.locator("#result_list tbody tr")
-    assert rows.count() == 1
-    assert "@carol:localhost" in rows.first.inner_text()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("@carol:localhost")
     rows.first.get_by_role("checkbox").check()
     admin.locator("select[name=action]").select_option(
         label="Deactivate the selected users (log out everywhere, for good)"
     )
     admin.get_by_role("button", name="Go").click()
     admin.get_by_text("Deactivated 1 user(s).").wait_for()
-    assert rows.first.locator(".field-is_active img").get_attribute("alt") == "False"
+    expect(rows.first.locator(".field-is_active img")).to_have_attribute("alt", "False")
 
     whoami = httpx.get(
         f"{token_server.base_url}/_matrix/client/v3/account/whoami",

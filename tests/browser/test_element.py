@@ -58,7 +58,6 @@ def test_two_users_talk_in_element(
     edited.get_by_text("(edited)").wait_for()
 
     # An encrypted room: the server only ever sees m.room.encrypted.
-    element.dismiss_prompts(alice)
     secret_room = element.create_room(alice, "Secret plans", encrypted=True)
     element.invite(alice, "@bob:localhost")
     element.accept_invite(bob, "Secret plans")
@@ -79,7 +78,6 @@ def test_two_users_talk_in_element(
     assert "cake" not in str(stored)
 
     # Bob's new name and avatar reach Alice, in both rooms.
-    element.dismiss_prompts(bob)
     element.set_display_name(bob, "Robert Tables")
     element.message(alice, "bob changed their display name to Robert Tables").wait_for()
     element.open_room(alice, "Plain talk")
