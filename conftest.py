@@ -6,10 +6,14 @@ They are set once for the session, directly on the settings object, so that a te
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+#: The browser tests (Element Web, the admin) run with scripts/browser-tests.
+collect_ignore = [] if os.environ.get("MATRIXHS_BROWSER_TESTS") else ["tests/browser"]
 
 
 def reset_storages() -> None:

@@ -61,6 +61,7 @@ from matrixhs.http import (
 )
 from matrixhs.protocol.ids import server_name_of
 from matrixhs.ratelimit import client_ip
+from rooms.actions.membership import do_send_profile_to_rooms
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
 
@@ -101,15 +102,18 @@ class RegisterView(MatrixView):
             raise Forbidden("Registration has been disabled")
         localpart = check_username(body["username"]) if body.get("username") else None
         password = body.get("password")
-        if password is None:
-            raise MissingParam("Missing parameter: password")
-        check_password_acceptable(password)
+        if password is not None:
+            check_password_acceptable(password)
         flows = (
             [[uia.REGISTRATION_TOKEN]]
             if settings.MATRIXHS_REGISTRATION == "token"
             else [[uia.DUMMY]]
         )
+        # The flows come first, whatever the body holds: clients learn them by posting
+        # an empty body (spec "User-Interactive Authentication API"; Element does so).
         session = uia.check_uia(body.get("auth"), _operation(request), flows)
+        if password is None:
+            raise MissingParam("Missing parameter: password")
         with transaction.atomic():
             user = do_register_user(localpart or generate_localpart(), password)
             result = self._log_in(request, user, body)
@@ -327,14 +331,27 @@ def _profile(user_id: str, field: str | None = None) -> JsonDict:
     return queries.get_profile(user_id)
 
 
-class ProfileView(MatrixView):
+#: The profile fields that rooms show in the member events.
+MEMBER_PROFILE_KEYS = ("displayname", "avatar_url")
+
+
+class PublicProfileView(MatrixView):
+    """Profiles are read without a token (spec: ``GET /profile/{userId}`` needs no auth)
+    unless MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH restricts lookups to users."""
+
+    @property
+    def anonymous_methods(self) -> tuple[str, ...]:  # type: ignore[override]
+        return () if settings.MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH else ("GET",)
+
+
+class ProfileView(PublicProfileView):
     allow_guests = True
 
     def get(self, request: Request, user_id: str) -> Response:
         return Response(_profile(user_id_param(user_id)))
 
 
-class ProfileFieldView(MatrixView):
+class ProfileFieldView(PublicProfileView):
     allow_guests = True
 
     def guests_may(self, request: Request) -> bool:
@@ -357,11 +374,15 @@ class ProfileFieldView(MatrixView):
         user = request.requester.user
         check_profile_field(user, key, body[key])
         do_set_profile_field(user, key, body[key])
+        if key in MEMBER_PROFILE_KEYS:
+            do_send_profile_to_rooms(user)
         return Response({})
 
     def delete(self, request: Request, user_id: str, key: str) -> Response:
         queries.access_own_user(request.requester, user_id_param(user_id))
         do_delete_profile_field(request.requester.user, key)
+        if key in MEMBER_PROFILE_KEYS:
+            do_send_profile_to_rooms(request.requester.user)
         return Response({})
 
 

@@ -148,6 +148,8 @@ MATRIXHS_GUEST_ACCESS = env_bool("MATRIXHS_GUEST_ACCESS", False)
 MATRIXHS_ACCESS_TOKEN_LIFETIME_MS = env_int("MATRIXHS_ACCESS_TOKEN_LIFETIME_MS", 5 * 60 * 1000)
 #: How long a User-Interactive Auth session may take.
 MATRIXHS_UIA_SESSION_LIFETIME_MS = env_int("MATRIXHS_UIA_SESSION_LIFETIME_MS", 15 * 60 * 1000)
+#: Profile lookups (GET /profile/...) need an access token; by default they are public.
+MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH = env_bool("MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH", False)
 MATRIXHS_MAX_DISPLAYNAME_LENGTH = 256
 MATRIXHS_MAX_AVATAR_URL_LENGTH = 1000
 #: Largest JSON request body accepted on the client API (bytes).

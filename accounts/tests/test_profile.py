@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.test import override_settings
+
 from accounts.models import User
 from matrixhs.testing import MatrixTestCase
 
@@ -80,3 +82,93 @@ class ProfileTests(MatrixTestCase):
     def test_malformed_user_id(self) -> None:
         response = self.api(self.alice).get(f"{PROFILE}/alice")
         self.assert_matrix_error(response, 400, "M_INVALID_PARAM")
+
+    def test_profile_is_readable_without_a_token(self) -> None:
+        self.api(self.alice).put(f"{PROFILE}/@alice:test.local/displayname", {"displayname": "Al"})
+        self.assertEqual(self.api().get(f"{PROFILE}/@alice:test.local").body, {"displayname": "Al"})
+        response = self.api().get(f"{PROFILE}/@alice:test.local/displayname")
+        self.assertEqual(response.body, {"displayname": "Al"})
+        self.assert_matrix_error(
+            self.api().get(f"{PROFILE}/@alice:test.local/avatar_url"), 404, "M_NOT_FOUND"
+        )
+
+    def test_setting_still_needs_a_token(self) -> None:
+        response = self.api().put(f"{PROFILE}/@alice:test.local/displayname", {"displayname": "x"})
+        self.assert_matrix_error(response, 401, "M_MISSING_TOKEN")
+
+    def test_a_bad_token_is_refused_on_public_lookups(self) -> None:
+        response = self.api(token="nope").get(f"{PROFILE}/@alice:test.local")
+        self.assert_matrix_error(response, 401, "M_UNKNOWN_TOKEN")
+
+    @override_settings(MATRIXHS_PROFILE_LOOKUP_REQUIRES_AUTH=True)
+    def test_lookups_can_be_restricted_to_users(self) -> None:
+        for path in ("", "/displayname", "/avatar_url"):
+            response = self.api().get(f"{PROFILE}/@alice:test.local{path}")
+            self.assert_matrix_error(response, 401, "M_MISSING_TOKEN")
+        self.assertEqual(self.api(self.bob).get(f"{PROFILE}/@alice:test.local").status_code, 200)
+
+
+class ProfileInRoomsTests(MatrixTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        created = self.api(self.alice).post(
+            "/_matrix/client/v3/createRoom", {"preset": "public_chat"}
+        )
+        self.room_id = created.body["room_id"]
+        self.api(self.bob).post(f"/_matrix/client/v3/join/{self.room_id}")
+        self.api(self.alice).post("/_matrix/client/v3/createRoom", {})  # alice alone there
+        self.since = self.sync(self.bob)["next_batch"]
+
+    def member_event(self) -> dict:
+        path = f"/_matrix/client/v3/rooms/{self.room_id}/state/m.room.member/@alice:test.local"
+        return self.api(self.bob).get(path + "?format=event").body
+
+    def test_new_displayname_is_sent_to_joined_rooms(self) -> None:
+        before = self.member_event()
+        url = f"{PROFILE}/@alice:test.local/displayname"
+        self.assertEqual(
+            self.api(self.alice).put(url, {"displayname": "Alice A."}).status_code, 200
+        )
+        event = self.member_event()
+        self.assertNotEqual(event["event_id"], before["event_id"])
+        self.assertEqual(event["content"], {"membership": "join", "displayname": "Alice A."})
+        self.assertEqual(event["unsigned"]["prev_content"], before["content"])
+        timeline = self.sync(self.bob, since=self.since)["rooms"]["join"][self.room_id]
+        events = timeline["timeline"]["events"]
+        self.assertIn(event["event_id"], [e["event_id"] for e in events])
+
+    def test_avatar_keeps_the_other_content(self) -> None:
+        path = f"/_matrix/client/v3/rooms/{self.room_id}/state/m.room.member/@alice:test.local"
+        self.api(self.alice).put(path, {"membership": "join", "displayname": "alice", "org.x": 1})
+        url = f"{PROFILE}/@alice:test.local/avatar_url"
+        self.api(self.alice).put(url, {"avatar_url": "mxc://test.local/abc"})
+        self.assertEqual(
+            self.member_event()["content"],
+            {
+                "membership": "join",
+                "displayname": "alice",
+                "avatar_url": "mxc://test.local/abc",
+                "org.x": 1,
+            },
+        )
+        self.api(self.alice).delete(url)
+        self.assertEqual(
+            self.member_event()["content"],
+            {"membership": "join", "displayname": "alice", "org.x": 1},
+        )
+
+    def test_unchanged_profile_sends_nothing(self) -> None:
+        before = self.member_event()
+        self.api(self.alice).put(
+            f"{PROFILE}/@alice:test.local/displayname", {"displayname": "alice"}
+        )
+        self.assertEqual(self.member_event()["event_id"], before["event_id"])
+
+    def test_rooms_left_get_nothing(self) -> None:
+        self.api(self.bob).put(f"{PROFILE}/@bob:test.local/displayname", {"displayname": "B"})
+        self.api(self.bob).post(f"/_matrix/client/v3/rooms/{self.room_id}/leave")
+        self.api(self.bob).put(f"{PROFILE}/@bob:test.local/displayname", {"displayname": "Bob"})
+        path = f"/_matrix/client/v3/rooms/{self.room_id}/state/m.room.member/@bob:test.local"
+        content = self.api(self.alice).get(path).body
+        self.assertEqual(content["membership"], "leave")
+        self.assertNotEqual(content.get("displayname"), "Bob")

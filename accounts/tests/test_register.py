@@ -21,6 +21,27 @@ class RegisterTests(MatrixTestCase):
         self.assertTrue(response.body["session"])
         self.assertFalse(User.objects.filter(localpart="carol").exists())
 
+    def test_empty_body_returns_flows(self) -> None:
+        # Clients (Element Web among them) ask for the flows with an empty body.
+        response = self.register({})
+        self.assertEqual(response.status_code, 401, response.body)
+        self.assertEqual(response.body["flows"], [{"stages": ["m.login.dummy"]}])
+        self.assertTrue(UIASession.objects.filter(session_id=response.body["session"]).exists())
+
+    @override_settings(MATRIXHS_REGISTRATION="token")
+    def test_empty_body_returns_token_flow(self) -> None:
+        response = self.register({})
+        self.assertEqual(response.status_code, 401, response.body)
+        self.assertEqual(response.body["flows"], [{"stages": ["m.login.registration_token"]}])
+
+    def test_password_may_come_after_the_flows(self) -> None:
+        session = self.register({"username": "carol"}).body["session"]
+        response = self.register(
+            {"username": "carol", "password": "pw", "auth": {**DUMMY, "session": session}}
+        )
+        self.assertEqual(response.status_code, 200, response.body)
+        self.assertEqual(response.body["user_id"], "@carol:test.local")
+
     def test_dummy_stage_with_session_registers_and_logs_in(self) -> None:
         session = self.register({"username": "carol", "password": "pw"}).body["session"]
         response = self.register(

@@ -34,6 +34,8 @@ from rooms.events import (
 )
 from rooms.models import Event, Room, RoomMembership
 
+logger = logging.getLogger(__name__)
+
 #: Computed by the server for restricted joins (spec "Restricted rooms"), never a client's.
 AUTHORISER = "join_authorised_via_users_server"
 GUEST_ACCESS_KEY = (EventTypes.GUEST_ACCESS, "")
@@ -485,6 +487,42 @@ def _join_with_content(user: User, room_id: str, content: JsonDict) -> Event:
         current = current_membership(room, user.user_id)
         content = _with_profile(_client_content(content, Membership.JOIN), user)
         return _join_locked(room, user, content, current)
+
+
+def do_send_profile_to_rooms(user: User) -> int:
+    """Send the user's display name and avatar to every room they are joined to, as a new
+    join event whose other content is kept, so that the other members see the change.
+
+    A room that refuses the event (its auth rules) is skipped and logged: the profile
+    itself has changed already. Returns the number of events sent.
+    """
+    room_ids = RoomMembership.objects.filter(
+        user_id=user.user_id, membership=Membership.JOIN
+    ).values_list("room__room_id", flat=True)
+    sent = 0
+    for room_id in list(room_ids):
+        try:
+            with transaction.atomic():
+                sent += _send_profile_to_room(lock_room(room_id), user)
+        except MatrixError as exc:
+            logger.warning("Profile of %s not sent to %s: %s", user.user_id, room_id, exc.msg)
+    return sent
+
+
+def _send_profile_to_room(room: Room, user: User) -> bool:
+    if current_membership(room, user.user_id) != Membership.JOIN:
+        return False
+    key = (EventTypes.MEMBER, user.user_id)
+    event_id = current_state_ids(room, [key]).get(key)
+    previous = load_pdus([event_id]).get(event_id, {}) if event_id else {}
+    old: JsonDict = previous.get("content", {})
+    profile_keys = ("displayname", "avatar_url", AUTHORISER)
+    content = {k: v for k, v in old.items() if k not in profile_keys}
+    content.update(member_content(user, Membership.JOIN))
+    if content == old:
+        return False
+    send_in_locked_room(room, user.user_id, EventTypes.MEMBER, content, user.user_id)
+    return True
 
 
 def do_forget(user_id: str, room_id: str) -> None:
