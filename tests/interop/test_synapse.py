@@ -50,6 +50,7 @@ class User:
         response = self.http.post("/_matrix/client/v3/register", json=body)
         assert response.status_code == 200, response.text
         self.user_id = response.json()["user_id"]
+        self.device_id = response.json()["device_id"]
         self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         self.since: str | None = None
         self.seen: list[tuple[str, str, dict[str, Any]]] = []  # (section, room_id, event)
@@ -74,6 +75,15 @@ class User:
                 self.seen.append(("join", room_id, event))
             for event in room.get("state", {}).get("events", []):
                 self.seen.append(("join", room_id, event))
+            for event in room.get("ephemeral", {}).get("events", []):
+                self.seen.append(("ephemeral", room_id, event))
+        for event in body.get("to_device", {}).get("events", []):
+            self.seen.append(("to_device", "", event))
+        for event in body.get("presence", {}).get("events", []):
+            self.seen.append(("presence", "", event))
+        changed = body.get("device_lists", {}).get("changed", [])
+        if changed:
+            self.seen.append(("device_lists", "", {"changed": changed}))
         for room_id, room in rooms.get("invite", {}).items():
             for event in room.get("invite_state", {}).get("events", []):
                 self.seen.append(("invite", room_id, event))
