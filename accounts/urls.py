@@ -27,6 +27,13 @@ client_patterns = [
         views.AccountDataView.as_view(),
     ),
     path("user/<str:user_id>/openid/request_token", views.OpenIdRequestTokenView.as_view()),
+    path("account/3pid", views.ThreepidsView.as_view()),
+    path("account/3pid/delete", views.ThreepidUnbindView.as_view()),
+    path("account/3pid/unbind", views.ThreepidUnbindView.as_view()),
+    re_path(
+        r"^(?:account/3pid|account/password|register)/(?:email|msisdn)/requestToken$",
+        views.RequestTokenView.as_view(),
+    ),
 ]
 
 # Served under /_matrix/client/v1/.

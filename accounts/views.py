@@ -421,3 +421,42 @@ class OpenIdRequestTokenView(MatrixView):
         queries.access_own_user(request.requester, user_id_param(user_id))
         parse_json_object(request)
         return Response(do_request_openid_token(request.requester.user))
+
+
+# --- Third-party identifiers --------------------------------------------------------------
+# This server has no identity service and validates no email address or phone number: an
+# account has no third-party identifier, and asking to add one is refused clearly.
+
+
+class ThreepidsView(MatrixView):
+    """GET /account/3pid (none), and the deprecated POST /account/3pid (refused)."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"threepids": []})
+
+    def post(self, request: Request) -> Response:
+        raise Forbidden(
+            "This server does not support third-party identifiers", Codes.THREEPID_DENIED
+        )
+
+
+class ThreepidUnbindView(MatrixView):
+    """POST /account/3pid/delete and /unbind: nothing is bound, nothing to undo."""
+
+    def post(self, request: Request) -> Response:
+        parse_json_object(request)
+        return Response({"id_server_unbind_result": "no-support"})
+
+
+class RequestTokenView(MatrixView):
+    """POST .../email/requestToken and .../msisdn/requestToken: no validation here."""
+
+    requires_auth = False
+    rate_limit = "auth"
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        parse_json_object(request)
+        raise Forbidden(
+            "This server does not validate email addresses or phone numbers",
+            Codes.THREEPID_DENIED,
+        )
