@@ -145,6 +145,9 @@ MATRIXHS_REGISTRATION = _env(
     "MATRIXHS_REGISTRATION", "disabled", _parse_choice(("open", "token", "disabled"))
 )
 MATRIXHS_GUEST_ACCESS = env_bool("MATRIXHS_GUEST_ACCESS", False)
+#: Secret of /_synapse/admin/v1/register (shared-secret registration, as Synapse's
+#: registration_shared_secret); empty turns that endpoint off. Also from ..._FILE.
+MATRIXHS_REGISTRATION_SHARED_SECRET = env_str("MATRIXHS_REGISTRATION_SHARED_SECRET", "")
 #: Lifetime of access tokens issued with a refresh token (clients that ask for one).
 MATRIXHS_ACCESS_TOKEN_LIFETIME_MS = env_int("MATRIXHS_ACCESS_TOKEN_LIFETIME_MS", 5 * 60 * 1000)
 #: How long a User-Interactive Auth session may take.
