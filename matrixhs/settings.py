@@ -20,6 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from matrixhs.files import read_or_create
+from matrixhs.protocol.room_versions import DEFAULT_ROOM_VERSION, IMPLEMENTED_ROOM_VERSIONS
 
 T = TypeVar("T")
 
@@ -138,6 +139,15 @@ MATRIXHS_ASGI_SERVER = _env("MATRIXHS_ASGI_SERVER", "uvicorn", _parse_choice(("u
 #: (matrixhs.asgi_handler). Keep it at most MATRIXHS_DB_POOL_MAX on PostgreSQL, so that
 #: a request never waits for a database connection.
 MATRIXHS_REQUEST_THREADS = _env("MATRIXHS_REQUEST_THREADS", 16, _parse_positive)
+
+#: The version of rooms created without ``room_version`` (and the one /capabilities
+#: names as default). The spec's recommendation unless set; test suites written for
+#: older versions may pick one (Complement's configuration uses 10).
+MATRIXHS_DEFAULT_ROOM_VERSION = _env(
+    "MATRIXHS_DEFAULT_ROOM_VERSION",
+    DEFAULT_ROOM_VERSION,
+    _parse_choice(tuple(IMPLEMENTED_ROOM_VERSIONS)),
+)
 
 # --- Accounts -----------------------------------------------------------------------------
 
