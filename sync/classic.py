@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import AccountData, User
+from accounts.queries import ignored_users
 from e2ee.actions.to_device import delete_to_device_up_to
 from e2ee.queries import (
     device_list_changes,
@@ -161,7 +162,15 @@ def _rooms(
     join_body, typing_expiry, members_moved = _joined_rooms(
         request, joined, newly_joined, since, now, viewer, moved
     )
-    invites = _stripped_section(memberships, changes, since, Membership.INVITE, "invite_state")
+    # Spec "Ignoring Users": invites from ignored users are not sent to the client.
+    ignored = ignored_users(request.user)
+    invites = _stripped_section(
+        [m for m in memberships if m.membership != Membership.INVITE or m.sender not in ignored],
+        changes,
+        since,
+        Membership.INVITE,
+        "invite_state",
+    )
     knocks = _stripped_section(memberships, changes, since, Membership.KNOCK, "knock_state")
     leaves = _left_rooms(request, memberships, changes, since, now, viewer)
     body: JsonDict = {}

@@ -132,6 +132,19 @@ class IncrementalSyncTests(RoomTestCase):
         rejected = self.sync(self.bob, since=body["next_batch"])
         self.assertIn(private, rejected["rooms"]["leave"])
 
+    def test_invites_from_ignored_users_are_not_sent(self) -> None:
+        do_set_account_data(
+            self.bob, "m.ignored_user_list", {"ignored_users": {"@mallory:test.local": {}}}
+        )
+        token = self.sync(self.bob, since=self.token)["next_batch"]
+        from_mallory = self.create_room(self.mallory)
+        self.invite(self.mallory, from_mallory, self.bob)
+        from_alice = self.create_room(self.alice)
+        self.invite(self.alice, from_alice, self.bob)
+        invites = self.sync(self.bob, since=token)["rooms"]["invite"]
+        self.assertEqual(set(invites), {from_alice})
+        self.assertEqual(set(self.sync(self.bob)["rooms"]["invite"]), {from_alice})
+
     def test_typing_and_receipts_are_ephemeral(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "read me")
         token = self.sync(self.bob, since=self.token)["next_batch"]
