@@ -4,9 +4,9 @@
 set -e
 name="${SERVER_NAME:-localhost}"
 
+gw="$(ip route | awk '/^default/ {print $3; exit}')"
 # podman (before 4.7) writes Complement's `--add-host NAME:host-gateway` literally.
 if grep -q 'host-gateway' /etc/hosts 2>/dev/null; then
-  gw="$(ip route | awk '/^default/ {print $3; exit}')"
   sed "s/host-gateway/$gw/" /etc/hosts > /tmp/hosts && cat /tmp/hosts > /etc/hosts
 fi
 
@@ -20,6 +20,14 @@ export MATRIXHS_REGISTRATION_SHARED_SECRET="${MATRIXHS_REGISTRATION_SHARED_SECRE
 # Complement's tests are written for room version 10 (creator in the power levels,
 # content.creator); the server's own default is 12.
 export MATRIXHS_DEFAULT_ROOM_VERSION="${MATRIXHS_DEFAULT_ROOM_VERSION:-10}"
+# Complement's own web server (URL preview tests) runs on the host: the addresses it is
+# reached at (host.containers.internal, the gateway) are exceptions to the outbound blocklist.
+host_ip="$(awk '{for (i = 2; i <= NF; i++) if ($i == "host.containers.internal") {print $1; exit}}' /etc/hosts)"
+allow="$(printf '%s\n' "$host_ip" "$gw" | awk 'NF {printf "%s%s/32", sep, $1; sep=","}')"
+export MATRIXHS_OUTBOUND_IP_ALLOWLIST="${MATRIXHS_OUTBOUND_IP_ALLOWLIST:-$allow}"
+# The unauthenticated /_matrix/media/v3 downloads stay open for the tests of them (the
+# server's default freezes them, spec v1.11).
+export MATRIXHS_MEDIA_LEGACY_FREEZE_MS="${MATRIXHS_MEDIA_LEGACY_FREEZE_MS:--1}"
 export MATRIXHS_DATA_DIR="${MATRIXHS_DATA_DIR:-/data}"
 export MATRIXHS_PUBLIC_BASEURL="http://$name:8008"
 export MATRIXHS_FEDERATION_ADDRESS="$name:8448"
