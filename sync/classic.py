@@ -406,7 +406,9 @@ def _left_rooms(
             [events[0].state_group_before_id if events else leave.state_group_id]
         )
         ids = next(iter(state.values()), {}).values() if state else []
-        state_events = data.state_events(set(ids) - {e.event_id for e in events}, viewer)
+        state_events = data.state_events(
+            set(ids) - {e.event_id for e in events}, viewer, request.state
+        )
         body[membership.room.room_id] = {
             "timeline": {
                 "events": format_events(events, viewer),

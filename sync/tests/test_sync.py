@@ -87,6 +87,19 @@ class IncrementalSyncTests(RoomTestCase):
         again = self.sync(self.bob, since=body["next_batch"])
         self.assertEqual(again["rooms"], {})
 
+    def test_left_room_state_goes_through_the_state_filter(self) -> None:
+        self.set_state(self.alice, self.room, "m.room.topic", {"topic": "Before"})
+        self.send_ok(self.alice, self.room, "before")
+        self.leave(self.bob, self.room)
+        room_filter = {
+            "timeline": {"types": ["m.room.message"]},
+            "state": {"types": ["m.room.topic"]},
+        }
+        body = self.sync(self.bob, since=self.token, filter=json.dumps({"room": room_filter}))
+        left = body["rooms"]["leave"][self.room]
+        self.assertEqual(bodies(left["timeline"]["events"]), ["before"])
+        self.assertEqual({e["type"] for e in left["state"]["events"]}, {"m.room.topic"})
+
     def test_nothing_new_is_empty(self) -> None:
         self.assertEqual(self.sync(self.bob, since=self.token)["rooms"], {})
 
