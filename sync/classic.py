@@ -29,7 +29,7 @@ from rooms.models import Event, Room
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.presence import presence_changes
+from sync.presence import newly_joined_users, presence_changes
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000
@@ -93,14 +93,8 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
         else {}
     )
     presence = (
-        request.filter.presence.apply(
-            presence_changes(
-                request.user.user_id,
-                None if since is None or request.full_state else since.presence,
-                now.presence,
-            )
-        )
-        if moved.any("presence")
+        request.filter.presence.apply(_presence(request, since, now, moved))
+        if moved.any("presence", "events")
         else []
     )
     for key, section in (
@@ -419,6 +413,21 @@ def _left_rooms(
             "account_data": {"events": []},
         }
     return body
+
+
+def _presence(
+    request: SyncRequest, since: SyncToken | None, now: SyncToken, moved: _Moved
+) -> list[JsonDict]:
+    """Presence changes, and the presence of users newly sharing a room with the user."""
+    user_id = request.user.user_id
+    if since is None or request.full_state:
+        return presence_changes(user_id, None, now.presence)
+    newly_joined = (
+        newly_joined_users(user_id, since.events, now.events) if moved.any("events") else set()
+    )
+    if not newly_joined and not moved.any("presence"):
+        return []
+    return presence_changes(user_id, since.presence, now.presence, newly_joined)
 
 
 # --- everything else ------------------------------------------------------------------------
