@@ -1,8 +1,8 @@
 """The user directory (POST /user_directory/search): users the searcher may know of.
 
 As the spec asks at the least: users who share a room with the searcher, and users joined
-to rooms with a public join rule or world-readable history. Matching is
-case-insensitive on the user ID and the display name.
+to rooms with a public join rule or world-readable history; never the searcher. Matching
+is case-insensitive on the user ID and the display name.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def search_users(searcher: str, term: str, limit: int) -> JsonDict:
     mine = RoomMembership.objects.filter(user_id=searcher, membership="join").values("room_id")
     rows = (
         RoomMembership.objects.filter(membership="join")
+        .exclude(user_id=searcher)
         .filter(Q(room_id__in=mine) | Q(room_id__in=_open_rooms()))
         .filter(Q(user_id__icontains=term) | Q(displayname__icontains=term))
         .values_list("user_id", "displayname", "avatar_url")
