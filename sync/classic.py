@@ -144,7 +144,9 @@ def _rooms(
     in the user's rooms (which decides whether device lists must look)."""
     user_id = request.user.user_id
     memberships = [
-        m for m in data.current_memberships(user_id, now.events) if _wanted(request, m.room)
+        m
+        for m in data.current_memberships(user_id, now.events, since and since.events)
+        if _wanted(request, m.room)
     ]
     changes = (
         data.membership_changes(user_id, since.events, now.events)

@@ -158,6 +158,19 @@ class IncrementalSyncTests(RoomTestCase):
         self.assertEqual(set(invites), {from_alice})
         self.assertEqual(set(self.sync(self.bob)["rooms"]["invite"]), {from_alice})
 
+    def test_leave_of_a_forgotten_room_still_comes_in_the_incremental_sync(self) -> None:
+        self.leave(self.bob, self.room)
+        self.api(self.bob).post(f"{V3}/rooms/{q(self.room)}/forget", {})
+        self.send_ok(self.alice, self.room, "after bob forgot")
+        body = self.sync(self.bob, since=self.token)
+        self.assertIn(self.room, body["rooms"]["leave"])
+        self.assertNotIn(self.room, body["rooms"].get("join", {}))
+        later = self.sync(self.bob, since=body["next_batch"])
+        self.assertEqual(later["rooms"], {})
+        include_leave = json.dumps({"room": {"include_leave": True}})
+        initial = self.sync(self.bob, filter=include_leave)
+        self.assertNotIn(self.room, initial["rooms"].get("leave", {}))
+
     def test_typing_and_receipts_are_ephemeral(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "read me")
         token = self.sync(self.bob, since=self.token)["next_batch"]
