@@ -398,10 +398,17 @@ def _left_rooms(
             [membership.room], after, leave.stream_ordering, limit, request.timeline
         )[membership.room.pk]
         events = data.visible(request.user.user_id, events)
-        state = data.state_maps(
-            [events[0].state_group_before_id if events else leave.state_group_id]
-        )
-        ids = next(iter(state.values()), {}).values() if state else []
+        start = events[0].state_group_before_id if events else leave.state_group_id
+        # As for joined rooms: an incremental sync has the state between the token and
+        # the timeline's start (none when the timeline has all since the token).
+        at_since = None
+        if since is not None and limited:
+            last = data.last_events_at([membership.room], since.events).get(membership.room.pk)
+            at_since = last.state_group_id if last is not None else None
+        maps = data.state_maps([start, at_since])
+        state = maps.get(start or -1, {}) if since is None or limited or not events else {}
+        before = maps.get(at_since or -1, {})
+        ids = [v for k, v in state.items() if before.get(k) != v]
         state_events = data.state_events(
             set(ids) - {e.event_id for e in events}, viewer, request.state
         )

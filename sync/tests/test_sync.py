@@ -95,7 +95,8 @@ class IncrementalSyncTests(RoomTestCase):
             "timeline": {"types": ["m.room.message"]},
             "state": {"types": ["m.room.topic"]},
         }
-        body = self.sync(self.bob, since=self.token, filter=json.dumps({"room": room_filter}))
+        room_filter["include_leave"] = True
+        body = self.sync(self.bob, filter=json.dumps({"room": room_filter}))
         left = body["rooms"]["leave"][self.room]
         self.assertEqual(bodies(left["timeline"]["events"]), ["before"])
         self.assertEqual({e["type"] for e in left["state"]["events"]}, {"m.room.topic"})
@@ -170,6 +171,13 @@ class IncrementalSyncTests(RoomTestCase):
         include_leave = json.dumps({"room": {"include_leave": True}})
         initial = self.sync(self.bob, filter=include_leave)
         self.assertNotIn(self.room, initial["rooms"].get("leave", {}))
+
+    def test_incremental_leave_has_no_state_beside_a_whole_timeline(self) -> None:
+        self.leave(self.bob, self.room)
+        left = self.sync(self.bob, since=self.token)["rooms"]["leave"][self.room]
+        self.assertEqual([e["type"] for e in left["timeline"]["events"]], ["m.room.member"])
+        self.assertFalse(left["timeline"]["limited"])
+        self.assertEqual(left["state"]["events"], [])
 
     def test_typing_and_receipts_are_ephemeral(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "read me")
