@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
+from accounts.models import User
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
 from rooms.events import load_pdus
@@ -54,6 +55,12 @@ def search_users(searcher: str, term: str, limit: int) -> JsonDict:
             entry["display_name"] = displayname
         if avatar_url and "avatar_url" not in entry:
             entry["avatar_url"] = avatar_url
+    # Local users appear with their profile, not a name they took in one room.
+    for user_id, displayname, avatar_url in User.objects.filter(
+        user_id__in=list(found), is_active=True
+    ).values_list("user_id", "displayname", "avatar_url"):
+        profile = {"display_name": displayname, "avatar_url": avatar_url}
+        found[user_id] = {"user_id": user_id, **{k: v for k, v in profile.items() if v}}
     needle = term.casefold()
 
     def rank(entry: JsonDict) -> tuple[int, str]:
