@@ -28,6 +28,7 @@ PACKAGE_PREFIX = "github.com/matrix-org/complement/"
 HEADER = ["package", "test", "result", "note"]
 Key = tuple[str, str]
 
+LOCAL_URL = re.compile(r"https?://127\.0\.0\.1:\d+")  # ports differ from run to run
 ANSI = re.compile(r"\x1b?\[[0-9;]*m")
 NOISE = re.compile(
     r"\[CSAPI\] (GET|PUT|POST|DELETE) .* => [23]\d\d |^=== |^--- |^\s*$|"
@@ -72,7 +73,7 @@ def failure_line(lines: list[str]) -> str:
     ):
         for candidate in group:
             if candidate and not NOISE.search(candidate):
-                return candidate.replace("\t", " ")[:200]
+                return LOCAL_URL.sub("", candidate.replace("\t", " "))[:200]
     return ""
 
 
