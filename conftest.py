@@ -49,8 +49,9 @@ def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
 def _forget_process_shortcuts() -> None:
     """Per-process shortcuts (presence marks) must not leak from one test to the next,
     whose database was rolled back."""
-    from federation.actions import outbound
+    from federation.actions import backfill, outbound
     from sync import presence
 
     presence._recently_marked.clear()
     outbound.forget_cached_servers()
+    backfill.forget_idle_rooms()

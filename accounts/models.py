@@ -95,6 +95,15 @@ class AccessToken(models.Model):
     used = models.BooleanField(default=False)
 
 
+class OpenIdToken(models.Model):
+    """A token a user handed to a third party (an integration manager, a widget) so it
+    can learn who they are from GET /_matrix/federation/v1/openid/userinfo; by hash."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    expires_ts = models.BigIntegerField(db_index=True)
+
+
 class RegistrationToken(models.Model):
     """A token that allows registering when MATRIXHS_REGISTRATION=token."""
 

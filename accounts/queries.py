@@ -180,6 +180,17 @@ def ignored_users(user: User) -> frozenset[str]:
     return frozenset(ignored) if isinstance(ignored, dict) else frozenset()
 
 
+def room_tags(user: User, room_id: str) -> JsonDict:
+    """The user's tags of a room ({tag: {"order": ...}}), from its m.tag account data."""
+    content = (
+        AccountData.objects.filter(user=user, room_id=room_id, type="m.tag")
+        .values_list("content", flat=True)
+        .first()
+    )
+    tags = content.get("tags") if isinstance(content, dict) else None
+    return tags if isinstance(tags, dict) else {}
+
+
 def room_account_data(user: User, room_id: str) -> list[JsonDict]:
     """All the user's account data for one room, as events."""
     rows = AccountData.objects.filter(user=user, room_id=room_id).values_list("type", "content")

@@ -13,7 +13,7 @@ from matrixhs.http import (
 
 
 class RegisterBody(serializers.Serializer):
-    auth = JsonObjectField(required=False)
+    auth = JsonObjectField(required=False, allow_null=True)
     username = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     password = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     device_id = StrictCharField(required=False, trim_whitespace=False)
@@ -51,13 +51,13 @@ class RefreshBody(serializers.Serializer):
 
 
 class ChangePasswordBody(serializers.Serializer):
-    auth = JsonObjectField(required=False)
+    auth = JsonObjectField(required=False, allow_null=True)
     new_password = StrictCharField(allow_blank=True, trim_whitespace=False)
     logout_devices = StrictBooleanField(required=False, default=True)
 
 
 class DeactivateBody(serializers.Serializer):
-    auth = JsonObjectField(required=False)
+    auth = JsonObjectField(required=False, allow_null=True)
     erase = StrictBooleanField(required=False, default=False)
     id_server = StrictCharField(required=False)
 
@@ -67,9 +67,9 @@ class DeviceUpdateBody(serializers.Serializer):
 
 
 class DeviceDeleteBody(serializers.Serializer):
-    auth = JsonObjectField(required=False)
+    auth = JsonObjectField(required=False, allow_null=True)
 
 
 class DeleteDevicesBody(serializers.Serializer):
-    auth = JsonObjectField(required=False)
+    auth = JsonObjectField(required=False, allow_null=True)
     devices = StringListField()

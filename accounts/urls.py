@@ -26,6 +26,7 @@ client_patterns = [
         "user/<str:user_id>/rooms/<str:room_id>/account_data/<str:data_type>",
         views.AccountDataView.as_view(),
     ),
+    path("user/<str:user_id>/openid/request_token", views.OpenIdRequestTokenView.as_view()),
 ]
 
 # Served under /_matrix/client/v1/.

@@ -14,6 +14,7 @@ from accounts import queries
 from accounts.actions import shared_secret, tokens, uia
 from accounts.actions.account_data import do_set_account_data
 from accounts.actions.devices import do_delete_devices, do_rename_device
+from accounts.actions.openid import do_request_openid_token
 from accounts.actions.profile import (
     check_profile_field,
     check_profile_key,
@@ -41,6 +42,7 @@ from accounts.schemas import (
     RegisterBody,
     SharedSecretRegisterBody,
 )
+from federation.queries.profile import remote_profile
 from matrixhs.errors import (
     BadJson,
     Codes,
@@ -58,6 +60,7 @@ from matrixhs.http import (
     room_id_param,
     user_id_param,
 )
+from matrixhs.protocol.ids import server_name_of
 from matrixhs.ratelimit import client_ip
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
@@ -318,11 +321,18 @@ class DeleteDevicesView(MatrixView):
 # --- Profile ------------------------------------------------------------------------------
 
 
+def _profile(user_id: str, field: str | None = None) -> JsonDict:
+    """A local user's profile, or a remote user's as their server answers it."""
+    if server_name_of(user_id) != settings.MATRIXHS_SERVER_NAME:
+        return remote_profile(user_id, field)
+    return queries.get_profile(user_id)
+
+
 class ProfileView(MatrixView):
     allow_guests = True
 
     def get(self, request: Request, user_id: str) -> Response:
-        return Response(queries.get_profile(user_id_param(user_id)))
+        return Response(_profile(user_id_param(user_id)))
 
 
 class ProfileFieldView(MatrixView):
@@ -334,7 +344,7 @@ class ProfileFieldView(MatrixView):
 
     def get(self, request: Request, user_id: str, key: str) -> Response:
         check_profile_key(key)
-        profile = queries.get_profile(user_id_param(user_id))
+        profile = _profile(user_id_param(user_id), key)
         if key not in profile:
             raise NotFound("Profile field not found")
         return Response({key: profile[key]})
@@ -411,3 +421,15 @@ class SharedSecretRegisterView(MatrixView):
             )
             result = _sign_in(request, user, {"refresh_token": False})
         return Response(result)
+
+
+# --- OpenID -------------------------------------------------------------------------------
+
+
+class OpenIdRequestTokenView(MatrixView):
+    """POST /user/{userId}/openid/request_token."""
+
+    def post(self, request: Request, user_id: str) -> Response:
+        queries.access_own_user(request.requester, user_id_param(user_id))
+        parse_json_object(request)
+        return Response(do_request_openid_token(request.requester.user))

@@ -127,6 +127,9 @@ class DeviceListChange(models.Model):
     user_id = models.CharField(max_length=255)
     stream_id = models.BigIntegerField()
     observer_user_id = models.CharField(max_length=255, null=True, blank=True)
+    #: The device that changed, for a change of one of our users' devices: other
+    #: servers are sent an ``m.device_list_update`` for it (``stream_id`` is its ID).
+    device_id = models.CharField(max_length=255, null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -148,21 +151,18 @@ class ToDeviceMessage(models.Model):
         indexes = [models.Index(fields=["device", "stream_id"], name="to_device_inbox")]
 
 
-class OutboundToDevice(models.Model):
-    """To-device messages for users on another server: the content of one
-    ``m.direct_to_device`` EDU, kept until federation delivers it."""
+class ToDeviceReceived(models.Model):
+    """An ``m.direct_to_device`` EDU already delivered here: a server that sends it
+    again (a retried transaction under a new ID) does not deliver it twice."""
 
-    destination = models.CharField(max_length=255)
-    stream_id = models.BigIntegerField()
-    sender = models.CharField(max_length=255)
-    type = models.CharField(max_length=255)
-    message_id = models.CharField(max_length=64, unique=True)
-    #: {user_id: {device_id or "*": content}}
-    messages = models.JSONField()
-    created_ts = models.BigIntegerField()
+    origin = models.CharField(max_length=255)
+    message_id = models.CharField(max_length=255)
+    received_ts = models.BigIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["destination", "id"], name="to_device_outbound_queue")]
+        constraints = [
+            models.UniqueConstraint(fields=["origin", "message_id"], name="to_device_received")
+        ]
 
 
 class ToDeviceTransaction(models.Model):

@@ -143,6 +143,68 @@ def query_keys(requester_id: str, query: dict[str, list[str]], timeout_ms: int) 
     return body
 
 
+def local_keys_for_server(query: dict[str, list[str]]) -> JsonDict:
+    """The answer to another server's /user/keys/query: our users' devices and master
+    and self-signing keys, with the signatures the users made themselves (what anyone
+    may see); users of other servers are left out."""
+    local, _ = split_by_server(query)
+    signatures = _visible_signatures("", local)
+    body: JsonDict = {
+        "device_keys": _local_device_keys({u: query[u] for u in local}, signatures),
+        **_local_cross_signing_keys("", local, signatures),
+    }
+    del body["user_signing_keys"]
+    return body
+
+
+def device_list_for_server(user_id: str) -> JsonDict:
+    """The answer to another server's GET /user/devices/{userId}: the devices with keys,
+    their names, the cross-signing keys, and the position of the list's last change.
+
+    Raises:
+        NotFound: no such user here.
+    """
+    if not is_local(user_id) or not User.objects.filter(user_id=user_id).exists():
+        raise NotFound("No such user here")
+    keys = local_keys_for_server({user_id: []})
+    devices = []
+    for device_id, device_keys in sorted(keys["device_keys"][user_id].items()):
+        entry: JsonDict = {"device_id": device_id, "keys": device_keys}
+        name = device_keys.pop("unsigned", {}).get("device_display_name")
+        if name:
+            entry["device_display_name"] = name
+        devices.append(entry)
+    body: JsonDict = {
+        "user_id": user_id,
+        "stream_id": device_list_position(user_id),
+        "devices": devices,
+    }
+    return {**body, **local_signing_keys(user_id)}
+
+
+def local_signing_keys(user_id: str) -> JsonDict:
+    """``master_key`` and ``self_signing_key`` of one of our users (those they have)."""
+    keys = _local_cross_signing_keys("", [user_id], _visible_signatures("", [user_id]))
+    body: JsonDict = {}
+    if user_id in keys["master_keys"]:
+        body["master_key"] = keys["master_keys"][user_id]
+    if user_id in keys["self_signing_keys"]:
+        body["self_signing_key"] = keys["self_signing_keys"][user_id]
+    return body
+
+
+def device_list_position(user_id: str) -> int:
+    """The position of the last change of the user's device list seen by everyone
+    (0: never changed)."""
+    last = (
+        DeviceListChange.objects.filter(user_id=user_id, observer_user_id__isnull=True)
+        .order_by("-stream_id")
+        .values_list("stream_id", flat=True)
+        .first()
+    )
+    return last or 0
+
+
 #: {(target user ID, target key ID): [(signer, signing key ID, signature)]}
 Signatures = dict[tuple[str, str], list[tuple[str, str, str]]]
 

@@ -34,7 +34,7 @@ class DeviceSigningUploadBody(serializers.Serializer):
     master_key = JsonObjectField(required=False, allow_null=True)
     self_signing_key = JsonObjectField(required=False, allow_null=True)
     user_signing_key = JsonObjectField(required=False, allow_null=True)
-    auth = JsonObjectField(required=False)
+    auth = JsonObjectField(required=False, allow_null=True)
 
 
 class SendToDeviceBody(serializers.Serializer):

@@ -48,6 +48,24 @@ class OutboundPdu(models.Model):
         ]
 
 
+class OutboundEdu(models.Model):
+    """An EDU owed to a destination (typing, receipts, to-device messages...), sent with
+    the PDUs of the next transactions, in the order it was queued. One that carries only
+    a passing state (typing) expires: past ``expires_ms`` it is dropped unsent."""
+
+    destination = models.CharField(max_length=255)
+    edu_type = models.CharField(max_length=255)
+    content = models.JSONField()
+    created_ms = models.BigIntegerField()
+    #: 0: never expires.
+    expires_ms = models.BigIntegerField(default=0)
+    #: The transaction carrying it, once one was started (see OutboundPdu.txn_id).
+    txn_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["destination", "id"], name="outbound_edu_queue")]
+
+
 class InboundTransaction(models.Model):
     """A transaction another server sent us, with our answer: a resend gets the same
     answer and changes nothing (server-server API: transactions are idempotent)."""

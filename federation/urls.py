@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from federation.views import queries, rooms
+from federation.views import devices, queries, rooms
 from matrixhs.protocol.events import Membership
 
 v1_patterns = [
@@ -34,6 +34,10 @@ v1_patterns = [
     path("query/profile", queries.QueryProfileView.as_view()),
     path("query/directory", queries.QueryDirectoryView.as_view()),
     path("publicRooms", queries.PublicRoomsView.as_view()),
+    path("openid/userinfo", queries.OpenIdUserInfoView.as_view()),
+    path("user/devices/<str:user_id>", devices.UserDevicesView.as_view()),
+    path("user/keys/query", devices.UserKeysQueryView.as_view()),
+    path("user/keys/claim", devices.UserKeysClaimView.as_view()),
 ]
 
 v2_patterns = [

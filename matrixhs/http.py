@@ -243,11 +243,14 @@ class MatrixView(APIView):
     anonymous_methods: tuple[str, ...] = ()
     allow_guests: bool | tuple[str, ...] = False
     rate_limit: str | None = "client"
+    #: False: the endpoint is not the client API's, an ``access_token`` there is not ours
+    #: to check (the OpenID userinfo lookup).
+    client_tokens = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         required = self.requires_auth and request.method not in self.anonymous_methods
-        requester = auth.authenticate(request, required=required)
+        requester = auth.authenticate(request, required=required) if self.client_tokens else None
         request.requester = requester  # type: ignore[attr-defined]
         if requester is not None and requester.is_guest and not self.guests_may(request):
             raise Forbidden("Guest access is not allowed here", Codes.GUEST_ACCESS_FORBIDDEN)

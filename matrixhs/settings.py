@@ -342,6 +342,9 @@ MATRIXHS_URL_PREVIEW_MAX_REDIRECTS = env_int("MATRIXHS_URL_PREVIEW_MAX_REDIRECTS
 #: How long a preview is served from the cache (ms).
 MATRIXHS_URL_PREVIEW_CACHE_MS = env_int("MATRIXHS_URL_PREVIEW_CACHE_MS", 3600 * 1000)
 
+#: How long a request to another server may take.
+MATRIXHS_FEDERATION_TIMEOUT_S = env_int("MATRIXHS_FEDERATION_TIMEOUT_S", 30)
+
 # --- Services -----------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL", "")

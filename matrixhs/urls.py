@@ -18,6 +18,7 @@ from media.urls import federation_v1_patterns as media_federation_v1
 from media.urls import media_v1_patterns, media_v3_patterns
 from push.urls import client_patterns as push_client
 from rooms.urls import client_patterns as rooms_client
+from rooms.urls import client_unstable_patterns as rooms_client_unstable
 from rooms.urls import client_v1_patterns as rooms_client_v1
 from sync.urls import client_patterns as sync_client
 from sync.urls import client_startup_patterns as sync_client_startup
@@ -40,7 +41,7 @@ urlpatterns = [
     path("_matrix/media/v1/", include(media_v1_patterns)),
     path("_matrix/federation/v1/", include([*federation_v1, *media_federation_v1])),
     path("_matrix/federation/v2/", include(federation_v2)),
-    path("_matrix/client/unstable/", include(e2ee_client_unstable)),
+    path("_matrix/client/unstable/", include([*e2ee_client_unstable, *rooms_client_unstable])),
     path("_synapse/admin/v1/", include(accounts_synapse_admin_v1)),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),

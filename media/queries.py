@@ -40,13 +40,18 @@ def is_frozen_for_legacy(media: Media) -> bool:
 
 
 def access_media(
-    server_name: str, media_id: str, timeout_ms: int = 0, legacy: bool = False
+    server_name: str,
+    media_id: str,
+    timeout_ms: int = 0,
+    legacy: bool = False,
+    allow_remote: bool = True,
 ) -> Media:
     """The media a download or thumbnail request names, once it has content.
 
     Args:
         timeout_ms: how long to wait for a pending upload (capped by a setting).
         legacy: the request came through an unauthenticated /_matrix/media/v3 endpoint.
+        allow_remote: whether media of other servers not stored here may be fetched.
 
     Raises:
         InvalidParam: a malformed server name or media ID.
@@ -57,7 +62,7 @@ def access_media(
     check_mxc(server_name, media_id)
     media = Media.objects.filter(server_name=server_name, media_id=media_id).first()
     if media is None:
-        if server_name == settings.MATRIXHS_SERVER_NAME:
+        if server_name == settings.MATRIXHS_SERVER_NAME or not allow_remote:
             raise NotFound("Unknown media")
         media = fetch_remote_media(server_name, media_id)
     if media.is_quarantined or (legacy and is_frozen_for_legacy(media)):

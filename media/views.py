@@ -108,13 +108,20 @@ class DownloadView(MatrixView):
         self, request: Request, server_name: str, media_id: str, file_name: str | None = None
     ) -> StreamingHttpResponse:
         timeout_ms = query_int(request, "timeout_ms", _DEFAULT_TIMEOUT_MS)
-        media = queries.access_media(server_name, media_id, timeout_ms, legacy=self.legacy)
+        media = queries.access_media(
+            server_name, media_id, timeout_ms, self.legacy, _allow_remote(request)
+        )
         return _download(media, file_name)
 
 
 class LegacyDownloadView(DownloadView):
     requires_auth = False
     legacy = True
+
+
+def _allow_remote(request: Request) -> bool:
+    """The legacy endpoints' ``allow_remote`` (default true): false, nothing is fetched."""
+    return request.query_params.get("allow_remote", "true").lower() != "false"
 
 
 def _thumbnail_params(request: Request) -> tuple[int, int, str, bool]:
@@ -161,7 +168,9 @@ class ThumbnailView(MatrixView):
     def get(self, request: Request, server_name: str, media_id: str) -> StreamingHttpResponse:
         width, height, method, animated = _thumbnail_params(request)
         timeout_ms = query_int(request, "timeout_ms", _DEFAULT_TIMEOUT_MS)
-        media = queries.access_media(server_name, media_id, timeout_ms, legacy=self.legacy)
+        media = queries.access_media(
+            server_name, media_id, timeout_ms, self.legacy, _allow_remote(request)
+        )
         return thumbnail_of(media, width, height, method, animated)
 
 

@@ -1105,13 +1105,17 @@ def _has_successor(room: Room, event_id: str) -> bool:
 def _ordering_depth(room: Room, pdu: JsonDict) -> int:
     """The depth this server orders the event by: its claimed depth, but at most one more
     than its deepest known prev event (or than the room's deepest event when none is
-    known), so that a remote server cannot push its events past everything else."""
+    known), so that a remote server cannot push its events past everything else. The
+    room's first timeline event here (our join, from a resident server's template) keeps
+    its claimed depth: history backfilled later orders before it."""
     claimed = pdu["depth"] if isinstance(pdu.get("depth"), int) else 0
     prevs = prev_event_ids(pdu)
     deepest = Event.objects.filter(room=room, event_id__in=prevs).aggregate(d=Max("depth"))["d"]
     if deepest is None:
         deepest = Event.objects.filter(room=room, outlier=False).aggregate(d=Max("depth"))["d"]
-    return max(0, min(claimed, (deepest or 0) + 1))
+    if deepest is None:
+        return max(0, claimed)
+    return max(0, min(claimed, deepest + 1))
 
 
 def _group_for_state(room: Room, state: StateMap, prev_ids: list[str]) -> StateGroup:

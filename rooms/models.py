@@ -97,6 +97,7 @@ class Event(models.Model):
             models.Index(fields=["room", "depth", "stream_ordering"], name="event_room_topo"),
             models.Index(fields=["relates_to", "rel_type"], name="event_relation"),
             models.Index(fields=["room", "type", "state_key"], name="event_room_state"),
+            models.Index(fields=["room", "origin_server_ts"], name="event_room_ts"),
         ]
 
     def __str__(self) -> str:

@@ -93,6 +93,10 @@ class ReportBody(serializers.Serializer):
     score = StrictIntegerField(required=False, min_value=-100, max_value=0)
 
 
+class UpgradeRoomBody(serializers.Serializer):
+    new_version = StrictCharField()
+
+
 class PublicRoomsBody(serializers.Serializer):
     limit = StrictIntegerField(required=False, min_value=0)
     since = StrictCharField(required=False)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from rooms.views import create, directory, events, membership, receipts, relations
+from rooms.views import create, directory, events, membership, receipts, relations, tags
 
 R = "rooms/<str:room_id>"
 
@@ -41,6 +41,9 @@ client_patterns = [
     path("publicRooms", directory.PublicRoomsView.as_view()),
     path("user_directory/search", directory.UserDirectorySearchView.as_view()),
     path(f"{R}/initialSync", events.RoomInitialSyncView.as_view()),
+    path(f"{R}/upgrade", create.UpgradeRoomView.as_view()),
+    path(f"user/<str:user_id>/{R}/tags", tags.TagsView.as_view()),
+    path(f"user/<str:user_id>/{R}/tags/<str:tag>", tags.TagView.as_view()),
 ]
 
 # Served under /_matrix/client/v1/.
@@ -52,4 +55,14 @@ client_v1_patterns = [
         relations.RelationsView.as_view(),
     ),
     path(f"{R}/threads", relations.ThreadsView.as_view()),
+    path(f"{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
+    path(f"{R}/hierarchy", directory.HierarchyView.as_view()),
+    path("room_summary/<str:room>", directory.RoomSummaryView.as_view()),
+]
+
+# Served under /_matrix/client/unstable/: paths of MSCs that clients still call.
+client_unstable_patterns = [
+    path(f"org.matrix.msc3030/{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
+    path("im.nheko.summary/summary/<str:room>", directory.RoomSummaryView.as_view()),
+    path("im.nheko.summary/rooms/<str:room>/summary", directory.RoomSummaryView.as_view()),
 ]

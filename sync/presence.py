@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import User
+from federation.actions.outbound import share_presence
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.notifier import notify_users_on_commit
 from matrixhs.protocol.events import EventTypes, Membership
@@ -99,6 +100,41 @@ def _apply(row: Presence, fields: JsonDict) -> None:
         row.stream_id = next_position(Stream.PRESENCE)
         notify_users_on_commit(audience)
     row.save()
+    if visible:
+        _share([row])
+
+
+def _share(rows: list[Presence]) -> None:
+    """Send our users' changed presence to the servers sharing a room with them."""
+    now = now_ms()
+    here = settings.MATRIXHS_SERVER_NAME
+    pushes = [
+        {"user_id": row.user_id, **format_presence(row, now)}
+        for row in rows
+        if server_name_of(row.user_id) == here
+    ]
+    if pushes:
+        share_presence(pushes)
+
+
+def receive_remote_presence(user_id: str, content: JsonDict) -> None:
+    """The presence another server sent us for one of its users (an ``m.presence`` push
+    entry, checked by the caller). It lasts until OFFLINE_AFTER_MS without news."""
+    if not presence_enabled():
+        return
+    now = now_ms()
+    ago = content.get("last_active_ago")
+    status_msg = content.get("status_msg")
+    fields: JsonDict = {
+        "state": content["presence"],
+        "status_msg": status_msg if isinstance(status_msg, str) else None,
+        "currently_active": content.get("currently_active") is True,
+        "last_sync_ts": now,
+    }
+    if isinstance(ago, int) and ago >= 0:
+        fields["last_active_ts"] = now - ago
+    with transaction.atomic():
+        _apply(_locked_row(user_id), fields)
 
 
 def do_set_presence(user: User, state: str, status_msg: str | None = None) -> None:
@@ -199,6 +235,7 @@ def expire_idle_presence(now: int | None = None) -> int:
                 row.stream_id = position
             Presence.objects.bulk_update(rows, ["state", "currently_active", "stream_id"])
             notify_users_on_commit(audience)
+            _share(rows)
         changed += len(rows)
 
 

@@ -9,7 +9,7 @@ import string
 from django.db import transaction
 
 from accounts.models import Device, User
-from e2ee.actions.devices import on_devices_deleted
+from e2ee.actions.devices import on_devices_deleted, record_device_list_change
 from matrixhs.errors import Forbidden, InvalidParam
 from matrixhs.notifier import notify_users_on_commit
 from matrixhs.time import now_ms
@@ -115,8 +115,11 @@ def do_create_device(user: User, device_id: str, display_name: str | None) -> De
 
 def do_rename_device(device: Device, display_name: str | None) -> None:
     check_device_display_name(display_name)
-    device.display_name = display_name
-    device.save(update_fields=["display_name"])
+    with transaction.atomic():
+        device.display_name = display_name
+        device.save(update_fields=["display_name"])
+        # Other users see device names in /keys/query: their clients ask again.
+        record_device_list_change([device.user.user_id], device_ids=[device.device_id])
 
 
 def do_delete_devices(user: User, device_ids: list[str]) -> int:

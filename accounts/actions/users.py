@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from django.conf import settings
@@ -15,6 +16,8 @@ from matrixhs.protocol.ids import MAX_ID_BYTES, is_valid_localpart, user_id_for
 from matrixhs.time import now_ms
 
 MAX_PASSWORD_LENGTH = 512
+
+logger = logging.getLogger(__name__)
 
 
 class UsernameError(MatrixError):
@@ -142,7 +145,8 @@ def do_set_password(
 
 
 def do_deactivate_user(user: User, erase: bool = False) -> None:
-    """Deactivate an account for good: no login, no tokens, no devices.
+    """Deactivate an account for good: no login, no tokens, no devices, no rooms (it
+    leaves them once this commits; rooms.actions.membership finishes what a crash left).
 
     The user ID stays reserved. With ``erase`` the profile is cleared too.
     """
@@ -159,6 +163,16 @@ def do_deactivate_user(user: User, erase: bool = False) -> None:
         do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
         user.access_tokens.all().delete()
         wake_ended_sessions_on_commit(user)
+        transaction.on_commit(lambda: _leave_rooms(user.user_id))
+
+
+def _leave_rooms(user_id: str) -> None:
+    from rooms.actions.membership import leave_rooms_of_deactivated_users
+
+    try:
+        leave_rooms_of_deactivated_users(user_id)
+    except Exception:  # the periodic job tries again
+        logger.exception("Leaving the rooms of deactivated %s failed", user_id)
 
 
 def do_set_admin(user: User, admin: bool) -> None:

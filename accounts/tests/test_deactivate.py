@@ -6,7 +6,7 @@ from matrixhs.testing import MatrixTestCase
 DEACTIVATE = "/_matrix/client/v3/account/deactivate"
 
 
-class DeactivateTests(MatrixTestCase):
+class DeactivateCase(MatrixTestCase):
     def deactivate(self, user: User, password: str, **extra: object) -> object:
         session = self.api(user).post(DEACTIVATE, {**extra}).body["session"]
         auth = {
@@ -17,6 +17,8 @@ class DeactivateTests(MatrixTestCase):
         }
         return self.api(user).post(DEACTIVATE, {"auth": auth, **extra})
 
+
+class DeactivateTests(DeactivateCase):
     def test_deactivation_ends_everything(self) -> None:
         response = self.deactivate(self.alice, self.password)
         self.assertEqual(response.status_code, 200, response.body)
@@ -63,3 +65,41 @@ class DeactivateTests(MatrixTestCase):
         self.assertTrue(User.objects.get(pk=self.alice.pk).is_active)
         response = self.api(self.alice).post(DEACTIVATE, {"auth": auth, "erase": False})
         self.assertEqual(response.status_code, 200, response.body)
+
+
+class DeactivatedAccountsLeaveRoomsTests(DeactivateCase):
+    def room(self, creator: User, **body: object) -> str:
+        got = self.api(creator).post("/_matrix/client/v3/createRoom", body)
+        self.assertEqual(got.status_code, 200, got.body)
+        return str(got.body["room_id"])
+
+    def members(self, room_id: str) -> list[str]:
+        got = self.api(self.alice).get(f"/_matrix/client/v3/rooms/{room_id}/joined_members")
+        return sorted(got.body["joined"])
+
+    def test_rooms_are_left_and_invites_rejected(self) -> None:
+        joined = self.room(self.alice, preset="public_chat")
+        self.assertEqual(
+            self.api(self.bob).post(f"/_matrix/client/v3/join/{joined}", {}).status_code, 200
+        )
+        invited = self.room(self.alice, invite=[self.bob.user_id])
+        with self.captureOnCommitCallbacks(execute=True):
+            self.deactivate(self.bob, self.password)
+        self.assertEqual(self.members(joined), [self.alice.user_id])
+        state = self.api(self.alice).get(
+            f"/_matrix/client/v3/rooms/{invited}/state/m.room.member/{self.bob.user_id}"
+        )
+        self.assertEqual(state.body["membership"], "leave")
+
+    def test_a_deactivation_cut_short_is_finished_by_the_job(self) -> None:
+        from accounts.actions.users import do_deactivate_user
+        from rooms.actions.membership import leave_rooms_of_deactivated_users
+
+        room = self.room(self.alice, preset="public_chat")
+        self.api(self.bob).post(f"/_matrix/client/v3/join/{room}", {})
+        with self.captureOnCommitCallbacks(execute=False):  # the process died here
+            do_deactivate_user(User.objects.get(pk=self.bob.pk))
+        self.assertEqual(self.members(room), sorted([self.alice.user_id, self.bob.user_id]))
+        self.assertEqual(leave_rooms_of_deactivated_users(), 1)
+        self.assertEqual(self.members(room), [self.alice.user_id])
+        self.assertEqual(leave_rooms_of_deactivated_users(), 0)

@@ -116,3 +116,18 @@ class PasswordTests(MatrixTestCase):
                 response = self.api().post(PASSWORD, {"new_password": "x", "auth": auth})
                 self.assert_matrix_error(response, 401, "M_FORBIDDEN")
                 self.assertEqual(len(hashes), 1, hashes)
+
+
+class NullAuthTests(MatrixTestCase):
+    """matrix-js-sdk starts interactive auth with ``"auth": null``."""
+
+    def test_null_auth_starts_interactive_auth(self) -> None:
+        for path, body in (
+            ("/_matrix/client/v3/account/password", {"auth": None, "new_password": "n3w pass"}),
+            ("/_matrix/client/v3/account/deactivate", {"auth": None}),
+            ("/_matrix/client/v3/delete_devices", {"auth": None, "devices": ["X"]}),
+        ):
+            got = self.api(self.alice).post(path, body)
+            self.assertEqual(got.status_code, 401, (path, got.body))
+            self.assertIn("flows", got.body)
+            self.assertIn("session", got.body)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import Device, User
-from e2ee.actions.devices import record_device_list_change
+from e2ee.actions.devices import record_device_list_change, share_signing_keys
 from e2ee.errors import BadSignature
 from e2ee.models import CrossSigningKey, CrossSigningSignature, DeviceKeys
 from e2ee.signed_keys import (
@@ -149,6 +149,7 @@ def do_upload_signing_keys(user: User, upload: SigningKeysUpload) -> None:
         public = {KeyType.MASTER, KeyType.SELF_SIGNING} & set(upload.changed)
         if public:
             record_device_list_change([user.user_id])
+            share_signing_keys(user.user_id)
         if KeyType.USER_SIGNING in upload.changed:
             record_device_list_change([user.user_id], observer_user_id=user.user_id)
 
@@ -227,8 +228,12 @@ def do_upload_signatures(user: User, body: dict[str, dict[str, JsonDict]]) -> Js
                     user, own, keys.get(target_user_id, {}), target_user_id, signed, batch
                 )
         CrossSigningSignature.objects.bulk_create(batch.rows, ignore_conflicts=True)
-        if any(row.target_user_id == user.user_id for row in batch.rows):
-            record_device_list_change([user.user_id])
+        targets = {r.target_key_id for r in batch.rows if r.target_user_id == user.user_id}
+        if targets:
+            devices = Device.objects.filter(user=user, device_id__in=targets).values_list(
+                "device_id", flat=True
+            )
+            record_device_list_change([user.user_id], device_ids=devices)
         others = {row.target_user_id for row in batch.rows} - {user.user_id}
         if others:
             record_device_list_change(others, observer_user_id=user.user_id)

@@ -161,7 +161,7 @@ def do_upload_keys(user: User, device: Device, upload: KeyUpload) -> None:
         for entry in upload.fallback_keys:
             _store_fallback_key(device, entry)
         if upload.device_keys is not None and _store_device_keys(user, device, upload.device_keys):
-            record_device_list_change([user.user_id])
+            record_device_list_change([user.user_id], device_ids=[device.device_id])
 
 
 def _store_device_keys(user: User, device: Device, key_json: str) -> bool:

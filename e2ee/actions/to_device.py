@@ -1,8 +1,9 @@
 """Send-to-device messages (spec "Send-to-Device messaging").
 
 A message to a local device waits in its inbox until the device acknowledges it (its next
-/sync names a later position); messages for other servers wait in the outbound table
-until federation delivers them.
+/sync names a later position); messages for other servers are queued for them as
+``m.direct_to_device`` EDUs (federation.actions.outbound), and theirs for our users
+arrive the same way (``deliver_remote_to_device``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import Device, User
-from e2ee.models import OutboundToDevice, ToDeviceMessage, ToDeviceTransaction
+from e2ee.models import ToDeviceMessage, ToDeviceReceived, ToDeviceTransaction
+from federation.actions.outbound import enqueue_edu
 from matrixhs.errors import BadJson, InvalidParam, JsonDict, TooLarge
 from matrixhs.notifier import notify_users_on_commit
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
@@ -83,7 +85,8 @@ def do_send_to_device(
         local = {u: m for u, m in messages.items() if server_name_of(u) == here}
         inbox = _local_deliveries(local)
         remote = {u: m for u, m in messages.items() if u not in local}
-        if not inbox and not remote:
+        _queue_remote(sender, event_type, remote)
+        if not inbox:
             return {}
         position = next_position(Stream.TO_DEVICE)
         ToDeviceMessage.objects.bulk_create(
@@ -96,7 +99,6 @@ def do_send_to_device(
             )
             for device_pk, _, content in inbox
         )
-        _queue_remote(sender, event_type, position, remote)
         notify_users_on_commit({user_id for _, user_id, _ in inbox})
     return {}
 
@@ -142,24 +144,53 @@ def _local_deliveries(local: Messages) -> list[tuple[int, str, JsonDict]]:
     return deliveries
 
 
-def _queue_remote(sender: User, event_type: str, position: int, remote: Messages) -> None:
-    """One outbound row (one future ``m.direct_to_device`` EDU) per destination."""
+def _queue_remote(sender: User, event_type: str, remote: Messages) -> None:
+    """One ``m.direct_to_device`` EDU per destination, sent once the caller commits."""
     by_server: dict[str, Messages] = {}
     for user_id, by_device in remote.items():
         by_server.setdefault(server_name_of(user_id), {})[user_id] = by_device
-    now = now_ms()
-    OutboundToDevice.objects.bulk_create(
-        OutboundToDevice(
-            destination=destination,
-            stream_id=position,
-            sender=sender.user_id,
-            type=event_type,
-            message_id=secrets.token_urlsafe(16),
-            messages=messages,
-            created_ts=now,
+    for destination, messages in sorted(by_server.items()):
+        content = {
+            "sender": sender.user_id,
+            "type": event_type,
+            "message_id": secrets.token_urlsafe(16),
+            "messages": messages,
+        }
+        enqueue_edu([destination], "m.direct_to_device", content)
+
+
+def deliver_remote_to_device(
+    origin: str, sender: str, event_type: str, message_id: str, messages: Messages
+) -> int:
+    """An ``m.direct_to_device`` EDU from ``origin``: its messages for our users go to
+    their devices' inboxes, once per (origin, message_id). Returns how many were delivered.
+    """
+    here = settings.MATRIXHS_SERVER_NAME
+    local = {u: m for u, m in messages.items() if isinstance(m, dict) and server_name_of(u) == here}
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ToDeviceReceived.objects.create(
+                    origin=origin, message_id=message_id, received_ts=now_ms()
+                )
+        except IntegrityError:
+            return 0
+        inbox = [(pk, u, c) for pk, u, c in _local_deliveries(local) if isinstance(c, dict)]
+        if not inbox:
+            return 0
+        position = next_position(Stream.TO_DEVICE)
+        ToDeviceMessage.objects.bulk_create(
+            ToDeviceMessage(
+                device_id=device_pk,
+                stream_id=position,
+                sender=sender,
+                type=event_type,
+                content=content,
+            )
+            for device_pk, _, content in inbox
         )
-        for destination, messages in sorted(by_server.items())
-    )
+        notify_users_on_commit({user_id for _, user_id, _ in inbox})
+    return len(inbox)
 
 
 def delete_to_device_up_to(user: User, device_id: str, position: int) -> int:

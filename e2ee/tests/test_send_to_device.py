@@ -5,8 +5,9 @@ from unittest import mock
 from accounts.actions.devices import do_login_device
 from accounts.models import User
 from e2ee.actions.to_device import delete_to_device_up_to
-from e2ee.models import OutboundToDevice, ToDeviceMessage
+from e2ee.models import ToDeviceMessage
 from e2ee.queries import to_device_messages
+from federation.models import OutboundEdu
 from matrixhs.streams import Stream, current_position
 from matrixhs.testing import MatrixTestCase
 
@@ -89,18 +90,19 @@ class SendToDeviceTests(MatrixTestCase):
                 "@erin:other.example": {"*": {"k": "e"}},
             }
         )
-        rows = {row.destination: row for row in OutboundToDevice.objects.all()}
+        rows = {row.destination: row for row in OutboundEdu.objects.all()}
         self.assertEqual(sorted(rows), ["other.example", "remote.example"])
-        row = rows["remote.example"]
-        self.assertEqual((row.sender, row.type), (self.alice.user_id, "m.test"))
+        self.assertEqual(rows["remote.example"].edu_type, "m.direct_to_device")
+        edu = rows["remote.example"].content
+        self.assertEqual((edu["sender"], edu["type"]), (self.alice.user_id, "m.test"))
         self.assertEqual(
-            row.messages,
+            edu["messages"],
             {
                 "@carol:remote.example": {"DEV": {"k": "v"}, "*": {"k": "all"}},
                 "@dave:remote.example": {"D2": {"k": "d"}},
             },
         )
-        self.assertNotEqual(rows["other.example"].message_id, row.message_id)
+        self.assertNotEqual(rows["other.example"].content["message_id"], edu["message_id"])
 
     def test_recipients_are_woken_after_commit(self) -> None:
         with mock.patch("matrixhs.notifier.notify_users") as notify:

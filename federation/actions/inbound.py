@@ -138,6 +138,37 @@ class Inbound:
         except room_events.StateUnknown as exc:
             raise Dropped("the state before the event could not be found") from exc
 
+    def receive_backfilled(self, pdus: Iterable[Any]) -> int:
+        """Store history from before the oldest events we have (a /backfill answer),
+        oldest first, each with the state before it; returns how many were stored."""
+        batch: dict[str, JsonDict] = {}
+        for pdu in pdus:
+            try:
+                event_id, event = self.checked(pdu)
+            except Dropped as exc:
+                logger.info("Dropped a backfilled event from %s: %s", self.origin, exc)
+                continue
+            batch[event_id] = event
+        known = room_events.events_with_state(self.room, batch)
+        stored = 0
+        for event_id, event in _topological(batch, prev_event_ids):
+            if event_id in known:
+                continue
+            self._fetch_auth_events(event_id, event)
+            missing = self._missing_prevs(event)
+            state = self._state_at_prevs(event, missing) if missing else None
+            if missing and state is None:
+                logger.info("No state before backfilled %s: left out", event_id)
+                continue
+            try:
+                outcome = room_events.persist_federated_event(
+                    self.room.room_id, event_id, event, state, backfilled=True
+                )
+            except room_events.StateUnknown:
+                continue
+            stored += outcome.accepted
+        return stored
+
     # --- auth events -------------------------------------------------------------------
 
     def _fetch_auth_events(self, event_id: str, pdu: JsonDict) -> None:

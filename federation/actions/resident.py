@@ -16,12 +16,15 @@ from typing import Any
 from django.conf import settings
 
 from federation.actions.inbound import Dropped, Inbound, Remote, Verifier
+from federation.keys import get_signing_key
 from federation.queries.events import state_and_auth_chain
 from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError, NotFound
 from matrixhs.protocol.event_auth import EventRejected, auth_types_for_event, recheck_auth
 from matrixhs.protocol.events import CREATE_KEY, EventTypes, Membership, membership_of
 from matrixhs.protocol.ids import server_name_of
+from matrixhs.protocol.signing import sign_event
 from rooms import events as room_events
+from rooms.actions.membership import AUTHORISER, restricted_join_authoriser
 from rooms.models import Room, RoomMembership
 from rooms.state import state_of_group
 
@@ -65,6 +68,8 @@ def make_membership(
             extra={"room_version": room.room_version},
         )
     content: JsonDict = {"membership": membership}
+    if membership == Membership.JOIN:
+        _authorise_restricted_join(room, user_id, content)
     rv, template = room_events.event_template(
         room_id, user_id, EventTypes.MEMBER, content, state_key=user_id
     )
@@ -74,7 +79,48 @@ def make_membership(
     return {"event": template, "room_version": rv.identifier}
 
 
+def _authorise_restricted_join(room: Room, user_id: str, content: JsonDict) -> None:
+    """A join to a restricted room by a user not invited nor joined names one of our
+    members who may invite, when the user is in one of the rooms the join rules allow
+    (spec "Restricted rooms"); we sign the join in send_join to vouch for it."""
+    current = (
+        RoomMembership.objects.filter(room=room, user_id=user_id)
+        .values_list("membership", flat=True)
+        .first()
+    )
+    if current in (Membership.JOIN, Membership.INVITE):
+        return
+    authoriser = restricted_join_authoriser(room, user_id)
+    if authoriser is not None:
+        content[AUTHORISER] = authoriser
+
+
+def _countersigned(room: Room, event: JsonDict) -> JsonDict:
+    """A join naming one of our users as its authoriser, with our signature added: we
+    vouch only for a user in one of the rooms the join rules allow.
+
+    Raises:
+        Forbidden: we cannot vouch for this join.
+    """
+    content, sender = event.get("content"), event.get("sender")
+    authoriser = content.get(AUTHORISER) if isinstance(content, dict) else None
+    if not isinstance(authoriser, str) or not authoriser.endswith(
+        f":{settings.MATRIXHS_SERVER_NAME}"
+    ):
+        return event
+    if not isinstance(sender, str) or restricted_join_authoriser(room, sender) is None:
+        raise Forbidden("This server cannot authorise the join: not in an allowed room")
+    rv = room_events.get_room_version(room.room_version)
+    try:
+        return sign_event(event, settings.MATRIXHS_SERVER_NAME, get_signing_key(), rv)
+    except ValueError as exc:
+        raise InvalidParam(f"The join cannot be signed: {exc}") from exc
+
+
 def _check_against_current_state(room: Room, template: JsonDict) -> None:
+    if AUTHORISER in template["content"]:  # we sign it in send_join
+        ours = settings.MATRIXHS_SERVER_NAME
+        template = {**template, "signatures": {ours: {"ed25519:send_join": ""}}}
     rv = room_events.get_room_version(room.room_version)
     keys = auth_types_for_event(template, rv) | {CREATE_KEY}
     state = room_events.current_state_ids(room, keys)
@@ -106,6 +152,8 @@ def send_membership(
         NotFound: we are not in the room.
     """
     room = _room_we_are_in(room_id)
+    if membership == Membership.JOIN and isinstance(pdu, dict):
+        pdu = _countersigned(room, pdu)
     inbound = Inbound(origin, room, remote, verify)
     try:
         checked_id, event = inbound.checked(pdu)
@@ -127,7 +175,10 @@ def send_membership(
     if outcome.rejected_reason is not None or outcome.soft_failed:
         raise Forbidden(f"The {membership} is not allowed: {outcome.rejected_reason or 'state'}")
     if membership == Membership.JOIN:
-        return _join_answer(room, event_id)
+        answer = _join_answer(room, event_id)
+        if AUTHORISER in event.get("content", {}):
+            answer["event"] = event
+        return answer
     if membership == Membership.KNOCK:
         return {"knock_room_state": knock_room_state(room)}
     return {}

@@ -2,8 +2,8 @@
 
 ``drain(destination)`` is what the Celery task and the in-process sender run. It holds
 the destination by a lease in the database (one transaction in flight per destination,
-across processes), sends up to 50 PDUs per transaction in the order they were queued,
-and deletes them only once the destination acknowledged the transaction. A transaction
+across processes), sends up to 50 PDUs and 100 EDUs per transaction in the order they
+were queued, and deletes them only once the destination acknowledged the transaction. A transaction
 that may have reached the destination before a crash is resent with the same ID, so the
 destination answers it from its cache. On failure the destination is backed off
 (exponentially from MATRIXHS_FEDERATION_RETRY_MIN_S to _MAX_S); a request from that
@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from federation.models import Destination, OutboundPdu
+from federation.models import Destination, OutboundEdu, OutboundPdu
 from matrixhs.errors import JsonDict
 from matrixhs.time import now_ms
 from rooms.events import load_pdus
@@ -29,6 +29,7 @@ from rooms.events import load_pdus
 logger = logging.getLogger(__name__)
 
 MAX_PDUS_PER_TRANSACTION = 50
+MAX_EDUS_PER_TRANSACTION = 100
 #: A queue longer than this for one room after an outage is cut to its newest events:
 #: the destination fetches the gap itself (get_missing_events), as the spec intends.
 CATCH_UP_KEEP = 20
@@ -46,9 +47,10 @@ def _default_sender(destination: str, txn_id: str, body: JsonDict) -> Any:
 
 
 def due_destinations(now: int | None = None) -> list[str]:
-    """Destinations with queued events that may be tried now."""
+    """Destinations with queued events or EDUs that may be tried now."""
     now = now_ms() if now is None else now
     queued = set(OutboundPdu.objects.values_list("destination", flat=True).distinct())
+    queued |= set(OutboundEdu.objects.values_list("destination", flat=True).distinct())
     waiting = set(
         Destination.objects.filter(server_name__in=queued, retry_at_ms__gt=now).values_list(
             "server_name", flat=True
@@ -79,15 +81,15 @@ def drain(destination: str, send: Sender | None = None) -> int:
     delivered = 0
     try:
         while True:
-            txn_id, event_ids = _next_transaction(destination)
-            if not event_ids:
+            txn_id, event_ids, edus = _next_transaction(destination)
+            if not txn_id:
                 return delivered
             pdus = load_pdus(event_ids)
             body: JsonDict = {
                 "origin": settings.MATRIXHS_SERVER_NAME,
                 "origin_server_ts": now_ms(),
                 "pdus": [pdus[e] for e in event_ids if e in pdus],
-                "edus": [],
+                "edus": edus,
             }
             try:
                 send(destination, str(txn_id), body)
@@ -95,37 +97,69 @@ def drain(destination: str, send: Sender | None = None) -> int:
                 _back_off(destination, exc)
                 return delivered
             OutboundPdu.objects.filter(destination=destination, txn_id=txn_id).delete()
+            OutboundEdu.objects.filter(destination=destination, txn_id=txn_id).delete()
             delivered += len(event_ids)
             mark_reachable(destination)
     finally:
         _release(destination)
 
 
-def _next_transaction(destination: str) -> tuple[int, list[str]]:
+def _next_transaction(destination: str) -> tuple[int, list[str], list[JsonDict]]:
     """The transaction to send next: one already started (a resend), or the next up to
-    50 queued events under a new transaction ID."""
+    50 queued events and 100 EDUs under a new transaction ID (0: nothing to send)."""
     with transaction.atomic():
-        started = list(
-            OutboundPdu.objects.filter(destination=destination, txn_id__isnull=False)
+        txn_id = _started(destination)
+        if not txn_id:
+            _catch_up(destination)
+            OutboundEdu.objects.filter(
+                destination=destination, txn_id__isnull=True, expires_ms__gt=0
+            ).filter(expires_ms__lt=now_ms()).delete()
+            pdus = list(
+                OutboundPdu.objects.filter(destination=destination)
+                .order_by("id")
+                .values_list("id", flat=True)[:MAX_PDUS_PER_TRANSACTION]
+            )
+            edus = list(
+                OutboundEdu.objects.filter(destination=destination)
+                .order_by("id")
+                .values_list("id", flat=True)[:MAX_EDUS_PER_TRANSACTION]
+            )
+            if not pdus and not edus:
+                return 0, [], []
+            row = Destination.objects.select_for_update().get(server_name=destination)
+            txn_id = row.next_txn_id
+            Destination.objects.filter(pk=row.pk).update(next_txn_id=F("next_txn_id") + 1)
+            OutboundPdu.objects.filter(id__in=pdus).update(txn_id=txn_id)
+            OutboundEdu.objects.filter(id__in=edus).update(txn_id=txn_id)
+        event_ids = list(
+            OutboundPdu.objects.filter(destination=destination, txn_id=txn_id)
             .order_by("id")
-            .values_list("txn_id", "event_id")
+            .values_list("event_id", flat=True)
         )
-        if started:
-            txn_id = started[0][0]
-            return txn_id, [e for t, e in started if t == txn_id]
-        _catch_up(destination)
-        batch = list(
-            OutboundPdu.objects.filter(destination=destination)
+        edus = [
+            {"edu_type": edu_type, "content": content}
+            for edu_type, content in OutboundEdu.objects.filter(
+                destination=destination, txn_id=txn_id
+            )
             .order_by("id")
-            .values_list("id", "event_id")[:MAX_PDUS_PER_TRANSACTION]
-        )
-        if not batch:
-            return 0, []
-        row = Destination.objects.select_for_update().get(server_name=destination)
-        txn_id = row.next_txn_id
-        Destination.objects.filter(pk=row.pk).update(next_txn_id=F("next_txn_id") + 1)
-        OutboundPdu.objects.filter(id__in=[pk for pk, _ in batch]).update(txn_id=txn_id)
-        return txn_id, [event_id for _, event_id in batch]
+            .values_list("edu_type", "content")
+        ]
+        return txn_id, event_ids, edus
+
+
+def _started(destination: str) -> int:
+    """The ID of a transaction started and not acknowledged (0: none)."""
+    ids = [
+        OutboundPdu.objects.filter(destination=destination, txn_id__isnull=False)
+        .order_by("id")
+        .values_list("txn_id", flat=True)
+        .first(),
+        OutboundEdu.objects.filter(destination=destination, txn_id__isnull=False)
+        .order_by("id")
+        .values_list("txn_id", flat=True)
+        .first(),
+    ]
+    return min((i for i in ids if i), default=0)
 
 
 def _catch_up(destination: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from federation.actions.edus import receive_edus
 from federation.actions.inbound import Remote, Verifier, receive_pdus
 from federation.models import InboundTransaction
 from federation.queries.graph import acl_allows
@@ -40,9 +41,15 @@ def _acl_allows(origin: str, pdu: Any) -> bool:
 
 
 def receive_transaction(
-    origin: str, txn_id: str, pdus: list[Any], remote: Remote, verify: Verifier
+    origin: str,
+    txn_id: str,
+    pdus: list[Any],
+    remote: Remote,
+    verify: Verifier,
+    edus: list[Any] | None = None,
 ) -> JsonDict:
-    """The answer to a transaction: ``{"pdus": {event_id: {} or {"error": ...}}}``.
+    """The answer to a transaction: ``{"pdus": {event_id: {} or {"error": ...}}}``; its
+    EDUs are applied after its PDUs.
 
     PDUs in a room whose server ACL denies ``origin`` are dropped unanswered.
     """
@@ -52,6 +59,7 @@ def receive_transaction(
             return done.response  # type: ignore[no-any-return]
         allowed = [pdu for pdu in pdus if _acl_allows(origin, pdu)]
         answer: JsonDict = {"pdus": receive_pdus(origin, allowed, remote, verify)}
+        receive_edus(origin, edus or [])
         try:
             InboundTransaction.objects.create(
                 origin=origin, txn_id=txn_id, response=answer, received_ms=now_ms()

@@ -1,14 +1,11 @@
-"""Aliases of other servers, resolved by asking them (GET /query/directory)."""
+"""What other servers publish, asked on behalf of our clients: their aliases (GET
+/query/directory), their room directory (POST /publicRooms)."""
 
 from __future__ import annotations
 
-import logging
-
 from federation import peers
-from matrixhs.errors import Codes, MatrixError, NotFound
+from matrixhs.errors import Codes, JsonDict, MatrixError
 from matrixhs.protocol.ids import server_name_of
-
-logger = logging.getLogger(__name__)
 
 
 def resolve_remote_alias(alias: str) -> tuple[str, list[str]]:
@@ -20,17 +17,23 @@ def resolve_remote_alias(alias: str) -> tuple[str, list[str]]:
         MatrixError: 502 M_UNKNOWN when it could not be asked or answered nonsense.
     """
     server = server_name_of(alias)
-    try:
-        answer = peers.remote().query_directory(server, alias)
-    except MatrixError as exc:
-        if exc.errcode == Codes.NOT_FOUND or exc.status == 404:
-            raise NotFound("Room alias not found") from exc
-        raise
-    except Exception as exc:
-        logger.info("Resolving %s at %s failed: %s", alias, server, exc)
-        raise MatrixError(502, Codes.UNKNOWN, f"Could not resolve {alias} at {server}") from exc
+    answer = peers.ask(server, "Room alias", lambda c: c.query_directory(server, alias))
     room_id, servers = answer.get("room_id"), answer.get("servers")
     if not isinstance(room_id, str) or not room_id.startswith("!"):
         raise MatrixError(502, Codes.UNKNOWN, f"{server} answered no room ID for {alias}")
     listed = [s for s in servers if isinstance(s, str)] if isinstance(servers, list) else []
     return room_id, list(dict.fromkeys([server, *listed]))
+
+
+def remote_public_rooms(server: str, body: JsonDict) -> JsonDict:
+    """A page of another server's room directory (``body`` as a client's POST
+    /publicRooms, without ``server``).
+
+    Raises:
+        MatrixError: the server's error, or 502 M_UNKNOWN when it could not be asked or
+            answered something that is not a directory page.
+    """
+    answer = peers.ask(server, "Room directory", lambda c: c.public_rooms(server, body))
+    if not isinstance(answer, dict) or not isinstance(answer.get("chunk"), list):
+        raise MatrixError(502, Codes.UNKNOWN, f"{server} answered no room directory")
+    return answer

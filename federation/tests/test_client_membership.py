@@ -179,3 +179,24 @@ class ClientOnRemoteRoomsTests(RoomTestCase):
         self.assertIn("send_knock", self.remote.calls)
         knocks = self.sync(self.alice)["rooms"].get("knock", {})
         self.assertIn(self.room.room_id, knocks)
+
+    def test_history_from_before_the_join_is_backfilled_in_order(self) -> None:
+        for n in range(30):
+            self.room.add(
+                "m.room.message", self.room.creator, {"msgtype": "m.text", "body": f"m{n}"}
+            )
+        self.post(f"/join/{q(self.room.room_id)}?via=remote.example")
+        bodies: list[str] = []
+        token = None
+        for _ in range(10):  # bounded: 30 messages in pages of 8
+            query = "?dir=b&limit=8" + (f"&from={token}" if token else "")
+            page = self.api(self.alice).get(f"{V3}/rooms/{q(self.room.room_id)}/messages{query}")
+            self.assertEqual(page.status_code, 200, page.body)
+            bodies += [
+                e["content"]["body"] for e in page.body["chunk"] if e["type"] == "m.room.message"
+            ]
+            token = page.body.get("end")
+            if token is None:
+                break
+        self.assertEqual(bodies, [f"m{n}" for n in reversed(range(30))])
+        self.assertIn("backfill", self.remote.calls)

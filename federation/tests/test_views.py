@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from unittest import mock
 
+from django.conf import settings
 from django.test import override_settings
 
 from federation.models import InboundTransaction
@@ -170,6 +171,49 @@ class FederationViewTests(RoomTestCase):
         self.assertEqual((sent.status_code, sent.body), (200, {}))
         member.refresh_from_db()
         self.assertEqual(member.membership, "leave")
+
+    def test_a_restricted_join_is_authorised_and_countersigned_here(self) -> None:
+        self.join_carol()  # carol is in the allowed room
+        restricted = self.create_room(
+            self.alice,
+            room_version="11",
+            initial_state=[
+                {
+                    "type": "m.room.join_rules",
+                    "state_key": "",
+                    "content": {
+                        "join_rule": "restricted",
+                        "allow": [{"type": "m.room_membership", "room_id": self.room_id}],
+                    },
+                }
+            ],
+        )
+        made = self.fed("GET", f"/v1/make_join/{restricted}/{self.carol}?ver=11")
+        self.assertEqual(made.status_code, 200, made.body)
+        content = made.body["event"]["content"]
+        self.assertEqual(content["join_authorised_via_users_server"], self.alice.user_id)
+        event_id, pdu = sign_template(self.server, made.body["event"], "11")
+        sent = self.fed("PUT", f"/v2/send_join/{restricted}/{event_id}", pdu)
+        self.assertEqual(sent.status_code, 200, sent.body)
+        self.assertIn(settings.MATRIXHS_SERVER_NAME, sent.body["event"]["signatures"])
+        self.assertTrue(
+            RoomMembership.objects.filter(
+                room__room_id=restricted, user_id=self.carol, membership="join"
+            ).exists()
+        )
+        # dave is in no allowed room: no template, and no signature for a forged join.
+        dave = self.server.user("dave")
+        refused = self.fed("GET", f"/v1/make_join/{restricted}/{dave}?ver=11")
+        self.assertEqual(refused.status_code, 403, refused.body)
+        forged = {**made.body["event"], "sender": dave, "state_key": dave}
+        event_id, pdu = sign_template(self.server, forged, "11")
+        sent = self.fed("PUT", f"/v2/send_join/{restricted}/{event_id}", pdu)
+        self.assertEqual(sent.status_code, 403, sent.body)
+        self.assertFalse(
+            RoomMembership.objects.filter(
+                room__room_id=restricted, user_id=dave, membership="join"
+            ).exists()
+        )
 
     def test_make_join_refuses_other_servers_users_and_old_versions(self) -> None:
         uri = f"/v1/make_join/{self.room_id}/{self.carol}?ver=11"

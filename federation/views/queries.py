@@ -7,10 +7,19 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.actions.openid import openid_user
 from accounts.queries import get_profile
 from federation.auth import FederationView
-from matrixhs.errors import Forbidden, InvalidParam, MissingParam, NotFound
-from matrixhs.http import alias_param, parse_body, query_int, user_id_param
+from matrixhs.errors import (
+    Codes,
+    Forbidden,
+    InvalidParam,
+    MatrixError,
+    MissingParam,
+    NotFound,
+    Unrecognized,
+)
+from matrixhs.http import MatrixView, alias_param, parse_body, query_int, user_id_param
 from matrixhs.protocol.ids import server_name_of
 from rooms.models import RoomAlias
 from rooms.queries.directory import alias_servers, public_rooms, public_rooms_search
@@ -67,3 +76,20 @@ class PublicRoomsView(FederationView):
 
     def post(self, request: Request) -> Response:
         return Response(public_rooms_search(parse_body(PublicRoomsBody, request, allow_empty=True)))
+
+
+class OpenIdUserInfoView(MatrixView):
+    """GET /_matrix/federation/v1/openid/userinfo?access_token=: who an OpenID token
+    belongs to. Called by third parties, not servers: no X-Matrix, the token is the proof.
+    """
+
+    requires_auth = False
+    client_tokens = False
+
+    def get(self, request: Request) -> Response:
+        if not settings.MATRIXHS_FEDERATION_ENABLED:
+            raise Unrecognized("Federation is disabled on this server")
+        user_id = openid_user(_required(request, "access_token"))
+        if user_id is None:
+            raise MatrixError(401, Codes.UNKNOWN_TOKEN, "Unknown or expired OpenID token")
+        return Response({"sub": user_id})

@@ -65,7 +65,7 @@ class SendTransactionView(FederationView):
         if len(txn_id) > 255:
             raise InvalidParam("Transaction ID too long")
         return Response(
-            receive_transaction(self.origin, txn_id, pdus, peers.remote(), verify_event)
+            receive_transaction(self.origin, txn_id, pdus, peers.remote(), verify_event, edus)
         )
 
 

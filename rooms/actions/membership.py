@@ -12,6 +12,7 @@ them (federation.actions.remote_rooms), as does inviting a user of another serve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ _MEMBERSHIPS = frozenset(
 )
 #: What guests may do to their own membership (the membership endpoints they may call).
 _GUEST_MEMBERSHIPS = frozenset({Membership.JOIN, Membership.LEAVE})
+
+logger = logging.getLogger(__name__)
 
 
 def member_content(user: User, membership: str) -> JsonDict:
@@ -165,7 +168,7 @@ def _join_locked(room: Room, user: User, content: JsonDict, current: str | None)
     if user.is_guest and not guests_can_join(room):
         raise Forbidden("Guests may not join this room", Codes.GUEST_ACCESS_FORBIDDEN)
     if current not in (Membership.JOIN, Membership.INVITE):
-        authoriser = _restricted_join_authoriser(room, user.user_id)
+        authoriser = restricted_join_authoriser(room, user.user_id)
         if authoriser is not None:
             content[AUTHORISER] = authoriser
     return send_in_locked_room(room, user.user_id, EventTypes.MEMBER, content, user.user_id)
@@ -192,7 +195,7 @@ def do_remove_guests(room: Room) -> None:
         send_in_locked_room(room, guest, EventTypes.MEMBER, content, guest)
 
 
-def _restricted_join_authoriser(room: Room, user_id: str) -> str | None:
+def restricted_join_authoriser(room: Room, user_id: str) -> str | None:
     """For restricted rooms: a local member who may invite, if the user is in an allowed
     room (spec "Restricted rooms"); None when the room is not restricted or nobody can."""
     rv = get_room_version(room.room_version)
@@ -306,6 +309,38 @@ def do_leave(user_id: str, room_id: str, reason: Any = None) -> Event | None:
 def _holds_state(room_id: str) -> bool:
     """Whether this server has the room's state (not only an invite's stripped state)."""
     return Room.objects.filter(room_id=room_id, current_state_group__isnull=False).exists()
+
+
+#: Memberships a deactivated account gives up, a batch at a time.
+DEACTIVATED_BATCH = 100
+
+
+def leave_rooms_of_deactivated_users(user_id: str | None = None) -> int:
+    """Deactivated accounts leave every room they are in, reject their invites and
+    withdraw their knocks. The memberships themselves are the work list, so a crash
+    half-way is resumed by the next run (a periodic job, and the deactivation itself, for
+    ``user_id``). Returns how many memberships were ended."""
+    suffix = f":{settings.MATRIXHS_SERVER_NAME}"
+    inactive = User.objects.filter(is_active=False).values("user_id")
+    if user_id is not None:
+        inactive = inactive.filter(user_id=user_id)
+    rows = list(
+        RoomMembership.objects.filter(
+            user_id__in=inactive,
+            user_id__endswith=suffix,
+            membership__in=(Membership.JOIN, Membership.INVITE, Membership.KNOCK),
+        )
+        .values_list("user_id", "room__room_id")
+        .order_by("pk")[:DEACTIVATED_BATCH]
+    )
+    ended = 0
+    for member, room_id in rows:
+        try:
+            do_leave(member, room_id, reason="Account deactivated")
+            ended += 1
+        except MatrixError as exc:  # tried again by the next run
+            logger.warning("Deactivated %s could not leave %s: %s", member, room_id, exc)
+    return ended
 
 
 def _leave_remote(user_id: str, room_id: str, content: JsonDict) -> Event | None:

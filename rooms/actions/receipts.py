@@ -7,6 +7,7 @@ from django.db import transaction
 
 from accounts.actions.account_data import do_set_account_data
 from accounts.models import User
+from federation.actions.outbound import share_receipt
 from matrixhs.errors import InvalidParam, NotFound
 from matrixhs.notifier import notify_users_on_commit
 from matrixhs.streams import Stream, next_position
@@ -48,39 +49,69 @@ def do_set_receipt(
     if receipt_type not in RECEIPT_TYPES:
         raise InvalidParam(f"Unknown receipt type {receipt_type}")
     target = _target(room, event_id)
+    ts = now_ms()
     with transaction.atomic():
-        existing = (
-            Receipt.objects.select_for_update()
-            .filter(room=room, user_id=user.user_id, receipt_type=receipt_type, thread_id=thread_id)
-            .first()
-        )
-        if existing is not None:
-            old = (
-                Event.objects.filter(event_id=existing.event_id)
-                .values_list("stream_ordering", flat=True)
-                .first()
-            )
-            if old is not None and (target.stream_ordering or 0) <= old:
-                return
-        Receipt.objects.update_or_create(
-            room=room,
-            user_id=user.user_id,
-            receipt_type=receipt_type,
-            thread_id=thread_id,
-            defaults={
-                "event_id": event_id,
-                "ts": now_ms(),
-                "stream_id": next_position(Stream.RECEIPTS),
-            },
-        )
+        if not _store(room, user.user_id, receipt_type, target, thread_id, ts):
+            return
         if receipt_type == "m.read":
-            suffix = f":{settings.MATRIXHS_SERVER_NAME}"
-            members = RoomMembership.objects.filter(room=room, membership="join").values_list(
-                "user_id", flat=True
-            )
-            notify_users_on_commit(m for m in members if m.endswith(suffix))
+            _notify_room(room)
+            share_receipt(room, user.user_id, event_id, thread_id, ts)
         else:
             notify_users_on_commit([user.user_id])
+
+
+def receive_remote_receipt(
+    room: Room, user_id: str, event_id: str, thread_id: str, ts: int
+) -> bool:
+    """A public read receipt of another server's user (an ``m.receipt`` EDU); ignored
+    for an event we do not have. Returns whether it was recorded."""
+    target = Event.objects.filter(room=room, event_id=event_id, outlier=False).first()
+    if target is None:
+        return False
+    with transaction.atomic():
+        if not _store(room, user_id, "m.read", target, thread_id, ts):
+            return False
+        _notify_room(room)
+    return True
+
+
+def _store(
+    room: Room, user_id: str, receipt_type: str, target: Event, thread_id: str, ts: int
+) -> bool:
+    """Record the receipt unless it would move backwards; returns whether it did."""
+    existing = (
+        Receipt.objects.select_for_update()
+        .filter(room=room, user_id=user_id, receipt_type=receipt_type, thread_id=thread_id)
+        .first()
+    )
+    if existing is not None:
+        old = (
+            Event.objects.filter(event_id=existing.event_id)
+            .values_list("stream_ordering", flat=True)
+            .first()
+        )
+        if old is not None and (target.stream_ordering or 0) <= old:
+            return False
+    Receipt.objects.update_or_create(
+        room=room,
+        user_id=user_id,
+        receipt_type=receipt_type,
+        thread_id=thread_id,
+        defaults={
+            "event_id": target.event_id,
+            "ts": ts,
+            "stream_id": next_position(Stream.RECEIPTS),
+        },
+    )
+    return True
+
+
+def _notify_room(room: Room) -> None:
+    suffix = f":{settings.MATRIXHS_SERVER_NAME}"
+    members = RoomMembership.objects.filter(room=room, membership="join").values_list(
+        "user_id", flat=True
+    )
+    notify_users_on_commit(m for m in members if m.endswith(suffix))
 
 
 def do_set_fully_read(user: User, room: Room, event_id: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from matrixhs.errors import InvalidParam, JsonDict
+from matrixhs.errors import InvalidParam, JsonDict, NotFound
 from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes
 from rooms.events import stored_pdu
@@ -174,3 +174,31 @@ def context(
         "end": end.token(),
         "state": format_events(list(state_rows), viewer, bundle=False),
     }
+
+
+#: Events looked at (oldest or newest first from the timestamp) for one the reader may see.
+_TIMESTAMP_SCAN = 200
+
+
+def event_at_timestamp(access: RoomAccess, viewer: Viewer, ts: int, forwards: bool) -> JsonDict:
+    """GET /timestamp_to_event: the first event the reader may see at or after ``ts``
+    (``forwards``), or at or before it, by origin_server_ts.
+
+    Raises:
+        NotFound: there is none (among the closest events looked at).
+    """
+    events = timeline_events(access)
+    if forwards:
+        query = events.filter(origin_server_ts__gte=ts).order_by(
+            "origin_server_ts", "stream_ordering"
+        )
+    else:
+        query = events.filter(origin_server_ts__lte=ts).order_by(
+            "-origin_server_ts", "-stream_ordering"
+        )
+    candidates = list(query[:_TIMESTAMP_SCAN])
+    visible = {e.event_id for e in filter_visible(viewer.user_id, candidates, access.is_joined)}
+    for event in candidates:
+        if event.event_id in visible:
+            return {"event_id": event.event_id, "origin_server_ts": event.origin_server_ts}
+    raise NotFound("No event found in that direction from the timestamp")

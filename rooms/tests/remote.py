@@ -284,5 +284,24 @@ class RemoteRoom:
     def event(self, destination: str, event_id: str) -> JsonDict | None:
         return self.events.get(event_id)
 
+    def backfill(
+        self, destination: str, room_id: str, event_ids: list[str], limit: int
+    ) -> list[JsonDict]:
+        """The events ``event_ids`` and those before them, newest first."""
+        found: list[JsonDict] = []
+        seen: set[str] = set()
+        frontier = sorted(
+            (e for e in event_ids if e in self.events), key=lambda e: -self.events[e]["depth"]
+        )
+        while frontier and len(found) < limit:
+            current = frontier.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            found.append(self.events[current])
+            frontier.extend(self.events[current]["prev_events"])
+            frontier.sort(key=lambda e: -self.events[e]["depth"] if e in self.events else 0)
+        return found
+
     def event_auth(self, destination: str, room_id: str, event_id: str) -> list[JsonDict]:
         return [self.events[e] for e in self.auth_chain([event_id])]

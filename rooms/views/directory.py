@@ -6,11 +6,11 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from federation.queries.directory import resolve_remote_alias
-from matrixhs.errors import InvalidParam, NotFound
+from federation.queries.directory import remote_public_rooms, resolve_remote_alias
+from matrixhs.errors import Codes, InvalidParam, MatrixError, NotFound
 from matrixhs.http import MatrixView, parse_body, query_int
 from matrixhs.protocol.events import EventTypes
-from matrixhs.protocol.ids import server_name_of
+from matrixhs.protocol.ids import is_valid_server_name, server_name_of
 from rooms.actions.aliases import check_new_alias, do_create_alias, do_delete_alias
 from rooms.actions.directory import check_can_edit_room, do_set_room_visibility
 from rooms.models import Room, RoomAlias
@@ -21,6 +21,7 @@ from rooms.queries.directory import (
     public_rooms,
     public_rooms_search,
 )
+from rooms.queries.hierarchy import room_summary, space_hierarchy
 from rooms.queries.user_directory import search_users
 from rooms.schemas import AliasBody, PublicRoomsBody, UserDirectorySearchBody, VisibilityBody
 from rooms.views import alias_param, room_id_param
@@ -43,10 +44,8 @@ class AliasView(MatrixView):
                 raise NotFound("Room alias not found (federation is disabled)")
             room_id, servers = resolve_remote_alias(alias)
             return Response({"room_id": room_id, "servers": servers})
-        row = RoomAlias.objects.select_related("room").filter(alias=alias).first()
-        if row is None:
-            raise NotFound("Room alias not found")
-        return Response({"room_id": row.room.room_id, "servers": alias_servers(row.room)})
+        room = _aliased_room(alias)
+        return Response({"room_id": room.room_id, "servers": alias_servers(room)})
 
     def put(self, request: Request, alias: str) -> Response:
         body = parse_body(AliasBody, request)
@@ -92,23 +91,35 @@ class RoomVisibilityView(MatrixView):
         return Response({})
 
 
-def _check_server(request: Request) -> None:
+def _remote_server(request: Request) -> str | None:
+    """The ``server`` whose directory is asked for, when it is not this one."""
     server = request.query_params.get("server")
-    if server is not None and server != settings.MATRIXHS_SERVER_NAME:
-        raise InvalidParam("Only this server's directory is available (no federation yet)")
+    if server is None or server == settings.MATRIXHS_SERVER_NAME:
+        return None
+    if not is_valid_server_name(server):
+        raise InvalidParam("server is not a server name")
+    return server
 
 
 class PublicRoomsView(MatrixView):
     anonymous_methods = ("GET",)
 
     def get(self, request: Request) -> Response:
-        _check_server(request)
         limit = query_int(request, "limit", 0, minimum=0) or None
-        return Response(public_rooms(limit, request.query_params.get("since"), None, None))
+        since = request.query_params.get("since")
+        server = _remote_server(request)
+        if server is not None:
+            if request.requester is None:
+                raise MatrixError(401, Codes.MISSING_TOKEN, "Sign in to list other servers' rooms")
+            query = {k: v for k, v in (("limit", limit), ("since", since)) if v is not None}
+            return Response(remote_public_rooms(server, query))
+        return Response(public_rooms(limit, since, None, None))
 
     def post(self, request: Request) -> Response:
-        _check_server(request)
         body = parse_body(PublicRoomsBody, request, allow_empty=True)
+        server = _remote_server(request)
+        if server is not None:
+            return Response(remote_public_rooms(server, body))
         return Response(public_rooms_search(body))
 
 
@@ -118,3 +129,47 @@ class UserDirectorySearchView(MatrixView):
         return Response(
             search_users(request.requester.user_id, body["search_term"], body.get("limit", 10))
         )
+
+
+class HierarchyView(MatrixView):
+    """GET /v1/rooms/{roomId}/hierarchy."""
+
+    def get(self, request: Request, room_id: str) -> Response:
+        params = request.query_params
+        suggested = params.get("suggested_only", "false")
+        if suggested not in ("true", "false"):
+            raise InvalidParam("suggested_only must be true or false")
+        limit = query_int(request, "limit", 0, minimum=1) if "limit" in params else None
+        max_depth = query_int(request, "max_depth", 0) if "max_depth" in params else None
+        return Response(
+            space_hierarchy(
+                request.requester.user_id,
+                room_id_param(room_id),
+                limit,
+                max_depth,
+                suggested == "true",
+                params.get("from"),
+            )
+        )
+
+
+class RoomSummaryView(MatrixView):
+    """GET /v1/room_summary/{roomIdOrAlias} (and the MSC3266 paths clients use)."""
+
+    anonymous_methods = ("GET",)
+
+    def get(self, request: Request, room: str) -> Response:
+        if room.startswith("#"):
+            room_id = _aliased_room(alias_param(room)).room_id
+        else:
+            room_id = room_id_param(room)
+        requester = request.requester
+        return Response(room_summary(requester.user_id if requester else None, room_id))
+
+
+def _aliased_room(alias: str) -> Room:
+    """Raises: NotFound: no such local alias."""
+    row = RoomAlias.objects.select_related("room").filter(alias=alias).first()
+    if row is None:
+        raise NotFound("Room alias not found")
+    return row.room

@@ -6,14 +6,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.queries import room_account_data
-from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
+from federation.actions.backfill import backfill
+from matrixhs.errors import Forbidden, InvalidParam, JsonDict, MissingParam, NotFound
 from matrixhs.filters import RoomEventFilter
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from rooms.actions.send import do_redact, do_send_message, do_send_state
 from rooms.queries import state as state_queries
 from rooms.queries.access import access_event, access_joined_room, access_room
 from rooms.queries.format import format_event, format_events
-from rooms.queries.timeline import context, paginate
+from rooms.queries.timeline import context, event_at_timestamp, paginate
 from rooms.schemas import ReasonBody
 from rooms.views import event_id_param, room_id_param, viewer_of
 from sync.presence import current_presence
@@ -87,6 +88,10 @@ class EventView(MatrixView):
         return Response(format_event(event, viewer_of(request)))
 
 
+#: Backfill requests one /messages page may make.
+BACKFILL_ROUNDS = 3
+
+
 class MessagesView(MatrixView):
     allow_guests = True
 
@@ -99,15 +104,28 @@ class MessagesView(MatrixView):
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
         if event_filter.limit is not None:
             limit = min(limit, event_filter.limit)
-        body = paginate(
-            access,
-            viewer_of(request),
-            request.query_params.get("from"),
-            request.query_params.get("to"),
-            backwards=direction == "b",
-            limit=limit,
-            event_filter=event_filter,
-        )
+
+        def page() -> JsonDict:
+            return paginate(
+                access,
+                viewer_of(request),
+                request.query_params.get("from"),
+                request.query_params.get("to"),
+                backwards=direction == "b",
+                limit=limit,
+                event_filter=event_filter,
+            )
+
+        body = page()
+        # Paging back past the oldest events we have: the room's other servers may have
+        # what came before (history from before we joined). A page short of its limit
+        # asks again, a bounded number of times.
+        for _ in range(BACKFILL_ROUNDS):
+            if direction != "b" or "end" in body:
+                break
+            if backfill(access.room, limit - len(body["chunk"]) + 1) == 0:
+                break
+            body = page()
         return Response(body)
 
 
@@ -120,6 +138,22 @@ class ContextView(MatrixView):
         limit = query_int(request, "limit", 10, minimum=0)
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
         return Response(context(access, viewer_of(request), event, min(limit, 100), event_filter))
+
+
+class TimestampToEventView(MatrixView):
+    """GET /v1/rooms/{roomId}/timestamp_to_event (and the MSC3030 path clients use)."""
+
+    allow_guests = True
+
+    def get(self, request: Request, room_id: str) -> Response:
+        access = access_room(request.requester.user_id, room_id_param(room_id))
+        if "ts" not in request.query_params:
+            raise MissingParam("Missing ts")
+        ts = query_int(request, "ts", 0)
+        direction = request.query_params.get("dir")
+        if direction not in ("f", "b"):
+            raise InvalidParam("dir must be f or b")
+        return Response(event_at_timestamp(access, viewer_of(request), ts, direction == "f"))
 
 
 class MembersView(MatrixView):

@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from federation.actions.outbound import share_typing
 from matrixhs.errors import Forbidden, JsonDict, NotFound
 from matrixhs.http import MatrixView, parse_body, parse_json_object
 from matrixhs.time import now_ms
@@ -67,6 +68,7 @@ class TypingView(MatrixView):
             body.get("timeout"),
             local_members,
         )
+        share_typing(access.room, request.requester.user_id, body["typing"])
         return Response({})
 
 
