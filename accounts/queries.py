@@ -172,6 +172,14 @@ def get_account_data(user: User, data_type: str, room_id: str = "") -> JsonDict:
     return dict(row.content)
 
 
+def ignored_users(user: User) -> frozenset[str]:
+    """The users ``user`` ignores (spec "Ignoring Users": the keys of ``ignored_users`` in
+    the m.ignored_user_list account data)."""
+    row = AccountData.objects.filter(user=user, room_id="", type="m.ignored_user_list").first()
+    ignored = row.content.get("ignored_users") if row is not None else None
+    return frozenset(ignored) if isinstance(ignored, dict) else frozenset()
+
+
 def room_tags(user: User, room_id: str) -> JsonDict:
     """The user's tags of a room ({tag: {"order": ...}}), from its m.tag account data."""
     content = (

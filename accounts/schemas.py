@@ -24,6 +24,16 @@ class RegisterBody(serializers.Serializer):
     refresh_token = StrictBooleanField(required=False, default=False)
 
 
+class SharedSecretRegisterBody(serializers.Serializer):
+    nonce = StrictCharField(trim_whitespace=False)
+    username = StrictCharField(trim_whitespace=False)
+    password = StrictCharField(trim_whitespace=False)
+    admin = StrictBooleanField(required=False, default=False)
+    user_type = StrictCharField(required=False, allow_null=True, default=None)
+    displayname = StrictCharField(required=False, allow_null=True, default=None)
+    mac = StrictCharField()
+
+
 class LoginBody(serializers.Serializer):
     type = StrictCharField()
     identifier = JsonObjectField(required=False)

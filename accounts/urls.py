@@ -43,3 +43,8 @@ client_v1_patterns = [
         views.RegistrationTokenValidityView.as_view(),
     ),
 ]
+
+# Served under /_synapse/admin/v1/ (Synapse's admin API; only shared-secret registration).
+synapse_admin_v1_patterns = [
+    path("register", views.SharedSecretRegisterView.as_view()),
+]

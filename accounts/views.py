@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import queries
-from accounts.actions import tokens, uia
+from accounts.actions import shared_secret, tokens, uia
 from accounts.actions.account_data import do_set_account_data
 from accounts.actions.devices import do_delete_devices, do_rename_device
 from accounts.actions.openid import do_request_openid_token
@@ -40,6 +40,7 @@ from accounts.schemas import (
     LoginBody,
     RefreshBody,
     RegisterBody,
+    SharedSecretRegisterBody,
 )
 from federation.queries.profile import remote_profile
 from matrixhs.errors import (
@@ -409,6 +410,38 @@ class AccountDataView(MatrixView):
         content = parse_json_object(request)
         do_set_account_data(request.requester.user, data_type, content, room_id)
         return Response({})
+
+
+# --- Shared-secret registration (/_synapse/admin/v1/register) ---------------------------
+
+
+class SharedSecretRegisterView(MatrixView):
+    """Synapse's provisioning endpoint: GET a nonce, POST the account with an HMAC."""
+
+    requires_auth = False
+    rate_limit = "auth"
+
+    def get(self, request: Request) -> Response:
+        return Response({"nonce": shared_secret.do_create_nonce()})
+
+    def post(self, request: Request) -> Response:
+        body = parse_body(SharedSecretRegisterBody, request)
+        shared_secret.check_registration_mac(
+            body["nonce"],
+            body["username"],
+            body["password"],
+            body["admin"],
+            body["user_type"],
+            body["mac"],
+        )
+        localpart = check_username(body["username"])
+        check_password_acceptable(body["password"])
+        with transaction.atomic():
+            user = do_register_user(
+                localpart, body["password"], admin=body["admin"], displayname=body["displayname"]
+            )
+            result = _sign_in(request, user, {"refresh_token": False})
+        return Response(result)
 
 
 # --- OpenID -------------------------------------------------------------------------------

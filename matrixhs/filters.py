@@ -9,6 +9,7 @@ filter of /sync. Stored filters (POST /user/{userId}/filter) live in sync.filter
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,7 @@ from django.db.models import Q
 
 from matrixhs.errors import BadJson, JsonDict, NotJson
 from matrixhs.http import loads_strict
+from matrixhs.protocol.ids import InvalidIdentifier, parse_room_id, parse_user_id
 
 EVENT_FORMATS = ("client", "federation")
 
@@ -59,6 +61,17 @@ def _string_list(value: Any, name: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadJson(f"Filter field {name} must be a list of strings")
     return value
+
+
+def _id_list(value: Any, name: str, parse: Callable[[str], str]) -> list[str] | None:
+    """A list of room or user IDs (``rooms``, ``senders`` and their ``not_`` forms)."""
+    ids = _string_list(value, name)
+    for identifier in ids or ():
+        try:
+            parse(identifier)
+        except InvalidIdentifier as exc:
+            raise BadJson(f"Filter field {name}: {exc}") from None
+    return ids
 
 
 def _pattern_q(field_name: str, patterns: list[str]) -> Q:
@@ -109,10 +122,10 @@ class RoomEventFilter:
             limit=limit,
             types=_string_list(data.get("types"), "types"),
             not_types=_string_list(data.get("not_types"), "not_types") or [],
-            senders=_string_list(data.get("senders"), "senders"),
-            not_senders=_string_list(data.get("not_senders"), "not_senders") or [],
-            rooms=_string_list(data.get("rooms"), "rooms"),
-            not_rooms=_string_list(data.get("not_rooms"), "not_rooms") or [],
+            senders=_id_list(data.get("senders"), "senders", parse_user_id),
+            not_senders=_id_list(data.get("not_senders"), "not_senders", parse_user_id) or [],
+            rooms=_id_list(data.get("rooms"), "rooms", parse_room_id),
+            not_rooms=_id_list(data.get("not_rooms"), "not_rooms", parse_room_id) or [],
             **flags,
         )
 
@@ -199,8 +212,8 @@ class EventFilter:
             limit=_limit(data),
             types=_string_list(data.get("types"), "types"),
             not_types=_string_list(data.get("not_types"), "not_types") or [],
-            senders=_string_list(data.get("senders"), "senders"),
-            not_senders=_string_list(data.get("not_senders"), "not_senders") or [],
+            senders=_id_list(data.get("senders"), "senders", parse_user_id),
+            not_senders=_id_list(data.get("not_senders"), "not_senders", parse_user_id) or [],
         )
 
     def matches(self, event_type: str, sender: str | None = None) -> bool:
@@ -238,8 +251,8 @@ class RoomFilter:
         if include_leave is not None and not isinstance(include_leave, bool):
             raise BadJson("Filter field include_leave must be a boolean")
         return cls(
-            rooms=_string_list(data.get("rooms"), "rooms"),
-            not_rooms=_string_list(data.get("not_rooms"), "not_rooms") or [],
+            rooms=_id_list(data.get("rooms"), "rooms", parse_room_id),
+            not_rooms=_id_list(data.get("not_rooms"), "not_rooms", parse_room_id) or [],
             include_leave=bool(include_leave),
             account_data=RoomEventFilter.parse(data.get("account_data")),
             ephemeral=RoomEventFilter.parse(data.get("ephemeral")),

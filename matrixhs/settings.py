@@ -20,6 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from matrixhs.files import read_or_create
+from matrixhs.protocol.room_versions import DEFAULT_ROOM_VERSION, IMPLEMENTED_ROOM_VERSIONS
 
 T = TypeVar("T")
 
@@ -138,12 +139,24 @@ MATRIXHS_ASGI_SERVER = _env("MATRIXHS_ASGI_SERVER", "uvicorn", _parse_choice(("u
 #: a request never waits for a database connection.
 MATRIXHS_REQUEST_THREADS = _env("MATRIXHS_REQUEST_THREADS", 16, _parse_positive)
 
+#: The version of rooms created without ``room_version`` (and the one /capabilities
+#: names as default). The spec's recommendation unless set; test suites written for
+#: older versions may pick one (Complement's configuration uses 10).
+MATRIXHS_DEFAULT_ROOM_VERSION = _env(
+    "MATRIXHS_DEFAULT_ROOM_VERSION",
+    DEFAULT_ROOM_VERSION,
+    _parse_choice(tuple(IMPLEMENTED_ROOM_VERSIONS)),
+)
+
 # --- Accounts -----------------------------------------------------------------------------
 
 MATRIXHS_REGISTRATION = _env(
     "MATRIXHS_REGISTRATION", "disabled", _parse_choice(("open", "token", "disabled"))
 )
 MATRIXHS_GUEST_ACCESS = env_bool("MATRIXHS_GUEST_ACCESS", False)
+#: Secret of /_synapse/admin/v1/register (shared-secret registration, as Synapse's
+#: registration_shared_secret); empty turns that endpoint off. Also from ..._FILE.
+MATRIXHS_REGISTRATION_SHARED_SECRET = env_str("MATRIXHS_REGISTRATION_SHARED_SECRET", "")
 #: Lifetime of access tokens issued with a refresh token (clients that ask for one).
 MATRIXHS_ACCESS_TOKEN_LIFETIME_MS = env_int("MATRIXHS_ACCESS_TOKEN_LIFETIME_MS", 5 * 60 * 1000)
 #: How long a User-Interactive Auth session may take.

@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 
 from accounts.urls import client_patterns as accounts_client
 from accounts.urls import client_v1_patterns as accounts_client_v1
+from accounts.urls import synapse_admin_v1_patterns as accounts_synapse_admin_v1
 from e2ee.urls import client_patterns as e2ee_client
 from e2ee.urls import client_unstable_patterns as e2ee_client_unstable
 from federation.urls import key_patterns as federation_keys
@@ -43,6 +44,7 @@ urlpatterns = [
     path("_matrix/federation/v2/", include(federation_v2)),
     path("_matrix/key/v2/", include(federation_keys)),
     path("_matrix/client/unstable/", include([*e2ee_client_unstable, *rooms_client_unstable])),
+    path("_synapse/admin/v1/", include(accounts_synapse_admin_v1)),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),
     path("admin/", admin.site.urls),

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from matrixhs.errors import INTERNAL_ERROR_BODY, NotFound, Unrecognized, render_error
 from matrixhs.http import MatrixView
 from matrixhs.protocol.room_versions import (
-    DEFAULT_ROOM_VERSION,
     IMPLEMENTED_ROOM_VERSIONS,
 )
 
@@ -63,7 +62,7 @@ class CapabilitiesView(MatrixView):
                 "capabilities": {
                     "m.change_password": {"enabled": not request.requester.is_guest},
                     "m.room_versions": {
-                        "default": DEFAULT_ROOM_VERSION,
+                        "default": settings.MATRIXHS_DEFAULT_ROOM_VERSION,
                         "available": {
                             rv.identifier: "stable" if rv.stable else "unstable"
                             for rv in SERVED_ROOM_VERSIONS

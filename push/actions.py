@@ -84,7 +84,9 @@ def check_rule_id(kind: str, rule_id: str) -> str:
 
 
 def check_actions(value: Any) -> list[Any]:
-    """The actions, without the historical ones.
+    """The actions, as the client wrote them. The historical ``dont_notify`` and
+    ``coalesce`` are kept (a client reads back what it stored); evaluation ignores them
+    (push.rules.strip_historical_actions).
 
     Raises:
         BadJson: not a list of strings and objects.
@@ -95,9 +97,7 @@ def check_actions(value: Any) -> list[Any]:
     actions: list[Any] = []
     for action in value:
         if isinstance(action, str):
-            if action in HISTORICAL_ACTIONS:
-                continue
-            if action != "notify":
+            if action != "notify" and action not in HISTORICAL_ACTIONS:
                 raise InvalidParam(f"Unknown action {action!r}")
         elif isinstance(action, dict):
             if not isinstance(action.get("set_tweak"), str):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import AccountData, User
+from accounts.queries import ignored_users
 from e2ee.actions.to_device import delete_to_device_up_to
 from e2ee.queries import (
     device_list_changes,
@@ -28,7 +29,7 @@ from rooms.models import Event, Room
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.presence import presence_changes
+from sync.presence import newly_joined_users, presence_changes
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000
@@ -92,14 +93,8 @@ def sync_for_user(request: SyncRequest) -> SyncResult:
         else {}
     )
     presence = (
-        request.filter.presence.apply(
-            presence_changes(
-                request.user.user_id,
-                None if since is None or request.full_state else since.presence,
-                now.presence,
-            )
-        )
-        if moved.any("presence")
+        request.filter.presence.apply(_presence(request, since, now, moved))
+        if moved.any("presence", "events")
         else []
     )
     for key, section in (
@@ -149,7 +144,9 @@ def _rooms(
     in the user's rooms (which decides whether device lists must look)."""
     user_id = request.user.user_id
     memberships = [
-        m for m in data.current_memberships(user_id, now.events) if _wanted(request, m.room)
+        m
+        for m in data.current_memberships(user_id, now.events, since and since.events)
+        if _wanted(request, m.room)
     ]
     changes = (
         data.membership_changes(user_id, since.events, now.events)
@@ -161,7 +158,15 @@ def _rooms(
     join_body, typing_expiry, members_moved = _joined_rooms(
         request, joined, newly_joined, since, now, viewer, moved
     )
-    invites = _stripped_section(memberships, changes, since, Membership.INVITE, "invite_state")
+    # Spec "Ignoring Users": invites from ignored users are not sent to the client.
+    ignored = ignored_users(request.user)
+    invites = _stripped_section(
+        [m for m in memberships if m.membership != Membership.INVITE or m.sender not in ignored],
+        changes,
+        since,
+        Membership.INVITE,
+        "invite_state",
+    )
     knocks = _stripped_section(memberships, changes, since, Membership.KNOCK, "knock_state")
     leaves = _left_rooms(request, memberships, changes, since, now, viewer)
     body: JsonDict = {}
@@ -393,11 +398,20 @@ def _left_rooms(
             [membership.room], after, leave.stream_ordering, limit, request.timeline
         )[membership.room.pk]
         events = data.visible(request.user.user_id, events)
-        state = data.state_maps(
-            [events[0].state_group_before_id if events else leave.state_group_id]
+        start = events[0].state_group_before_id if events else leave.state_group_id
+        # As for joined rooms: an incremental sync has the state between the token and
+        # the timeline's start (none when the timeline has all since the token).
+        at_since = None
+        if since is not None and limited:
+            last = data.last_events_at([membership.room], since.events).get(membership.room.pk)
+            at_since = last.state_group_id if last is not None else None
+        maps = data.state_maps([start, at_since])
+        state = maps.get(start or -1, {}) if since is None or limited or not events else {}
+        before = maps.get(at_since or -1, {})
+        ids = [v for k, v in state.items() if before.get(k) != v]
+        state_events = data.state_events(
+            set(ids) - {e.event_id for e in events}, viewer, request.state
         )
-        ids = next(iter(state.values()), {}).values() if state else []
-        state_events = data.state_events(set(ids) - {e.event_id for e in events}, viewer)
         body[membership.room.room_id] = {
             "timeline": {
                 "events": format_events(events, viewer),
@@ -408,6 +422,21 @@ def _left_rooms(
             "account_data": {"events": []},
         }
     return body
+
+
+def _presence(
+    request: SyncRequest, since: SyncToken | None, now: SyncToken, moved: _Moved
+) -> list[JsonDict]:
+    """Presence changes, and the presence of users newly sharing a room with the user."""
+    user_id = request.user.user_id
+    if since is None or request.full_state:
+        return presence_changes(user_id, None, now.presence)
+    newly_joined = (
+        newly_joined_users(user_id, since.events, now.events) if moved.any("events") else set()
+    )
+    if not newly_joined and not moved.any("presence"):
+        return []
+    return presence_changes(user_id, since.presence, now.presence, newly_joined)
 
 
 # --- everything else ------------------------------------------------------------------------

@@ -26,11 +26,11 @@ from accounts.models import User
 from federation.actions.outbound import share_presence
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.notifier import notify_users_on_commit
-from matrixhs.protocol.events import Membership
+from matrixhs.protocol.events import EventTypes, Membership
 from matrixhs.protocol.ids import server_name_of
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
-from rooms.models import RoomMembership
+from rooms.models import Event, RoomMembership
 from sync.models import Presence
 
 ONLINE = "online"
@@ -254,11 +254,14 @@ def format_presence(row: Presence, now: int) -> JsonDict:
     return content
 
 
-def presence_changes(user_id: str, since: int | None, until: int) -> list[JsonDict]:
+def presence_changes(
+    user_id: str, since: int | None, until: int, newly_joined: Iterable[str] = ()
+) -> list[JsonDict]:
     """The m.presence events /sync gives ``user_id``: the current presence of each user who
     shares a joined room with them (and their own) that changed in (since, until], oldest
-    change first. ``since`` None (an initial or full-state sync) means every change up to
-    ``until`` of users who are not offline. One query."""
+    change first, and that of ``newly_joined`` users (who came to share a room in the
+    sync's window; their presence may not have changed). ``since`` None (an initial or
+    full-state sync) means every change up to ``until`` of users who are not offline."""
     if not presence_enabled():
         return []
     mates = RoomMembership.objects.filter(
@@ -268,12 +271,38 @@ def presence_changes(user_id: str, since: int | None, until: int) -> list[JsonDi
     if since is None:
         rows = rows.exclude(state=OFFLINE)
     else:
-        rows = rows.filter(stream_id__gt=since)
+        rows = rows.filter(Q(stream_id__gt=since) | Q(user_id__in=list(newly_joined)))
     now = now_ms()
     return [
         {"type": "m.presence", "sender": row.user_id, "content": format_presence(row, now)}
         for row in rows.order_by("stream_id", "pk")
     ]
+
+
+def newly_joined_users(user_id: str, since: int, until: int) -> set[str]:
+    """The users who came to share a joined room with ``user_id`` between two events
+    stream positions: those who joined one of the user's rooms, and every member of a
+    room the user joined."""
+    rooms = RoomMembership.objects.filter(user_id=user_id, membership=Membership.JOIN).values(
+        "room"
+    )
+    joins = Event.objects.filter(
+        room__in=rooms,
+        type=EventTypes.MEMBER,
+        membership=Membership.JOIN,
+        stream_ordering__gt=since,
+        stream_ordering__lte=until,
+    ).values_list("room_id", "state_key")
+    users = {state_key for _, state_key in joins if state_key}
+    own = {room_pk for room_pk, state_key in joins if state_key == user_id}
+    if own:
+        users |= set(
+            RoomMembership.objects.filter(room__in=own, membership=Membership.JOIN).values_list(
+                "user_id", flat=True
+            )
+        )
+    users.discard(user_id)
+    return users
 
 
 def current_presence(user_ids: Iterable[str]) -> dict[str, JsonDict]:

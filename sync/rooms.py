@@ -63,16 +63,18 @@ def membership_changes(user_id: str, since: int, until: int) -> dict[int, Member
 _MEMBERSHIPS_SQL = (
     f"SELECT {', '.join(sql.columns(RoomMembership, 'm') + sql.columns(Room, 'r'))} "
     f"FROM {RoomMembership._meta.db_table} m JOIN {Room._meta.db_table} r ON m.room_id = r.id "
-    "WHERE m.user_id = %s AND NOT m.forgotten "
+    "WHERE m.user_id = %s AND (NOT m.forgotten OR m.stream_ordering > %s) "
     "AND (m.stream_ordering <= %s OR m.stream_ordering IS NULL)"
 )
 
 
-def current_memberships(user_id: str, until: int) -> list[RoomMembership]:
-    """The user's rooms with their current membership (forgotten rooms left out)."""
+def current_memberships(user_id: str, until: int, since: int | None = None) -> list[RoomMembership]:
+    """The user's rooms with their current membership. Forgotten rooms are left out, but
+    for a leave after ``since``: an incremental sync still tells of the leave."""
     split = sql.width(RoomMembership)
     found = []
-    for row in sql.rows(_MEMBERSHIPS_SQL, [user_id, until]):
+    after = since if since is not None else until
+    for row in sql.rows(_MEMBERSHIPS_SQL, [user_id, after, until]):
         membership = sql.instance(RoomMembership, row[:split])
         membership.room = sql.instance(Room, row[split:])
         found.append(membership)

@@ -75,6 +75,7 @@ def check_uia(
     Raises:
         AuthRequired: more stages are needed, or the stage just tried failed.
         MatrixError: ``auth`` is malformed or names an unknown or foreign session.
+        Forbidden: the password stage names another user than the authenticated one.
     """
     if auth is not None and not isinstance(auth, dict):
         raise MatrixError(400, Codes.BAD_JSON, "auth must be an object")
@@ -144,6 +145,10 @@ def _check_password_stage(
 
     An unauthenticated session is bound to the first user whose password it proved. One
     password hash is checked whatever the outcome (see verify_password).
+
+    Raises:
+        Forbidden: naming another user than the authenticated one (403, as other
+            servers answer it, not a failed stage).
     """
     from accounts.actions.users import local_user_for_login, verify_password
 
@@ -156,6 +161,9 @@ def _check_password_stage(
         return Forbidden("Invalid password")
     target = user or session.user or local_user_for_login(named)
     correct = verify_password(target, password)
+    if user is not None and named not in (user.user_id, user.localpart):
+        # Not a failed stage to retry: the request is for someone else's account.
+        raise Forbidden("The password stage must name the authenticated user")
     if target is None or named not in (target.user_id, target.localpart):
         return Forbidden("Invalid password")
     if not correct or not target.is_active:

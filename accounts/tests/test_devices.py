@@ -69,6 +69,18 @@ class DeviceTests(MatrixTestCase):
         self.assertEqual(response.status_code, 401)
         self.assertTrue(Device.objects.filter(device_id="OTHER").exists())
 
+    def test_password_stage_naming_another_user_is_forbidden(self) -> None:
+        do_login_device(self.alice, "OTHER", None)
+        auth = {
+            "type": "m.login.password",
+            "password": self.password,  # bob's password: every test user has this one
+            "identifier": {"type": "m.id.user", "user": self.bob.user_id},
+        }
+        response = self.api(self.alice).delete(f"{DEVICES}/OTHER", {"auth": auth})
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        self.assertNotIn("flows", response.body)
+        self.assertTrue(Device.objects.filter(device_id="OTHER").exists())
+
     def test_delete_unknown_device(self) -> None:
         self.assert_matrix_error(self.api(self.alice).delete(f"{DEVICES}/NOPE"), 404, "M_NOT_FOUND")
 

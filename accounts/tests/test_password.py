@@ -59,7 +59,7 @@ class PasswordTests(MatrixTestCase):
         session = self.api(self.mallory).post(PASSWORD, {"new_password": "x"}).body["session"]
         auth = self.auth(session)  # alice's credentials, on mallory's request
         response = self.api(self.mallory).post(PASSWORD, {"new_password": "x", "auth": auth})
-        self.assertEqual(response.status_code, 401)
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
         self.assertTrue(
             check_password(self.password, User.objects.get(pk=self.mallory.pk).password)
         )

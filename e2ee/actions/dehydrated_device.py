@@ -47,7 +47,6 @@ def check_dehydrated_device(user_id: str, body: JsonDict) -> DehydratedDeviceUpl
             for one algorithm.
         BadJson: ``device_data`` has no ``algorithm``, or a key has the wrong shape or
             names another user or device.
-        BadSignature: ``device_keys`` is not signed by the device's own Ed25519 key.
     """
     device_id = body["device_id"]
     check_device_id(device_id)

@@ -54,3 +54,10 @@ class WellKnownTests(MatrixTestCase):
     def test_no_server_delegation_while_federation_is_off(self) -> None:
         response = self.client.get("/.well-known/matrix/server")
         self.assertEqual((response.status_code, response.json()["errcode"]), (404, "M_NOT_FOUND"))
+
+
+class DefaultRoomVersionSettingTests(MatrixTestCase):
+    @override_settings(MATRIXHS_DEFAULT_ROOM_VERSION="10")
+    def test_capabilities_name_the_configured_default(self) -> None:
+        caps = self.api(self.alice).get("/_matrix/client/v3/capabilities").body["capabilities"]
+        self.assertEqual(caps["m.room_versions"]["default"], "10")

@@ -23,7 +23,7 @@ class PushRuleActionsTests(MatrixTestCase):
         self.api(self.alice).put(f"{base}/enabled", {"enabled": False})
         self.api(self.alice).put(f"{base}/actions", {"actions": ["dont_notify"]})
         rule = self.api(self.alice).get(base).body
-        self.assertEqual((rule["enabled"], rule["actions"]), (False, []))
+        self.assertEqual((rule["enabled"], rule["actions"]), (False, ["dont_notify"]))
         self.assertEqual(DefaultRuleSetting.objects.count(), 1)
 
     def test_change_a_user_rules_actions(self) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from matrixhs.errors import Codes, InvalidParam, MatrixError
+from matrixhs.errors import Codes, Forbidden, InvalidParam, MatrixError
+from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.ids import InvalidIdentifier, parse_room_alias, server_name_of
 from matrixhs.time import now_ms
+from rooms.events import current_state_ids, load_pdus, lock_room, send_in_locked_room
 from rooms.models import Room, RoomAlias
 
 
@@ -50,5 +52,28 @@ def do_create_alias(alias: str, room: Room, creator: str, for_directory: bool = 
         raise alias_in_use(for_directory) from exc
 
 
-def do_delete_alias(alias: RoomAlias) -> None:
-    alias.delete()
+def do_delete_alias(alias: RoomAlias, deleter: str) -> None:
+    """Delete an alias, and take it out of the room's m.room.canonical_alias (``alias``
+    and ``alt_aliases``) with an event of ``deleter`` when they may send one (else the
+    state keeps naming it, as it may name any alias)."""
+    with transaction.atomic():
+        alias.delete()
+        room = lock_room(alias.room.room_id)
+        key = (EventTypes.CANONICAL_ALIAS, "")
+        event_id = current_state_ids(room, [key]).get(key)
+        if event_id is None:
+            return
+        content = dict(load_pdus([event_id])[event_id].get("content") or {})
+        alt = content.get("alt_aliases")
+        named_in_alt = isinstance(alt, list) and alias.alias in alt
+        if content.get("alias") != alias.alias and not named_in_alt:
+            return
+        if content.get("alias") == alias.alias:
+            del content["alias"]
+        if named_in_alt:
+            content["alt_aliases"] = [a for a in alt if a != alias.alias]
+        try:
+            with transaction.atomic():
+                send_in_locked_room(room, deleter, EventTypes.CANONICAL_ALIAS, content, "")
+        except Forbidden:
+            pass

@@ -11,7 +11,6 @@ from accounts.models import User
 from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
 from matrixhs.protocol.events import EventTypes
 from matrixhs.protocol.room_versions import (
-    DEFAULT_ROOM_VERSION,
     KNOWN_ROOM_VERSIONS,
     RoomVersion,
     StateResolution,
@@ -35,7 +34,7 @@ class InvalidRoomState(MatrixError):
 
 def check_room_version(identifier: str | None) -> RoomVersion:
     """Raises: MatrixError: 400 M_UNSUPPORTED_ROOM_VERSION."""
-    rv = KNOWN_ROOM_VERSIONS.get(identifier or DEFAULT_ROOM_VERSION)
+    rv = KNOWN_ROOM_VERSIONS.get(identifier or settings.MATRIXHS_DEFAULT_ROOM_VERSION)
     if rv is None or rv.state_res is StateResolution.V1:
         raise MatrixError(
             400, Codes.UNSUPPORTED_ROOM_VERSION, f"Unsupported room version {identifier}"

@@ -288,14 +288,17 @@ def _invite_remote(
 def do_leave(user_id: str, room_id: str, reason: Any = None) -> Event | None:
     """Leave (or reject an invite, or withdraw a knock). None: already left. An invite
     to, or a knock on, a room this server is not in is rejected through the servers of
-    that room."""
+    that room; when no other server has a part in it (a local room whose local members
+    all left) and its state is here, the leave is an ordinary event of this server."""
     if not is_resident(room_id):
         membership = (
             RoomMembership.objects.filter(room__room_id=room_id, user_id=user_id)
             .values_list("membership", flat=True)
             .first()
         )
-        if membership in (Membership.INVITE, Membership.KNOCK):
+        if membership in (Membership.INVITE, Membership.KNOCK) and not (
+            _holds_state(room_id) and not remote_servers(room_id, user_id)
+        ):
             return _leave_remote(user_id, room_id, _with_reason({}, reason))
     with transaction.atomic():
         room = lock_room(room_id)
@@ -303,6 +306,11 @@ def do_leave(user_id: str, room_id: str, reason: Any = None) -> Event | None:
             return None
         content = _with_reason({"membership": Membership.LEAVE}, reason)
         return send_in_locked_room(room, user_id, EventTypes.MEMBER, content, user_id)
+
+
+def _holds_state(room_id: str) -> bool:
+    """Whether this server has the room's state (not only an invite's stripped state)."""
+    return Room.objects.filter(room_id=room_id, current_state_group__isnull=False).exists()
 
 
 #: Memberships a deactivated account gives up, a batch at a time.

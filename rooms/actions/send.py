@@ -11,7 +11,7 @@ from django.db import transaction
 from accounts.queries import Requester
 from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
 from matrixhs.protocol.events import EventTypes
-from matrixhs.protocol.ids import server_name_of
+from matrixhs.protocol.ids import InvalidIdentifier, parse_room_alias, server_name_of
 from rooms.actions.membership import GUEST_CAN_JOIN, do_remove_guests, do_set_membership
 from rooms.events import (
     Txn,
@@ -137,7 +137,8 @@ def check_can_redact(sender: str, room_id: str, target_id: str) -> None:
 
 
 def check_canonical_alias(room_id: str, content: JsonDict) -> None:
-    """Aliases in m.room.canonical_alias must point to the room (spec: 400 M_BAD_ALIAS).
+    """Aliases in m.room.canonical_alias must point to the room (spec: 400 M_BAD_ALIAS)
+    and be aliases at all (400 M_INVALID_PARAM).
 
     Only aliases of this server can be checked without federation; others pass.
     """
@@ -148,6 +149,10 @@ def check_canonical_alias(room_id: str, content: JsonDict) -> None:
     for alias in [*aliases, *alt]:
         if not isinstance(alias, str):
             raise InvalidParam("Aliases must be strings")
+        try:
+            parse_room_alias(alias)
+        except InvalidIdentifier as exc:
+            raise InvalidParam(str(exc)) from None
         if server_name_of(alias) != settings.MATRIXHS_SERVER_NAME:
             continue
         if not RoomAlias.objects.filter(alias=alias, room__room_id=room_id).exists():

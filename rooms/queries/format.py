@@ -4,12 +4,15 @@ Redacted events are served pruned with ``unsigned.redacted_because``, and so is 
 other event content served with them (``prev_content``, stripped state: all read through
 rooms.events.load_pdus, which prunes); state events carry ``unsigned.prev_content`` and
 ``replaces_state``; the sender's own device sees its
-``transaction_id``; ``unsigned.m.relations`` bundles edits and thread summaries. Every
+``transaction_id``; ``unsigned.membership`` is the reader's membership at each event;
+``unsigned.m.relations`` bundles edits and thread summaries. Every
 lookup is batched: formatting N events costs a fixed number of queries.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +43,14 @@ def format_events(events: Sequence[Event], viewer: Viewer, bundle: bool = True) 
         + [e.replaces_state for e in events if e.replaces_state]
     )
     txn_ids = _transaction_ids(events, viewer)
+    memberships = _viewer_memberships(events, viewer)
     aggregations = bundled_aggregations(events, viewer) if bundle else {}
     now = now_ms()
     out = []
     for event in events:
         body = _client_event(event, related, now)
+        if event.event_id in memberships:
+            body["unsigned"]["membership"] = memberships[event.event_id]
         if event.event_id in txn_ids:
             body["unsigned"]["transaction_id"] = txn_ids[event.event_id]
         if event.event_id in aggregations and event.redacted_by is None:
@@ -68,6 +74,37 @@ def _transaction_ids(events: Sequence[Event], viewer: Viewer) -> dict[str, str]:
         f"WHERE user_id = %s AND device_id = %s AND event_id IN ({', '.join(['%s'] * len(own))})"
     )
     return dict(sql.rows(query, [viewer.user_id, viewer.device_id, *own]))
+
+
+def _viewer_memberships(events: Sequence[Event], viewer: Viewer) -> dict[str, str]:
+    """``unsigned.membership``: the viewer's membership in the room at each event (after
+    it, so their own join reads "join"; "leave" when they had none). Events are placed
+    by the positions this server gave them; outliers get none."""
+    placed = [e for e in events if e.stream_ordering is not None]
+    if not placed:
+        return {}
+    rows = (
+        Event.objects.filter(
+            room_id__in={e.room_id for e in placed},
+            type=EventTypes.MEMBER,
+            state_key=viewer.user_id,
+            stream_ordering__lte=max(e.stream_ordering or 0 for e in placed),
+            rejected_reason__isnull=True,
+            soft_failed=False,
+        )
+        .order_by("stream_ordering")
+        .values_list("room_id", "stream_ordering", "membership")
+    )
+    history: dict[int, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
+    for room_pk, position, membership in rows:
+        history[room_pk][0].append(position)
+        history[room_pk][1].append(membership or "leave")
+    found = {}
+    for event in placed:
+        positions, values = history.get(event.room_id, ([], []))
+        index = bisect_right(positions, event.stream_ordering or 0)
+        found[event.event_id] = values[index - 1] if index else "leave"
+    return found
 
 
 def _client_event(event: Event, related: dict[str, JsonDict], now: int) -> JsonDict:

@@ -121,21 +121,21 @@ def paginate(
         last = position_of(rows[-1])
         body["end"] = (last.before() if backwards else last).token()
     if event_filter.lazy_load_members and chunk:
-        body["state"] = lazy_members(chunk, viewer, event_filter)
+        body["state"] = lazy_members(chunk, viewer)
     return body
 
 
-def lazy_members(
-    chunk: list[Event], viewer: Viewer, event_filter: RoomEventFilter
-) -> list[JsonDict]:
-    """Member events of the chunk's senders, as of the oldest event of the chunk."""
-    oldest = min(chunk, key=position_of)
-    senders = {e.sender for e in chunk}
-    if not event_filter.include_redundant_members:
-        senders.discard(viewer.user_id)
-    keys = [(EventTypes.MEMBER, sender) for sender in senders]
-    group = oldest.state_group_before_id or oldest.state_group_id
-    state = states_of_groups([group], keys).get(group, {}) if group else {}
+def lazy_members(chunk: list[Event], viewer: Viewer) -> list[JsonDict]:
+    """Member events of the chunk's senders, as of the oldest event of the chunk; a sender
+    who joined within the chunk (the room's creator, in its first events) as of the
+    newest. The reader's own is included: /messages cannot know what the client holds."""
+    oldest, newest = min(chunk, key=position_of), max(chunk, key=position_of)
+    keys = [(EventTypes.MEMBER, sender) for sender in {e.sender for e in chunk}]
+    before = oldest.state_group_before_id or oldest.state_group_id
+    after = newest.state_group_id
+    groups = [g for g in (before, after) if g]
+    states = states_of_groups(groups, keys) if groups else {}
+    state = {**states.get(after, {}), **states.get(before, {})} if groups else {}
     members = Event.objects.filter(event_id__in=state.values()).select_related("room")
     return format_events(list(members), viewer, bundle=False)
 

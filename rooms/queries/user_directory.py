@@ -1,14 +1,15 @@
 """The user directory (POST /user_directory/search): users the searcher may know of.
 
 As the spec asks at the least: users who share a room with the searcher, and users joined
-to rooms with a public join rule or world-readable history. Matching is
-case-insensitive on the user ID and the display name.
+to rooms with a public join rule or world-readable history; never the searcher. Matching
+is case-insensitive on the user ID and the display name.
 """
 
 from __future__ import annotations
 
 from django.db.models import Q
 
+from accounts.models import User
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
 from rooms.events import load_pdus
@@ -41,6 +42,7 @@ def search_users(searcher: str, term: str, limit: int) -> JsonDict:
     mine = RoomMembership.objects.filter(user_id=searcher, membership="join").values("room_id")
     rows = (
         RoomMembership.objects.filter(membership="join")
+        .exclude(user_id=searcher)
         .filter(Q(room_id__in=mine) | Q(room_id__in=_open_rooms()))
         .filter(Q(user_id__icontains=term) | Q(displayname__icontains=term))
         .values_list("user_id", "displayname", "avatar_url")
@@ -53,6 +55,12 @@ def search_users(searcher: str, term: str, limit: int) -> JsonDict:
             entry["display_name"] = displayname
         if avatar_url and "avatar_url" not in entry:
             entry["avatar_url"] = avatar_url
+    # Local users appear with their profile, not a name they took in one room.
+    for user_id, displayname, avatar_url in User.objects.filter(
+        user_id__in=list(found), is_active=True
+    ).values_list("user_id", "displayname", "avatar_url"):
+        profile = {"display_name": displayname, "avatar_url": avatar_url}
+        found[user_id] = {"user_id": user_id, **{k: v for k, v in profile.items() if v}}
     needle = term.casefold()
 
     def rank(entry: JsonDict) -> tuple[int, str]:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+from django.test import override_settings
+
 from matrixhs.testing import assert_event_conforms
 from rooms.models import Event, Room, RoomAlias
 from rooms.tests.base import V3, RoomTestCase, q
@@ -11,6 +13,20 @@ class CreateRoomTests(RoomTestCase):
     def state(self, room_id: str) -> dict[tuple[str, str], dict]:
         events = self.api(self.alice).get(f"{V3}/rooms/{q(room_id)}/state").body
         return {(e["type"], e["state_key"]): e for e in events}
+
+    @override_settings(MATRIXHS_DEFAULT_ROOM_VERSION="10")
+    def test_default_room_version_setting(self) -> None:
+        room_id = self.create_room(self.alice)
+        state = self.state(room_id)
+        create = state[("m.room.create", "")]["content"]
+        self.assertEqual(create["room_version"], "10")
+        self.assertEqual(create["creator"], "@alice:test.local")
+        levels = state[("m.room.power_levels", "")]["content"]
+        self.assertEqual(levels["users"]["@alice:test.local"], 100)
+        explicit = self.create_room(self.alice, room_version="12")
+        self.assertEqual(
+            self.state(explicit)[("m.room.create", "")]["content"]["room_version"], "12"
+        )
 
     def test_default_is_private_chat_in_v12(self) -> None:
         room_id = self.create_room(self.alice)

@@ -39,6 +39,33 @@ class AliasTests(RoomTestCase):
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
         self.assertTrue(RoomAlias.objects.exists())
 
+    def canonical_alias(self) -> dict:
+        url = f"{V3}/rooms/{q(self.room)}/state/m.room.canonical_alias/"
+        return dict(self.api(self.alice).get(url).body)
+
+    def test_deleting_the_canonical_alias_takes_it_out_of_the_state(self) -> None:
+        for alias in ("#club:test.local", "#alt:test.local", "#other:test.local"):
+            self.api(self.alice).put(f"{V3}/directory/room/{q(alias)}", {"room_id": self.room})
+        content = {"alias": "#club:test.local", "alt_aliases": ["#alt:test.local"]}
+        self.set_state(self.alice, self.room, "m.room.canonical_alias", content)
+        self.api(self.alice).delete(f"{V3}/directory/room/{q('#other:test.local')}")
+        self.assertEqual(self.canonical_alias(), content)  # not named: no event
+        self.api(self.alice).delete(f"{V3}/directory/room/{ALIAS}")
+        self.assertEqual(self.canonical_alias(), {"alt_aliases": ["#alt:test.local"]})
+        self.api(self.alice).delete(f"{V3}/directory/room/{q('#alt:test.local')}")
+        self.assertEqual(self.canonical_alias(), {"alt_aliases": []})
+
+    def test_alias_deleted_by_someone_who_may_not_change_the_state_still_goes(self) -> None:
+        self.join(self.bob, self.room)
+        self.api(self.bob).put(f"{V3}/directory/room/{ALIAS}", {"room_id": self.room})
+        self.set_state(
+            self.alice, self.room, "m.room.canonical_alias", {"alias": "#club:test.local"}
+        )
+        response = self.api(self.bob).delete(f"{V3}/directory/room/{ALIAS}")
+        self.assertEqual(response.status_code, 200, response.body)
+        self.assertFalse(RoomAlias.objects.exists())
+        self.assertEqual(self.canonical_alias(), {"alias": "#club:test.local"})
+
     def test_bad_aliases(self) -> None:
         response = self.api(self.alice).put(f"{V3}/directory/room/nohash", {"room_id": self.room})
         self.assert_matrix_error(response, 400, "M_INVALID_PARAM")

@@ -77,6 +77,26 @@ class UserDirectoryTests(RoomTestCase):
         mallory = next(r for r in results["results"] if r["user_id"] == "@mallory:test.local")
         self.assertEqual(mallory["display_name"], "Mallory Bobbins")
 
+    def test_the_searcher_is_not_a_result(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, room)
+        results = self.api(self.alice).post(self.URL, {"search_term": "test.local"}).body
+        self.assertEqual([r["user_id"] for r in results["results"]], ["@bob:test.local"])
+
+    def test_local_users_appear_with_their_profile_not_a_room_name(self) -> None:
+        room = self.create_room(self.alice)
+        self.invite(self.alice, room, self.bob)
+        self.join(self.bob, room)
+        self.set_state(
+            self.alice,
+            room,
+            "m.room.member",
+            {"membership": "join", "displayname": "Alice in this room"},
+            state_key="@alice:test.local",
+        )
+        results = self.api(self.bob).post(self.URL, {"search_term": "alice"}).body["results"]
+        self.assertEqual(results, [{"user_id": "@alice:test.local", "display_name": "alice"}])
+
     def test_limit_and_bad_input(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")
         for user in (self.bob, self.mallory):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rooms.models import RoomMembership
+from rooms.models import Event, RoomMembership
 from rooms.tests.base import V3, RoomTestCase, q
 
 
@@ -87,6 +87,17 @@ class MembershipTests(RoomTestCase):
         self.assertEqual(self.leave(self.bob, room).status_code, 200)  # rejects the invite
         self.assertEqual(self.membership(room, "@bob:test.local"), "leave")
         self.assertEqual(self.leave(self.bob, room).status_code, 200)  # already left: no-op
+
+    def test_reject_invite_to_a_room_its_local_members_all_left(self) -> None:
+        room = self.create_room(self.alice)
+        self.invite(self.alice, room, self.bob)
+        self.assertEqual(self.leave(self.alice, room).status_code, 200)
+        response = self.leave(self.bob, room)
+        self.assertEqual(response.status_code, 200, response.body)
+        self.assertEqual(self.membership(room, "@bob:test.local"), "leave")
+        # An event of the room (after the invite), not a rejection kept to this server.
+        events = Event.objects.filter(room__room_id=room, state_key="@bob:test.local")
+        self.assertEqual(events.filter(outlier=False).count(), 2)
 
     def test_kick(self) -> None:
         room = self.create_room(self.alice, preset="public_chat")

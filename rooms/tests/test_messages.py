@@ -52,6 +52,17 @@ class MessagesTests(RoomTestCase):
         body = self.messages(self.bob, self.room, f"dir=b&limit=3&filter={event_filter}").body
         self.assertEqual([e["state_key"] for e in body["state"]], ["@alice:test.local"])
 
+    def test_lazy_loaded_members_of_the_rooms_first_events(self) -> None:
+        # The creator's events before their own join: their membership comes from later.
+        room = self.create_room(self.alice)
+        event_filter = q(json.dumps({"lazy_load_members": True}))
+        body = self.messages(self.alice, room, f"dir=f&limit=3&filter={event_filter}").body
+        self.assertEqual(body["chunk"][0]["type"], "m.room.create")
+        self.assertEqual(
+            [(e["state_key"], e["content"]["membership"]) for e in body["state"]],
+            [("@alice:test.local", "join")],
+        )
+
     def test_bad_parameters(self) -> None:
         for query in ("dir=x", "limit=abc", "from=garbage", "filter=%7Bnot", "filter=%5B%5D"):
             response = self.messages(self.bob, self.room, query)

@@ -65,6 +65,12 @@ class StateTests(RoomTestCase):
         )
         self.assert_matrix_error(response, 400, "M_BAD_ALIAS")
 
+    def test_canonical_alias_that_is_no_alias_is_invalid_param(self) -> None:
+        for content in ({"alias": "%nowhere:test.local"}, {"alt_aliases": ["#:test.local"]}):
+            with self.subTest(content=content):
+                response = self.set_state(self.alice, self.room, "m.room.canonical_alias", content)
+                self.assert_matrix_error(response, 400, "M_INVALID_PARAM")
+
     def test_non_member_cannot_read_state(self) -> None:
         private = self.create_room(self.alice)
         response = self.api(self.mallory).get(f"{V3}/rooms/{q(private)}/state")

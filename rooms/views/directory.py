@@ -61,7 +61,7 @@ class AliasView(MatrixView):
         requester = request.requester
         if row.creator != requester.user_id and not requester.user.is_admin:
             check_can_edit_room(row.room, requester.user_id, EventTypes.CANONICAL_ALIAS)
-        do_delete_alias(row)
+        do_delete_alias(row, requester.user_id)
         return Response({})
 
 

@@ -66,6 +66,10 @@ class FilterUploadTests(MatrixTestCase):
             {"presence": {"types": "m.presence"}},
             {"presence": {"limit": -1}},
             {"account_data": {"not_senders": [None]}},
+            {"room": {"timeline": {"rooms": ["not_a_room_id"]}}},
+            {"room": {"not_rooms": ["#alias:example.com"]}},
+            {"room": {"timeline": {"senders": ["not_a_sender_id"]}}},
+            {"presence": {"not_senders": ["@:example.com"]}},
         ]
         for body in cases:
             with self.subTest(body=body):

@@ -149,3 +149,29 @@ class PresenceTests(RoomTestCase):
             presence.current_presence([self.alice.user_id]),
             {self.alice.user_id: {"presence": "offline"}},
         )
+
+
+class NewlyJoinedPresenceTests(RoomTestCase):
+    """Users who come to share a room appear in the presence of the next incremental
+    sync, even when their presence did not change meanwhile."""
+
+    def senders(self, body: dict) -> set[str]:
+        return {e["sender"] for e in body.get("presence", {}).get("events", [])}
+
+    def test_member_joining_my_room(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        presence.do_set_presence(self.mallory, "online")
+        token = self.sync(self.alice)["next_batch"]
+        self.join(self.mallory, room)
+        body = self.sync(self.alice, since=token)
+        self.assertIn(self.mallory.user_id, self.senders(body))
+        self.assertNotIn(
+            self.mallory.user_id, self.senders(self.sync(self.alice, since=body["next_batch"]))
+        )
+
+    def test_members_of_a_room_i_join(self) -> None:
+        room = self.create_room(self.mallory, preset="public_chat")
+        presence.do_set_presence(self.mallory, "unavailable")
+        token = self.sync(self.alice)["next_batch"]
+        self.join(self.alice, room)
+        self.assertIn(self.mallory.user_id, self.senders(self.sync(self.alice, since=token)))

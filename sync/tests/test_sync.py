@@ -87,6 +87,20 @@ class IncrementalSyncTests(RoomTestCase):
         again = self.sync(self.bob, since=body["next_batch"])
         self.assertEqual(again["rooms"], {})
 
+    def test_left_room_state_goes_through_the_state_filter(self) -> None:
+        self.set_state(self.alice, self.room, "m.room.topic", {"topic": "Before"})
+        self.send_ok(self.alice, self.room, "before")
+        self.leave(self.bob, self.room)
+        room_filter = {
+            "timeline": {"types": ["m.room.message"]},
+            "state": {"types": ["m.room.topic"]},
+        }
+        room_filter["include_leave"] = True
+        body = self.sync(self.bob, filter=json.dumps({"room": room_filter}))
+        left = body["rooms"]["leave"][self.room]
+        self.assertEqual(bodies(left["timeline"]["events"]), ["before"])
+        self.assertEqual({e["type"] for e in left["state"]["events"]}, {"m.room.topic"})
+
     def test_nothing_new_is_empty(self) -> None:
         self.assertEqual(self.sync(self.bob, since=self.token)["rooms"], {})
 
@@ -131,6 +145,39 @@ class IncrementalSyncTests(RoomTestCase):
         self.leave(self.bob, private)
         rejected = self.sync(self.bob, since=body["next_batch"])
         self.assertIn(private, rejected["rooms"]["leave"])
+
+    def test_invites_from_ignored_users_are_not_sent(self) -> None:
+        do_set_account_data(
+            self.bob, "m.ignored_user_list", {"ignored_users": {"@mallory:test.local": {}}}
+        )
+        token = self.sync(self.bob, since=self.token)["next_batch"]
+        from_mallory = self.create_room(self.mallory)
+        self.invite(self.mallory, from_mallory, self.bob)
+        from_alice = self.create_room(self.alice)
+        self.invite(self.alice, from_alice, self.bob)
+        invites = self.sync(self.bob, since=token)["rooms"]["invite"]
+        self.assertEqual(set(invites), {from_alice})
+        self.assertEqual(set(self.sync(self.bob)["rooms"]["invite"]), {from_alice})
+
+    def test_leave_of_a_forgotten_room_still_comes_in_the_incremental_sync(self) -> None:
+        self.leave(self.bob, self.room)
+        self.api(self.bob).post(f"{V3}/rooms/{q(self.room)}/forget", {})
+        self.send_ok(self.alice, self.room, "after bob forgot")
+        body = self.sync(self.bob, since=self.token)
+        self.assertIn(self.room, body["rooms"]["leave"])
+        self.assertNotIn(self.room, body["rooms"].get("join", {}))
+        later = self.sync(self.bob, since=body["next_batch"])
+        self.assertEqual(later["rooms"], {})
+        include_leave = json.dumps({"room": {"include_leave": True}})
+        initial = self.sync(self.bob, filter=include_leave)
+        self.assertNotIn(self.room, initial["rooms"].get("leave", {}))
+
+    def test_incremental_leave_has_no_state_beside_a_whole_timeline(self) -> None:
+        self.leave(self.bob, self.room)
+        left = self.sync(self.bob, since=self.token)["rooms"]["leave"][self.room]
+        self.assertEqual([e["type"] for e in left["timeline"]["events"]], ["m.room.member"])
+        self.assertFalse(left["timeline"]["limited"])
+        self.assertEqual(left["state"]["events"], [])
 
     def test_typing_and_receipts_are_ephemeral(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "read me")
