@@ -6,10 +6,25 @@ They are set once for the session, directly on the settings object, so that a te
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Property tests (matrixhs/tests/test_request_parsers_properties.py): a few dozen examples
+# each in the default suite; HYPOTHESIS_PROFILE=thorough runs 10,000 each. No example
+# database: a failure is reported with its example, and nothing is written to the tree.
+_HYPOTHESIS = {
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+hypothesis_settings.register_profile("default", max_examples=30, **_HYPOTHESIS)
+hypothesis_settings.register_profile("thorough", max_examples=10_000, **_HYPOTHESIS)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def reset_storages() -> None:
