@@ -11,6 +11,20 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Property tests (matrixhs/tests/test_request_parsers_properties.py): a few dozen examples
+# each in the default suite; HYPOTHESIS_PROFILE=thorough runs 10,000 each. No example
+# database: a failure is reported with its example, and nothing is written to the tree.
+_HYPOTHESIS = {
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+hypothesis_settings.register_profile("default", max_examples=30, **_HYPOTHESIS)
+hypothesis_settings.register_profile("thorough", max_examples=10_000, **_HYPOTHESIS)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 #: The browser tests (Element Web, the admin) run with scripts/browser-tests.
 collect_ignore = [] if os.environ.get("MATRIXHS_BROWSER_TESTS") else ["tests/browser"]

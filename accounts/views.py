@@ -354,6 +354,7 @@ class ProfileView(PublicProfileView):
 
 class ProfileFieldView(PublicProfileView):
     allow_guests = True
+    unbounded_path_params = ("key",)  # past 255 bytes: M_KEY_TOO_LARGE (accounts.actions)
 
     def guests_may(self, request: Request) -> bool:
         # Spec "Guest access": guests may set their display name, and no other field.

@@ -9,6 +9,8 @@ body with :func:`parse_json_object` or :func:`parse_body`, and return plain dict
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,14 +40,60 @@ from matrixhs.protocol.ids import (
     parse_user_id,
 )
 
+#: How deeply a request's JSON may nest. Matrix content is shallow; deeper values only
+#: cost recursion in every later step (encoding, signing, the database's JSON).
+MAX_JSON_DEPTH = 64
+#: Integers past this lose precision in other servers and clients (canonical JSON's range).
+MAX_JSON_INT = 2**53 - 1
+#: What no string may hold: NUL (PostgreSQL text cannot store it) and lone surrogates
+#: (UTF-8 cannot encode them; the decoder joins the valid pairs).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
 def loads_strict(raw: bytes | str) -> Any:
-    """Decode JSON, refusing NaN and Infinity (they are not JSON)."""
-    return json.loads(raw, parse_constant=_reject_constant)
+    """Decode JSON as requests carry it, refusing what JSON or Matrix do not allow: NaN and
+    Infinity (not JSON), nesting past MAX_JSON_DEPTH, integers past MAX_JSON_INT, numbers
+    too large for a float, and strings (keys too) with NUL or lone surrogates.
+
+    Raises:
+        ValueError: not JSON.
+        BadJson: JSON, but holding what no request may hold.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise BadJson(f"JSON may nest at most {MAX_JSON_DEPTH} levels deep") from exc
+    _check_storable(value)
+    return value
+
+
+def _check_storable(value: Any) -> None:
+    """Walk a decoded value without recursion (see :func:`loads_strict`)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                raise BadJson("Strings may not contain NUL characters or lone surrogates")
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > MAX_JSON_INT:
+                raise BadJson(f"Integers must be within ±{MAX_JSON_INT}")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise BadJson("Numbers must be finite")
+        elif depth >= MAX_JSON_DEPTH:
+            raise BadJson(f"JSON may nest at most {MAX_JSON_DEPTH} levels deep")
+        elif isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        else:
+            pending.extend((child, depth + 1) for child in item)
 
 
 def raw_body(request: HttpRequest | Request) -> bytes:
@@ -208,6 +256,11 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     raise InvalidParam(f"Query parameter {name} must be true or false")
 
 
+#: An integer in a query parameter: ASCII digits (``int`` also takes "²", "1_0" and
+#: spaces), few enough to fit a 64-bit database integer.
+_QUERY_INT = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+
+
 def query_int(request: Request, name: str, default: int, minimum: int = 0) -> int:
     """An integer query parameter.
 
@@ -217,13 +270,42 @@ def query_int(request: Request, name: str, default: int, minimum: int = 0) -> in
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidParam(f"Query parameter {name} must be an integer") from exc
+    if not _QUERY_INT.fullmatch(raw):
+        raise InvalidParam(f"Query parameter {name} must be an integer")
+    value = int(raw)
     if value < minimum:
         raise InvalidParam(f"Query parameter {name} must be at least {minimum}")
     return value
+
+
+#: The longest path parameter, in UTF-8 bytes: the spec's limit for IDs, event types and
+#: state keys, and the size of every column a path parameter is stored in.
+MAX_PATH_PARAM_BYTES = 255
+
+
+def check_parameters(
+    path_params: dict[str, Any], query: Any, unbounded: tuple[str, ...] = ()
+) -> None:
+    """Refuse what no parameter may hold: NUL (PostgreSQL text cannot store it), a lone
+    surrogate, or a path parameter past MAX_PATH_PARAM_BYTES (except those named in
+    ``unbounded``, whose view answers the spec's own error). ``query`` maps names to a
+    value or to a list of values (a QueryDict, or a plain dict).
+
+    Raises:
+        InvalidParam: one does.
+    """
+    for name, value in path_params.items():
+        if not isinstance(value, str):
+            continue
+        if _UNSTORABLE.search(value):
+            raise InvalidParam(f"{name} may not contain NUL characters or lone surrogates")
+        if name not in unbounded and len(value.encode("utf-8")) > MAX_PATH_PARAM_BYTES:
+            raise InvalidParam(f"{name} is longer than {MAX_PATH_PARAM_BYTES} bytes")
+    lists = query.lists() if hasattr(query, "lists") else query.items()
+    for name, values in lists:
+        for value in [name, *(values if isinstance(values, list) else [values])]:
+            if _UNSTORABLE.search(value):
+                raise InvalidParam("Query parameters may not contain NUL characters")
 
 
 class MatrixView(APIView):
@@ -237,6 +319,8 @@ class MatrixView(APIView):
             or the HTTP methods they may call. The spec's "Guest access" module lists
             the endpoints guests may use.
         rate_limit: the rate-limit bucket, or None for no limit.
+        unbounded_path_params: path parameters the view checks the length of itself
+            (else over MAX_PATH_PARAM_BYTES is 400 M_INVALID_PARAM).
     """
 
     requires_auth = True
@@ -246,9 +330,11 @@ class MatrixView(APIView):
     #: False: the endpoint is not the client API's, an ``access_token`` there is not ours
     #: to check (the OpenID userinfo lookup).
     client_tokens = True
+    unbounded_path_params: tuple[str, ...] = ()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        check_parameters(kwargs, request.query_params, self.unbounded_path_params)
         required = self.requires_auth and request.method not in self.anonymous_methods
         requester = auth.authenticate(request, required=required) if self.client_tokens else None
         request.requester = requester  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ whose transactions have committed, in order: a token never skips a late commit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 
 from django.db import connection
@@ -16,6 +17,15 @@ from django.db import connection
 from matrixhs.errors import InvalidParam
 from matrixhs.models import StreamCounter
 from matrixhs.streams import Stream, typing_position
+
+#: A position in a token: ASCII digits only (``str.isdigit`` and ``int`` also take "²" or
+#: "٣"), and few enough of them to fit a 64-bit database integer.
+_POSITION = re.compile(r"[0-9]{1,18}", re.ASCII)
+
+
+def parse_position(raw: str) -> int | None:
+    """A non-negative position written in a token or a query parameter (None: it is not one)."""
+    return int(raw) if _POSITION.fullmatch(raw) else None
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,10 @@ class SyncToken:
     def parse(cls, raw: str) -> SyncToken:
         """Raises: InvalidParam: not a token this server issued."""
         parts = raw[1:].split("_") if raw.startswith("s") else []
-        if len(parts) != len(fields(cls)) or not all(p.isdigit() for p in parts):
+        positions = [n for n in map(parse_position, parts) if n is not None]
+        if len(parts) != len(fields(cls)) or len(positions) != len(parts):
             raise InvalidParam(f"Invalid sync token {raw!r}")
-        return cls(*(int(p) for p in parts))
+        return cls(*positions)
 
     def with_(self, **changes: int) -> SyncToken:
         return replace(self, **changes)

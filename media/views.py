@@ -103,6 +103,7 @@ class DownloadView(MatrixView):
     """
 
     legacy = False
+    unbounded_path_params = ("file_name",)  # only named in Content-Disposition, never stored
 
     def get(
         self, request: Request, server_name: str, media_id: str, file_name: str | None = None

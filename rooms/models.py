@@ -174,7 +174,9 @@ class ClientTransaction(models.Model):
 
     user_id = models.CharField(max_length=255)
     device_id = models.CharField(max_length=255)
-    endpoint = models.CharField(max_length=255)
+    #: "send/<room ID>/<event type>" or "redact/<room ID>/<event ID>": two values of up to
+    #: 255 bytes each, and the prefix.
+    endpoint = models.CharField(max_length=520)
     txn_id = models.CharField(max_length=255)
     event_id = models.CharField(max_length=255)
     created_ts = models.BigIntegerField()

@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts.models import User
 from matrixhs.errors import Codes, MatrixError
 from matrixhs.time import now_ms
-from matrixhs.tokens import SyncToken
+from matrixhs.tokens import SyncToken, parse_position
 from sync.models import SlidingSyncConnection, SlidingSyncPosition
 
 #: Positions kept per connection (the newest ones).
@@ -43,9 +43,10 @@ def parse_pos(pos: str) -> tuple[int, int]:
     """``<sync token>~<connection>.<number>`` -> (connection, number)."""
     _, sep, ref = pos.rpartition("~")
     connection, dot, number = ref.partition(".")
-    if not sep or not dot or not connection.isdigit() or not number.isdigit():
+    connection_id, position = parse_position(connection), parse_position(number)
+    if not sep or not dot or connection_id is None or position is None:
         raise _unknown_pos()
-    return int(connection), int(number)
+    return connection_id, position
 
 
 def load_connection(

@@ -21,9 +21,10 @@ from matrixhs import ratelimit
 from matrixhs.asgi_handler import request_threads
 from matrixhs.auth import authenticate
 from matrixhs.errors import InvalidParam, Unrecognized, render_error
-from matrixhs.http import parse_json_bytes
+from matrixhs.http import check_parameters, parse_json_bytes
 from matrixhs.middleware import CORS_HEADERS
 from matrixhs.notifier import WakeUps
+from matrixhs.tokens import parse_position
 from sync.classic import SyncRequest, sync_for_user
 from sync.params import parse_sync_request
 from sync.presence import do_mark_active
@@ -68,10 +69,12 @@ class LongPollRequest:
 
     def __init__(self, scope: dict[str, Any], body: bytes) -> None:
         self.method = scope["method"]
-        self.query = {
-            k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()
+        query_string = scope.get("query_string", b"").decode("utf-8", "replace")
+        self.query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+        # Header bytes are Latin-1 (RFC 9110 5.5), as Django reads them: any byte decodes.
+        self.headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
         }
-        self.headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         self.client = (scope.get("client") or ("unknown", 0))[0]
         self.body = body
 
@@ -87,10 +90,11 @@ class LongPollRequest:
         return self.query
 
     def timeout_ms(self) -> int:
-        raw = self.query.get("timeout", "0")
-        if not raw.isdigit():
+        """Raises: InvalidParam: not a non-negative integer."""
+        timeout = parse_position(self.query.get("timeout", "0"))
+        if timeout is None:
             raise InvalidParam("timeout must be a non-negative integer")
-        return min(int(raw), MAX_TIMEOUT_MS)
+        return min(timeout, MAX_TIMEOUT_MS)
 
 
 Compute = Callable[[LongPollRequest, Any], Any]
@@ -124,6 +128,7 @@ class LongPollEndpoint:
         return request.timeout_ms()
 
     def _prepare(self, request: LongPollRequest) -> Any:
+        check_parameters({}, request.query)
         prepared = self.prepare(request)
         ratelimit.check("sync", request, self.user_of(prepared))
         return prepared

@@ -55,6 +55,13 @@ class DownloadTest(MatrixTestCase):
         resp = self.api(self.bob).fetch(f"{DOWNLOAD}/{mxc}/other%20name.txt")
         self.assertEqual(resp.headers["Content-Disposition"], 'inline; filename="other name.txt"')
 
+    def test_long_file_name_in_path_is_served(self) -> None:
+        mxc = self.upload(b"x", "text/plain", "a.txt")
+        name = "n" * 300 + ".txt"
+        resp = self.api(self.bob).fetch(f"{DOWNLOAD}/{mxc}/{name}")
+        self.assertEqual(resp.status_code, 200)
+        self.assertEqual(resp.headers["Content-Disposition"], f'inline; filename="{name}"')
+
     def test_non_ascii_file_name_is_encoded(self) -> None:
         mxc = self.upload(b"x", "text/plain", "%C3%A9t%C3%A9.txt")
         resp = self.api(self.bob).fetch(f"{DOWNLOAD}/{mxc}")

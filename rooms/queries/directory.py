@@ -9,6 +9,7 @@ from django.conf import settings
 
 from matrixhs.errors import BadJson, InvalidParam, JsonDict
 from matrixhs.protocol.events import EventTypes
+from matrixhs.tokens import parse_position
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Room, RoomAlias, RoomMembership
 
@@ -77,9 +78,10 @@ def public_rooms(
     """
     offset = 0
     if since:
-        if not since.startswith("o") or not since[1:].isdigit():
+        parsed = parse_position(since[1:]) if since.startswith("o") else None
+        if parsed is None:
             raise InvalidParam("Invalid since token")
-        offset = int(since[1:])
+        offset = parsed
     chunk = room_summaries(list(Room.objects.filter(is_public=True)))
     if search:
         needle = search.casefold()

@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from matrixhs.errors import InvalidParam, JsonDict, NotFound
 from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes
+from matrixhs.tokens import parse_position
 from rooms.events import stored_pdu
 from rooms.models import Event
 from rooms.queries.access import RoomAccess
@@ -47,20 +48,21 @@ def position_of(event: Event) -> Position:
 
 def parse_token(room_events: QuerySet[Event], token: str) -> Position:
     """Raises: InvalidParam: not a token this server issued."""
-    try:
-        if token.startswith("t"):
-            depth, _, stream = token[1:].partition("_")
-            return Position(int(depth), int(stream))
-        if token.startswith("s"):
-            stream = int(token[1:].split("_", 1)[0])
+    if token.startswith("t"):
+        depth, _, stream = token[1:].partition("_")
+        # Backfilled history has negative stream positions (before everything else).
+        at_depth, at_stream = parse_position(depth), parse_position(stream.removeprefix("-"))
+        if at_depth is not None and at_stream is not None:
+            return Position(at_depth, -at_stream if stream.startswith("-") else at_stream)
+    elif token.startswith("s"):
+        at = parse_position(token[1:].split("_", 1)[0])
+        if at is not None:
             last = (
-                room_events.filter(stream_ordering__lte=stream)
+                room_events.filter(stream_ordering__lte=at)
                 .order_by("-depth", "-stream_ordering")
                 .first()
             )
             return position_of(last) if last is not None else START
-    except ValueError:
-        pass
     raise InvalidParam(f"Invalid pagination token {token!r}")
 
 

@@ -100,7 +100,7 @@ class MessagesView(MatrixView):
         direction = request.query_params.get("dir", "b")
         if direction not in ("b", "f"):
             raise InvalidParam("dir must be b or f")
-        limit = query_int(request, "limit", 10, minimum=0)
+        limit = query_int(request, "limit", 10, minimum=1)
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
         if event_filter.limit is not None:
             limit = min(limit, event_filter.limit)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from matrixhs.errors import InvalidParam, JsonDict
 from matrixhs.http import MatrixView, query_bool, query_int
+from matrixhs.tokens import parse_position
 from rooms.queries.access import access_event, access_room
 from rooms.queries.format import format_events
 from rooms.queries.relations import MAX_RECURSION_DEPTH, related_event_ids, thread_roots
@@ -76,9 +77,10 @@ class ThreadsView(MatrixView):
         roots = thread_roots(access, request.requester.user_id, include == "participated")
         since = request.query_params.get("from")
         if since:
-            if not since.startswith("th") or not since[2:].isdigit():
+            latest = parse_position(since[2:]) if since.startswith("th") else None
+            if latest is None:
                 raise InvalidParam("Invalid from token")
-            roots = roots.filter(latest__lt=int(since[2:]))
+            roots = roots.filter(latest__lt=latest)
         page = list(roots[:limit])
         by_id = {
             e.event_id: e

@@ -10,7 +10,7 @@ from accounts.models import AccountData, User
 from e2ee.actions.to_device import delete_to_device_up_to
 from e2ee.queries import one_time_key_counts, to_device_messages, unused_fallback_key_types
 from matrixhs.errors import InvalidParam, JsonDict
-from matrixhs.tokens import SyncToken
+from matrixhs.tokens import SyncToken, parse_position
 from rooms.models import Room
 from sync import rooms as data
 from sync.actions import typing_in_rooms
@@ -28,6 +28,30 @@ def _enabled(extensions: JsonDict, name: str) -> JsonDict | None:
     return None
 
 
+#: The most to-device messages one response carries, whatever the client asks.
+MAX_TO_DEVICE_LIMIT = 1000
+
+
+def _to_device_window(config: JsonDict, since: SyncToken | None) -> tuple[int, int]:
+    """The to_device extension's ``since`` (a stream position we issued; absent: the
+    connection's) and ``limit`` (a positive integer, 100 by default).
+
+    Raises:
+        InvalidParam: either is something else.
+    """
+    raw = config.get("since")
+    after = parse_position(raw) if isinstance(raw, str) else None
+    if raw is not None and after is None:
+        raise InvalidParam("extensions.to_device.since must be a stream position")
+    limit = config.get("limit")
+    if limit is None:
+        limit = 100
+    elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidParam("extensions.to_device.limit must be a positive integer")
+    default = since.to_device if since else 0
+    return (after if after is not None else default), min(limit, MAX_TO_DEVICE_LIMIT)
+
+
 def build_extensions(
     request: SlidingRequest,
     previous: ConnectionState | None,
@@ -41,14 +65,11 @@ def build_extensions(
     news = False
     expiry = None
     if (config := _enabled(request.extensions, "to_device")) is not None and request.device_id:
-        raw = config.get("since")
-        if raw is not None and not (isinstance(raw, str) and raw.isdigit()):
-            raise InvalidParam("extensions.to_device.since must be a stream position")
-        after = int(raw) if raw is not None else (since.to_device if since else 0)
+        after, limit = _to_device_window(config, since)
         if after:
             delete_to_device_up_to(request.user, request.device_id, after)
         events, position = to_device_messages(
-            request.user, request.device_id, after, int(config.get("limit") or 100), now.to_device
+            request.user, request.device_id, after, limit, now.to_device
         )
         out["to_device"] = {"next_batch": str(position), "events": events}
         news |= bool(events)

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Entry point of the Complement image: matrixhs on 8008 (plain HTTP), a TLS
-# terminating proxy on 8448 (certificate signed by Complement's CA) in front of it.
+# Entry point of the Complement image: matrixhs's client API on 8008 (plain HTTP), its
+# federation listener on 8448 (TLS, certificate signed by Complement's CA).
 set -e
 name="${SERVER_NAME:-localhost}"
 
@@ -25,6 +25,8 @@ export MATRIXHS_DEFAULT_ROOM_VERSION="${MATRIXHS_DEFAULT_ROOM_VERSION:-10}"
 host_ip="$(awk '{for (i = 2; i <= NF; i++) if ($i == "host.containers.internal") {print $1; exit}}' /etc/hosts)"
 allow="$(printf '%s\n' "$host_ip" "$gw" | awk 'NF {printf "%s%s/32", sep, $1; sep=","}')"
 export MATRIXHS_OUTBOUND_IP_ALLOWLIST="${MATRIXHS_OUTBOUND_IP_ALLOWLIST:-$allow}"
+# Complement's federation servers run there too, with certificates from its CA.
+export MATRIXHS_FEDERATION_IP_ALLOWLIST="${MATRIXHS_FEDERATION_IP_ALLOWLIST:-$allow}"
 # The unauthenticated /_matrix/media/v3 downloads stay open for the tests of them (the
 # server's default freezes them, spec v1.11).
 export MATRIXHS_MEDIA_LEGACY_FREEZE_MS="${MATRIXHS_MEDIA_LEGACY_FREEZE_MS:--1}"
@@ -52,7 +54,9 @@ if [ -f /complement/ca/ca.crt ] && [ -f /complement/ca/ca.key ]; then
       -CAkey /complement/ca/ca.key -CAcreateserial -days 365 \
       -extfile "$tls/ext.cnf" -out "$tls/server.crt" 2>/dev/null
   fi
-  python3 /usr/local/bin/tls_proxy.py 8448 127.0.0.1 8008 "$tls/server.crt" "$tls/server.key" &
+  export MATRIXHS_FEDERATION_BIND=0.0.0.0:8448
+  export MATRIXHS_TLS_CERT_FILE="$tls/server.crt" MATRIXHS_TLS_KEY_FILE="$tls/server.key"
+  export MATRIXHS_FEDERATION_CA_FILE=/complement/ca/ca.crt
 fi
 
 exec python3 manage.py serve

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rooms', '0003_membership_stripped_state'),
+        ('rooms', '0004_client_txn_endpoint_length'),
     ]
 
     operations = [
