@@ -35,8 +35,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.server import RunningServer, free_port  # noqa: E402
+from tests.interop.conftest import federating_instance  # noqa: E402
 
+TIMELINE_FILTER = '{"room": {"timeline": {"limit": 1000}}}'
 SIDES = {
     "synapse-a": ("http://127.0.0.1:18118", "localhost:18448"),
     "synapse-b": ("http://127.0.0.1:28118", "localhost:28448"),
@@ -59,7 +60,8 @@ class Client:
         return answer.json()
 
     def sync(self, timeout_ms: int = 10_000) -> dict[str, Any]:
-        params: dict[str, Any] = {"timeout": timeout_ms}
+        # A timeline long enough for a burst (the default of 10 would leave gaps).
+        params: dict[str, Any] = {"timeout": timeout_ms, "filter": TIMELINE_FILTER}
         if self.since:
             params["since"] = self.since
         answer = self.http.get("/_matrix/client/v3/sync", params=params)
@@ -167,17 +169,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fedbench-"))
     certs = work / "certs"
     pair(args.pair, data, "cert", str(certs))
-    fed_port = free_port()
-    server = RunningServer(
-        work / "hs",
-        server_name=f"localhost:{fed_port}",
-        MATRIXHS_FEDERATION_BIND=f"127.0.0.1:{fed_port}",
-        MATRIXHS_TLS_CERT_FILE=str(certs / "tls.crt"),
-        MATRIXHS_TLS_KEY_FILE=str(certs / "tls.key"),
-        MATRIXHS_FEDERATION_CA_FILE=str(certs / "ca.crt"),
-        MATRIXHS_FEDERATION_IP_ALLOWLIST="127.0.0.0/8,::1/128",
-        MATRIXHS_PRESENCE_ENABLED="false",
-    )
+    server = federating_instance(work / "hs", certs, MATRIXHS_PRESENCE_ENABLED="false")
     (work / "hs").mkdir()
     server.start()
     try:

@@ -128,6 +128,22 @@ class User:
             ),
         )
 
+    def history(self, room_id: str, page: int, pages: int = 40) -> list[str]:
+        """The room's message bodies, newest first, paging back through /messages (at
+        most ``pages`` pages)."""
+        found: list[str] = []
+        token = None
+        for _ in range(pages):
+            query = f"?dir=b&limit={page}{f'&from={quote(token)}' if token else ''}"
+            answer = self.call("GET", f"/rooms/{quote(room_id)}/messages{query}")
+            found += [
+                e["content"]["body"] for e in answer["chunk"] if e["type"] == "m.room.message"
+            ]
+            token = answer.get("end")
+            if token is None:
+                break
+        return found
+
     def send_text(self, room_id: str, text: str) -> str:
         txn = secrets.token_hex(6)
         path = f"/rooms/{quote(room_id)}/send/m.room.message/{txn}"

@@ -8,31 +8,15 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.server import RunningServer, free_port
-from tests.interop.conftest import PAIR_DATA, PAIR_SCRIPT
+from tests.e2e.server import RunningServer
+from tests.interop.conftest import PAIR_DATA, PAIR_SCRIPT, federating_instance
 from tests.interop.test_synapse import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
-
-
-def _instance(tmp: Path, certs: Path) -> RunningServer:
-    port = free_port()
-    return RunningServer(
-        tmp,
-        server_name=f"localhost:{port}",
-        MATRIXHS_FEDERATION_BIND=f"127.0.0.1:{port}",
-        MATRIXHS_TLS_CERT_FILE=str(certs / "tls.crt"),
-        MATRIXHS_TLS_KEY_FILE=str(certs / "tls.key"),
-        MATRIXHS_FEDERATION_CA_FILE=str(certs / "ca.crt"),
-        MATRIXHS_FEDERATION_IP_ALLOWLIST="127.0.0.0/8,::1/128",
-        MATRIXHS_FEDERATION_RETRY_MIN_S="1",
-        MATRIXHS_FEDERATION_RETRY_MAX_S="5",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +32,8 @@ def servers(
         capture_output=True,
         env={**os.environ, "SYNAPSE_PAIR_DATA": str(PAIR_DATA)},
     )
-    one = _instance(tmp_path_factory.mktemp("one"), certs)
-    two = _instance(tmp_path_factory.mktemp("two"), certs)
+    one = federating_instance(tmp_path_factory.mktemp("one"), certs)
+    two = federating_instance(tmp_path_factory.mktemp("two"), certs)
     one.start()
     try:
         two.start()
@@ -105,13 +89,4 @@ def test_two_instances_share_rooms(servers: tuple[RunningServer, RunningServer])
         ben.send_text(public, text)
     alias = f"#{alias_local}:{two.server_name}"
     assert ann.join(alias) == public
-    found: list[str] = []
-    token = None
-    for _ in range(20):  # bounded: pages of 5
-        query = f"?dir=b&limit=5{f'&from={quote(token)}' if token else ''}"
-        page = ann.call("GET", f"/rooms/{quote(public)}/messages{query}")
-        found += [e["content"]["body"] for e in page["chunk"] if e["type"] == "m.room.message"]
-        token = page.get("end")
-        if token is None:
-            break
-    assert found == list(reversed(texts))
+    assert ann.history(public, page=5) == list(reversed(texts))
