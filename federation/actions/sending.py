@@ -163,7 +163,11 @@ def _started(destination: str) -> int:
 
 
 def _catch_up(destination: str) -> None:
-    """After a long outage, keep only each room's newest queued events."""
+    """After a long outage, keep only each room's newest queued events (the destination
+    fetches the gap itself). A destination that did not fail gets everything, however
+    long its queue (a burst of messages is no outage)."""
+    if not Destination.objects.filter(server_name=destination, failures__gt=0).exists():
+        return
     if OutboundPdu.objects.filter(destination=destination).count() <= CATCH_UP_THRESHOLD:
         return
     rooms = (

@@ -129,6 +129,18 @@ class SendingTests(RoomTestCase):
             self.send_ok(self.alice, self.room_id, str(i))
             for i in range(sending.CATCH_UP_THRESHOLD + 5)
         ]
+        Destination.objects.update_or_create(
+            server_name="remote.example", defaults={"failures": 3}
+        )  # it was down
         recorder = Recorder()
         drain("remote.example", recorder)
         self.assertEqual(recorder.event_ids(), sent[-sending.CATCH_UP_KEEP :])
+
+    def test_a_burst_to_a_healthy_destination_is_sent_whole(self) -> None:
+        sent = [
+            self.send_ok(self.alice, self.room_id, str(i))
+            for i in range(sending.CATCH_UP_THRESHOLD + 5)
+        ]
+        recorder = Recorder()
+        drain("remote.example", recorder)
+        self.assertEqual(recorder.event_ids(), sent)
