@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from matrixhs.http import MatrixView, parse_body, parse_json_object
 from push import queries
-from push.actions import (
+from push.actions.rules import (
     check_actions,
     check_pusher,
     check_rule,
