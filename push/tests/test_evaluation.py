@@ -10,7 +10,9 @@ from push.models import Notification
 CLIENT = "/_matrix/client/v3"
 
 
-class EvaluationTests(MatrixTestCase):
+class PushTestCase(MatrixTestCase):
+    """Alice and Bob in a room Alice made."""
+
     def setUp(self) -> None:
         super().setUp()
         self.room_id = self.api(self.alice).post(f"{CLIENT}/createRoom", {}).body["room_id"]
@@ -25,6 +27,8 @@ class EvaluationTests(MatrixTestCase):
         path = f"{CLIENT}/rooms/{self.room_id}/send/m.room.message/t{self.txn}"
         return str(self.api(user).put(path, content).body["event_id"])
 
+
+class EvaluationTests(PushTestCase):
     def test_message_notifies_other_members_not_the_sender(self) -> None:
         event_id = self.send(self.bob, {"msgtype": "m.text", "body": "hi"})
         notes = Notification.objects.filter(event_id=event_id)
