@@ -69,6 +69,12 @@ class Pusher(models.Model):
     lang = models.TextField()
     data = models.JSONField()
     created_ts = models.BigIntegerField()
+    #: Delivery (push.actions.delivery): one drain at a time holds the lease; after a
+    #: failure nothing is tried before retry_at_ms.
+    lease_until_ms = models.BigIntegerField(default=0)
+    retry_at_ms = models.BigIntegerField(default=0)
+    retry_interval_ms = models.BigIntegerField(default=0)
+    failures = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -111,3 +117,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.event_id}"
+
+
+class PushDelivery(models.Model):
+    """A notification waiting to be posted to an http pusher's gateway: written with the
+    notification, deleted once the gateway acknowledged it."""
+
+    pusher = models.ForeignKey(Pusher, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=255)
+    stream_ordering = models.BigIntegerField()
+    actions = models.JSONField()
+    highlight = models.BooleanField()
+    created_ts = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pusher", "stream_ordering"], name="push_delivery_unique"
+            )
+        ]

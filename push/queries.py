@@ -9,7 +9,6 @@ from matrixhs.errors import InvalidParam, JsonDict, NotFound
 from push.models import DefaultRuleSetting, Notification, Pusher, PushRule
 from push.rules import KINDS, MASTER_RULE_ID, default_rules
 from rooms.models import Event, Receipt, RoomMembership
-from rooms.queries.format import Viewer, format_events
 
 
 def check_kind(kind: str) -> str:
@@ -219,6 +218,9 @@ def notifications_page(
     """The user's notifications, newest first, before position ``start`` (spec
     GET /notifications): each with its event, actions, and whether a read receipt
     covers it."""
+    # rooms.events (which evaluates push rules) is below the event formatter.
+    from rooms.queries.format import Viewer, format_events
+
     rows = Notification.objects.filter(user_id=user_id)
     if start is not None:
         rows = rows.filter(stream_ordering__lt=start)

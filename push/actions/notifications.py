@@ -10,6 +10,9 @@ every change by push.actions.rules (built by push.queries.push_rules_content); a
 never changed anything has none and gets the server defaults. Compiled rulesets are kept
 in this process keyed by (user, position of that account data): a change moves the
 position, so a stale entry is never used, whichever process made the change.
+
+Notifications for users with http pushers are queued for delivery in the same
+transaction (push.actions.delivery).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from django.db import connection
 from accounts.models import AccountData
 from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.time import now_ms
+from push.actions.delivery import enqueue_deliveries
 from push.evaluator import EventFacts, Member, Ruleset, compile_ruleset, evaluate, outcome_of
 from push.models import Notification
 from push.rules import default_rules
@@ -148,6 +152,7 @@ def do_evaluate_event(
             )
         )
     _insert(rows)
+    enqueue_deliveries(room, event, {row[0]: (row[5], row[6]) for row in rows})
     return len(rows)
 
 
