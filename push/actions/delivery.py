@@ -138,7 +138,7 @@ def _deliver(pusher: Pusher, item: PushDelivery, post: Post) -> str:
         return "dropped"  # the event is gone (purged room)
     try:
         response = post(str(url), body)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         _back_off(pusher, str(exc))
         return "retry"
     if response.status_code >= 500 or response.status_code == 429:
