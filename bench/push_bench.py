@@ -1,13 +1,15 @@
 """What push rule evaluation costs a send, in a room of many local members.
 
-    .venv/bin/python bench/push_bench.py [--members 1000 --messages 100]
-    DATABASE_URL=postgres://... .venv/bin/python bench/push_bench.py   # on PostgreSQL
+    .venv/bin/python bench/push_bench.py [--members 1000 --messages 100] \
+        [--database-url postgres://postgres@127.0.0.1:5432/postgres]
 
-Runs in-process on a fresh database (SQLite in a temporary data dir unless
-DATABASE_URL is set): registers ``--members`` users (no passwords), puts them all in one
-room, then sends ``--messages`` plain messages (from rotating senders, through the same
-action as PUT /send) with push evaluation off, then on, alternating twice, and prints
-messages/s of each and the ratio. Every message notifies all the other members
+Runs in-process on a fresh database: SQLite in a temporary data dir, or with
+``--database-url`` a new PostgreSQL database on that server, dropped afterwards (an
+inherited DATABASE_URL is ignored, so no existing database is touched). Registers
+``--members`` users (no passwords), puts them all in one room, then sends
+``--messages`` plain messages (from rotating senders, through the same action as
+PUT /send) with push evaluation off, then on, alternating twice, and prints messages/s
+of each and the ratio. Every message notifies all the other members
 (".m.rule.message"), so each send with evaluation stores members - 1 notifications.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -27,7 +30,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    if args.database_url is None:
+        run_bench(args)
+        return
+    import psycopg
+
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    database = f"push_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    os.environ["DATABASE_URL"] = args.database_url.rsplit("/", 1)[0] + f"/{database}"
+    try:
+        run_bench(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def run_bench(args: argparse.Namespace) -> None:
     os.environ.setdefault("MATRIXHS_DATA_DIR", tempfile.mkdtemp(prefix="push-bench-"))
     os.environ.setdefault("MATRIXHS_SERVER_NAME", "bench.test")
     os.environ["DJANGO_SETTINGS_MODULE"] = "matrixhs.settings"

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
-from accounts.models import AccountData
+from accounts.models import AccountData, User
 from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.time import now_ms
 from push.actions.delivery import enqueue_deliveries
@@ -47,19 +48,14 @@ def _remember(key: tuple[str, int], rules: Ruleset) -> Ruleset:
     return rules
 
 
-def rulesets_of(room: Room, user_ids: list[str]) -> dict[str, Ruleset]:
-    """The compiled ruleset of each of ``user_ids`` (local users of ``room``): one query
-    for the versions, one more for the rulesets not compiled yet."""
-    members = RoomMembership.objects.filter(room=room).values("user_id")
-    versions = dict(
-        AccountData.objects.filter(
-            user__user_id__in=members, room_id="", type="m.push_rules"
-        ).values_list("user__user_id", "stream_id")
-    )
+def rulesets_of(versions: dict[str, int]) -> dict[str, Ruleset]:
+    """The compiled ruleset of each user, given the position of their ``m.push_rules``
+    account data (0: none): a query only for the rulesets not compiled yet."""
+    user_ids = list(versions)
     found: dict[str, Ruleset] = {}
     missing: list[str] = []
     for user_id in user_ids:
-        key = (user_id, versions.get(user_id, 0))
+        key = (user_id, versions[user_id])
         rules = _compiled.get(key)
         if rules is None:
             missing.append(user_id)
@@ -68,7 +64,7 @@ def rulesets_of(room: Room, user_ids: list[str]) -> dict[str, Ruleset]:
             found[user_id] = rules
     stored = dict(
         AccountData.objects.filter(
-            user__user_id__in=[u for u in missing if u in versions],
+            user__user_id__in=[u for u in missing if versions[u]],
             room_id="",
             type="m.push_rules",
         ).values_list("user__user_id", "content")
@@ -77,7 +73,7 @@ def rulesets_of(room: Room, user_ids: list[str]) -> dict[str, Ruleset]:
         content = stored.get(user_id)
         if content is None:
             content = {"global": default_rules(user_id)}
-        key = (user_id, versions.get(user_id, 0))
+        key = (user_id, versions[user_id])
         found[user_id] = _remember(key, compile_ruleset(content, user_id))
     return found
 
@@ -89,23 +85,46 @@ def thread_of(event: Event) -> str:
     return "main"
 
 
-def _recipients(room: Room, pdu: JsonDict) -> tuple[int, dict[str, str | None]]:
-    """The room's joined member count, and its local users to evaluate for with their
-    display names: joined members and the invitee of an invite, never the sender."""
+_RECIPIENTS_SQL = """
+SELECT m.user_id, m.membership, m.displayname, a.stream_id
+FROM {membership} m
+LEFT JOIN {user} u ON u.user_id = m.user_id
+LEFT JOIN {account_data} a ON a.user_id = u.id AND a.room_id = '' AND a.type = 'm.push_rules'
+WHERE m.room_id = %s AND m.membership IN ('join', 'invite')
+"""
+
+
+@dataclass
+class Recipients:
+    """The room's joined member count, and the local users to evaluate for: their
+    display names and the positions of their rulesets."""
+
+    joined: int = 0
+    names: dict[str, str | None] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def _recipients(room: Room, pdu: JsonDict) -> Recipients:
+    """Joined local members and the local invitee of an invite, never the sender (one
+    query)."""
     suffix = f":{settings.MATRIXHS_SERVER_NAME}"
-    rows = RoomMembership.objects.filter(room=room, membership__in=("join", "invite"))
-    joined = 0
-    local: dict[str, str | None] = {}
+    sql = _RECIPIENTS_SQL.format(
+        membership=RoomMembership._meta.db_table,
+        user=User._meta.db_table,
+        account_data=AccountData._meta.db_table,
+    )
+    found = Recipients()
     invitee = pdu.get("state_key") if pdu.get("type") == "m.room.member" else None
-    for user_id, membership, displayname in rows.values_list(
-        "user_id", "membership", "displayname"
-    ):
-        if membership == "join":
-            joined += 1
-        wanted = membership == "join" or user_id == invitee
-        if wanted and user_id.endswith(suffix) and user_id != pdu.get("sender"):
-            local[user_id] = displayname
-    return joined, local
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [room.pk])
+        for user_id, membership, displayname, version in cursor.fetchall():
+            if membership == "join":
+                found.joined += 1
+            wanted = membership == "join" or user_id == invitee
+            if wanted and user_id.endswith(suffix) and user_id != pdu.get("sender"):
+                found.names[user_id] = displayname
+                found.versions[user_id] = int(version or 0)
+    return found
 
 
 def do_evaluate_event(
@@ -118,21 +137,21 @@ def do_evaluate_event(
         return 0
     if event.rejected_reason is not None or event.soft_failed:
         return 0
-    member_count, recipients = _recipients(room, pdu)
-    if not recipients:
+    recipients = _recipients(room, pdu)
+    if not recipients.names:
         return 0
     power = power_levels()
     facts = EventFacts.of(
         {**pdu, "event_id": event.event_id},
-        member_count,
+        recipients.joined,
         power.user_level(event.sender),
         {"room": power.notification_level("room") or 50, **power.notifications},
     )
-    rulesets = rulesets_of(room, list(recipients))
+    rulesets = rulesets_of(recipients.versions)
     thread_id, ts = thread_of(event), now_ms()
     rows: list[tuple[Any, ...]] = []
     encoded: dict[int, str] = {}
-    for user_id, display_name in recipients.items():
+    for user_id, display_name in recipients.names.items():
         outcome = outcome_of(evaluate(rulesets[user_id], facts, Member(user_id, display_name)))
         if not outcome.notify:
             continue
