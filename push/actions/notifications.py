@@ -189,9 +189,18 @@ _CHUNK = 500
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> None:
-    """Notification rows in multi-row INSERTs (a message in a big room makes a row for
-    nearly every member, while the room is locked)."""
+    """Notification rows in bulk (a message in a big room makes a row for nearly every
+    member, while the room is locked): COPY on PostgreSQL, multi-row INSERTs on SQLite.
+    An event is evaluated once, in the transaction that stores it, so no row exists yet."""
+    if not rows:
+        return
     table = Notification._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _CHUNK):
