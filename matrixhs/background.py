@@ -29,6 +29,7 @@ PERIODIC_JOBS = [
     PeriodicJob("accounts.actions.uia.purge_expired_sessions", 300),
     PeriodicJob("sync.presence.expire_idle_presence", 60),
     PeriodicJob("federation.actions.sending.send_due", 5),
+    PeriodicJob("push.actions.delivery.send_due", 5),
     PeriodicJob("media.actions.do_purge_by_retention", 3600),
     PeriodicJob("rooms.actions.membership.leave_rooms_of_deactivated_users", 60),
 ]

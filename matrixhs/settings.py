@@ -176,6 +176,9 @@ MATRIXHS_PRESENCE_ENABLED = env_bool("MATRIXHS_PRESENCE_ENABLED", True)
 #: Accept pushers whose push gateway URL is plain http: (local tests only; notifications
 #: carry message content and the pushkey).
 MATRIXHS_PUSH_ALLOW_HTTP = env_bool("MATRIXHS_PUSH_ALLOW_HTTP", False)
+#: Evaluate push rules for every new event (notifications, unread counts, pushes). Off
+#: only to measure what evaluation costs (bench/push_bench.py).
+MATRIXHS_PUSH_EVALUATION = env_bool("MATRIXHS_PUSH_EVALUATION", True)
 
 # --- VoIP (TURN REST API credentials, as coturn's use-auth-secret checks them) -----------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from accounts.models import Device, User
+from rooms.models import Room
 
 
 class PushRule(models.Model):
@@ -68,6 +69,12 @@ class Pusher(models.Model):
     lang = models.TextField()
     data = models.JSONField()
     created_ts = models.BigIntegerField()
+    #: Delivery (push.actions.delivery): one drain at a time holds the lease; after a
+    #: failure nothing is tried before retry_at_ms.
+    lease_until_ms = models.BigIntegerField(default=0)
+    retry_at_ms = models.BigIntegerField(default=0)
+    retry_interval_ms = models.BigIntegerField(default=0)
+    failures = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -79,3 +86,54 @@ class Pusher(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.app_id} {self.pushkey[:16]}"
+
+
+class Notification(models.Model):
+    """An event that notified a user by their push rules (spec "Listing Notifications").
+
+    ``stream_ordering`` is the event's position: unread counts are the notifications after
+    the user's latest read receipt. ``thread_id`` is "main" or the thread root's ID.
+    """
+
+    user_id = models.CharField(max_length=255)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=255)
+    stream_ordering = models.BigIntegerField()
+    thread_id = models.CharField(max_length=255)
+    highlight = models.BooleanField()
+    actions = models.JSONField()
+    ts = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # An event has one stream position: this is one row per user and event.
+            models.UniqueConstraint(
+                fields=["user_id", "stream_ordering"], name="notification_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id", "room", "stream_ordering"], name="notif_by_room")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.event_id}"
+
+
+class PushDelivery(models.Model):
+    """A notification waiting to be posted to an http pusher's gateway: written with the
+    notification, deleted once the gateway acknowledged it."""
+
+    pusher = models.ForeignKey(Pusher, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=255)
+    stream_ordering = models.BigIntegerField()
+    actions = models.JSONField()
+    highlight = models.BooleanField()
+    created_ts = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pusher", "stream_ordering"], name="push_delivery_unique"
+            )
+        ]

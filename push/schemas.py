@@ -1,7 +1,7 @@
 """Request bodies of the push endpoints, checked with strict plain serializers.
 
 A rule's own body (PUT /pushrules/global/{kind}/{ruleId}) depends on its kind and is
-checked by push.actions.check_rule.
+checked by push.actions.rules.check_rule.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class PushRuleEnabledBody(serializers.Serializer):
 
 
 class PushRuleActionsBody(serializers.Serializer):
-    #: Checked by push.actions.check_actions.
+    #: Checked by push.actions.rules.check_actions.
     actions = serializers.JSONField()
 
 

@@ -19,4 +19,5 @@ client_patterns = [
     path("pushrules/global/<str:kind>/<path:rule_id>", views.PushRuleView.as_view()),
     path("pushers", views.PushersView.as_view()),
     path("pushers/set", views.PusherSetView.as_view()),
+    path("notifications", views.NotificationsView.as_view()),
 ]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.http import MatrixView, parse_body, parse_json_object
+from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
 from push import queries
-from push.actions import (
+from push.actions.rules import (
     check_actions,
     check_pusher,
     check_rule,
@@ -90,3 +90,20 @@ class PusherSetView(MatrixView):
         spec = check_pusher(parse_body(PusherSetBody, request))
         do_set_pusher(request.requester.user, request.requester.device, spec)
         return Response({})
+
+
+class NotificationsView(MatrixView):
+    """GET /notifications: the events that notified the user, newest first."""
+
+    def get(self, request: Request) -> Response:
+        limit = query_int(request, "limit", queries.DEFAULT_NOTIFICATIONS_LIMIT, minimum=1)
+        start = queries.parse_notifications_token(_query_param(request, "from"))
+        return Response(
+            queries.notifications_page(
+                request.requester.user_id,
+                request.requester.device_id,
+                start,
+                min(limit, queries.MAX_NOTIFICATIONS_LIMIT),
+                _query_param(request, "only") == "highlight",
+            )
+        )

@@ -55,6 +55,7 @@ from matrixhs.protocol.signing import build_pdu
 from matrixhs.protocol.state_res import resolve_state
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
+from push.actions.notifications import do_evaluate_event
 from rooms.models import (
     ClientTransaction,
     CurrentStateEvent,
@@ -513,7 +514,7 @@ def persist_out_of_band_membership(
                 "stripped_state": stripped_state,
             },
         )
-        _notify_local_members(room, pdu)
+        _notify_local_members(room, event, pdu)
 
 
 def remember_remote_room(room_id: str, rv: RoomVersion, create: JsonDict | None) -> Room:
@@ -587,7 +588,7 @@ def persist_event(
         _apply_state_delta(room, {key: event_id}, set(), after_id, [event])
     if event.redacts is not None:
         _apply_redaction(room, rv, event, pdu)
-    _notify_local_members(room, pdu)
+    _notify_local_members(room, event, pdu)
     enqueue_pdu(room, event_id, pdu)
     return event
 
@@ -784,8 +785,11 @@ def _apply_waiting_redactions(room: Room, rv: RoomVersion, event: Event) -> None
         _apply_redaction(room, rv, waiting, json.loads(waiting.json))
 
 
-def _notify_local_members(room: Room, pdu: JsonDict) -> None:
-    """After commit, wake the room's local users (and the user whose membership changed)."""
+def _notify_local_members(room: Room, event: Event, pdu: JsonDict) -> None:
+    """Evaluate the event's push rules for the room's local users (in this transaction:
+    their notifications commit with the event), and after commit wake them (and the user
+    whose membership changed)."""
+    do_evaluate_event(room, event, pdu, lambda: current_power_levels(room))
     changed = pdu.get("state_key") if pdu["type"] == EventTypes.MEMBER else None
 
     def wake() -> None:
@@ -1020,7 +1024,7 @@ def persist_federated_event(
         event = _store_remote(room, rv, event_id, pdu, before, reason, soft_failed, backfilled)
         live = event.stream_ordering is not None and not backfilled
         if live:
-            _notify_local_members(room, pdu)
+            _notify_local_members(room, event, pdu)
         if live and relay_except is not None:
             enqueue_pdu(room, event_id, pdu, exclude={relay_except})
         return Outcome(event_id, rejected_reason=reason, soft_failed=soft_failed)

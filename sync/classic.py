@@ -25,6 +25,7 @@ from matrixhs.errors import JsonDict
 from matrixhs.filters import Filter, RoomEventFilter
 from matrixhs.protocol.events import EventTypes, Membership
 from matrixhs.tokens import SyncToken, current_token
+from push.queries import format_unread, unread_counts
 from rooms.models import Event, Room
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
@@ -240,6 +241,8 @@ def _joined_rooms(
     )
     live_events = [e for r in rooms if r.pk not in fresh for e in timelines[r.pk][0]]
     formatted = {e["event_id"]: e for e in format_events(fresh_events + live_events, viewer)}
+    unread = unread_counts(user_id, [r.pk for r in rooms], now.events)
+    by_thread = request.timeline.unread_thread_notifications
     body: JsonDict = {}
     expiry = None
     for room in rooms:
@@ -288,6 +291,7 @@ def _joined_rooms(
         }
         if room.pk in summaries:
             entry["summary"] = summaries[room.pk]
+        entry.update(format_unread(unread.get(room.pk, {}), by_thread))
         body[room.room_id] = entry
     return body, expiry, bool(moving)
 

@@ -1,6 +1,8 @@
 """A real HTTP server on 127.0.0.1 for tests of outbound requests (previews, the address
-filter). Routes are plain functions; each response closes its connection, so every
-request opens a new one (and goes through the connect-time check again)."""
+filter, push gateways). Routes are plain functions; each response closes its
+connection, so every request opens a new one (and goes through the connect-time check
+again). POST requests are recorded with their bodies (``requests``) before the route
+answers them."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class LocalServer:
     def __init__(self, routes: dict[str, Route]) -> None:
         self.routes = routes
         self.hits: dict[str, int] = {}
+        #: (path, body) of every POST, in the order they came.
+        self.requests: list[tuple[str, bytes]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +48,12 @@ class LocalServer:
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                server.requests.append((self.path.split("?")[0], body))
+                self.do_GET()
 
             def log_message(self, *args: object) -> None:
                 pass

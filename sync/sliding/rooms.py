@@ -11,6 +11,7 @@ from matrixhs.errors import JsonDict
 from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes, StateKey
 from matrixhs.tokens import SyncToken
+from push.queries import unread_counts
 from rooms.models import Event, Room, RoomMembership
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
@@ -142,6 +143,11 @@ def _joined_rooms(
     summaries, members, names = _membership_and_names(items, groups, maps, user_id)
     state_out = _required_state(items, timelines, groups, maps, user_id, viewer)
     previous_events = previous.token.events if previous is not None else None
+    unread = unread_counts(
+        user_id,
+        [entry.room.pk for entry, _, _, _ in items if entry.membership == "join"],
+        now.events,
+    )
     out: JsonDict = {}
     for entry, _config, lists, before in items:
         events, limited = timelines[entry.room.pk]
@@ -162,6 +168,10 @@ def _joined_rooms(
                 if previous_events is not None and (e.stream_ordering or 0) > previous_events
             ),
         }
+        if entry.membership == "join":
+            threads = unread.get(entry.room.pk, {})
+            room_out["notification_count"] = sum(c[0] for c in threads.values())
+            room_out["highlight_count"] = sum(c[1] for c in threads.values())
         if before is None:
             room_out["initial"] = True
         if timeline:

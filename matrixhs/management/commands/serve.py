@@ -22,6 +22,7 @@ from django.db.migrations.executor import MigrationExecutor
 from federation import sender as federation_sender
 from federation.keys import get_signing_key, key_id
 from matrixhs.background import BackgroundRunner
+from push import sender as push_sender
 
 logger = logging.getLogger("matrixhs.serve")
 
@@ -52,12 +53,14 @@ class Command(BaseCommand):
             runner = BackgroundRunner()
             runner.start()
             federation_sender.start()
+            push_sender.start()
         try:
             self._run_asgi_server(host, port, federation)
         finally:
             if runner is not None:
                 runner.stop()
                 federation_sender.stop()
+                push_sender.stop()
 
     def _check_migrated(self) -> None:
         executor = MigrationExecutor(connection)

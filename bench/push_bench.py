@@ -1,0 +1,104 @@
+"""What push rule evaluation costs a send, in a room of many local members.
+
+    .venv/bin/python bench/push_bench.py [--members 1000 --messages 100] \
+        [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+
+Runs in-process on a fresh database: SQLite in a temporary data dir, or with
+``--database-url`` a new PostgreSQL database on that server, dropped afterwards (an
+inherited DATABASE_URL is ignored, so no existing database is touched). Registers
+``--members`` users (no passwords), puts them all in one room, then sends
+``--messages`` plain messages (from rotating senders, through the same action as
+PUT /send) with push evaluation off, then on, alternating twice, and prints messages/s
+of each and the ratio. Every message notifies all the other members
+(".m.rule.message"), so each send with evaluation stores members - 1 notifications.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    if args.database_url is None:
+        run_bench(args)
+        return
+    import psycopg
+
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    database = f"push_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    os.environ["DATABASE_URL"] = args.database_url.rsplit("/", 1)[0] + f"/{database}"
+    try:
+        run_bench(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    os.environ.setdefault("MATRIXHS_DATA_DIR", tempfile.mkdtemp(prefix="push-bench-"))
+    os.environ.setdefault("MATRIXHS_SERVER_NAME", "bench.test")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "matrixhs.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from accounts.actions.users import do_register_user
+    from push.models import Notification
+    from rooms.actions.create import do_create_room
+    from rooms.actions.membership import do_join
+    from rooms.events import create_and_send_event
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    with override_settings(MATRIXHS_PUSH_EVALUATION=False):
+        users = [do_register_user(f"member{i}", None) for i in range(args.members)]
+        room_id = do_create_room(users[0], {"preset": "public_chat"})
+        for user in users[1:]:
+            do_join(user, room_id)
+    print(f"setup: {args.members} members joined in {time.perf_counter() - started:.1f}s")
+
+    def run(evaluate: bool, count: int) -> float:
+        with override_settings(MATRIXHS_PUSH_EVALUATION=evaluate):
+            begin = time.perf_counter()
+            for i in range(count):
+                sender = users[i % len(users)].user_id
+                content = {"msgtype": "m.text", "body": f"message {i}"}
+                create_and_send_event(sender, room_id, "m.room.message", content)
+            return count / (time.perf_counter() - begin)
+
+    run(True, 3)  # compiles every member's ruleset once
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for evaluate in (False, True, False, True):
+        rates[evaluate].append(run(evaluate, args.messages))
+    off, on = max(rates[False]), max(rates[True])
+    per_send = Notification.objects.count() / (3 + 2 * args.messages)
+    print(f"evaluation off: {off:.1f} messages/s ({1000 / off:.1f} ms/send)")
+    print(f"evaluation on:  {on:.1f} messages/s ({1000 / on:.1f} ms/send)")
+    print(f"notifications stored per send: {per_send:.0f}")
+    print(f"ratio on/off: {on / off:.2f}")
+
+
+if __name__ == "__main__":
+    main()
