@@ -1,5 +1,6 @@
 """The ASGI application: the /sync long-polls, then Django, behind the body limit and the
-reverse proxies' client address (matrixhs.asgi_proxies)."""
+reverse proxies' client address (matrixhs.asgi_proxies), each request counted, timed and
+logged (matrixhs.observe)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.urls import re_path
 from matrixhs.asgi_handler import get_asgi_application
 from matrixhs.asgi_limits import RequestBodyLimit
 from matrixhs.asgi_proxies import TrustedProxies
+from matrixhs.observe import ObservedApp
 
 django_application = get_asgi_application()
 
@@ -39,4 +41,4 @@ body_limit = RequestBodyLimit(
     limit=settings.MATRIXHS_MAX_REQUEST_BYTES,
     path_limits=[(UPLOAD_PATH_REGEX, settings.MATRIXHS_MAX_UPLOAD_BYTES)],
 )
-application = TrustedProxies(body_limit)
+application = ObservedApp(TrustedProxies(body_limit))

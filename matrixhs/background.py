@@ -32,6 +32,7 @@ PERIODIC_JOBS = [
     PeriodicJob("push.actions.delivery.send_due", 5),
     PeriodicJob("media.actions.do_purge_by_retention", 3600),
     PeriodicJob("rooms.actions.membership.leave_rooms_of_deactivated_users", 60),
+    PeriodicJob("serveradmin.actions.rooms.run_room_deletions", 5),
 ]
 
 

@@ -4,8 +4,8 @@ A queue here is rows in the database, drained by an idempotent action taking one
 federation destination, a pusher). Scaled mode: a Celery task per key. Embedded mode: a
 small pool of threads of `manage.py serve`, one key per thread at a time, so one slow
 remote never holds up the others; a key woken while it is being drained is drained once
-more afterwards. Elsewhere (commands, tests) nothing is started: the periodic job, or
-the test itself, drains the queue.
+more afterwards, after the keys already waiting for a thread. Elsewhere (commands, tests)
+nothing is started: the periodic job, or the test itself, drains the queue.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils.module_loading import import_string
+
+from matrixhs import outages
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +57,16 @@ class KeyedDrainer:
         """Look at these keys' queues now."""
         keys = set(keys)
         if not settings.EMBEDDED:
+            if not outages.redis.should_try():
+                return  # the broker is down: the periodic sweep will catch up
             task: Any = import_string(self.task_path)
             for key in sorted(keys):
                 try:
                     task.delay(key)
-                except Exception:  # the broker is down: the periodic sweep will catch up
-                    logger.warning("Could not queue %s for %s", self.task_path, key)
+                except Exception as exc:  # the broker is down: the sweep will catch up
+                    outages.redis.failed(exc)
+                    return
+            outages.redis.succeeded()
             return
         with self._lock:
             if self._executor is None:
@@ -87,3 +93,8 @@ class KeyedDrainer:
                     self._running.discard(key)
                     return
                 self._again.discard(key)
+                if self._executor is not None:
+                    # Woken again: to the back of the line, so that every other key
+                    # waiting for a thread has its turn first.
+                    self._executor.submit(self._run, key)
+                    return

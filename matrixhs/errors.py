@@ -12,9 +12,14 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+import psycopg
+from django.db import DatabaseError as DjangoDatabaseError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+
+from matrixhs import outages
+from matrixhs.outages import database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ class Codes(StrEnum):
     THREEPID_IN_USE = "M_THREEPID_IN_USE"
     THREEPID_NOT_FOUND = "M_THREEPID_NOT_FOUND"
     THREEPID_DENIED = "M_THREEPID_DENIED"
+    THREEPID_AUTH_FAILED = "M_THREEPID_AUTH_FAILED"
     SERVER_NOT_TRUSTED = "M_SERVER_NOT_TRUSTED"
     UNSUPPORTED_ROOM_VERSION = "M_UNSUPPORTED_ROOM_VERSION"
     INCOMPATIBLE_ROOM_VERSION = "M_INCOMPATIBLE_ROOM_VERSION"
@@ -117,6 +123,19 @@ class UnknownToken(MatrixError):
         super().__init__(401, Codes.UNKNOWN_TOKEN, msg, {"soft_logout": soft_logout})
 
 
+class UserLocked(MatrixError):
+    """The account is locked (spec "Account locking"): a soft logout, the session stays."""
+
+    def __init__(self) -> None:
+        msg = "This account has been locked"
+        super().__init__(401, Codes.USER_LOCKED, msg, {"soft_logout": True})
+
+
+class UserSuspended(MatrixError):
+    def __init__(self) -> None:
+        super().__init__(403, Codes.USER_SUSPENDED, "This account has been suspended")
+
+
 class LimitExceeded(MatrixError):
     def __init__(self, retry_after_ms: int) -> None:
         seconds = max(1, -(-retry_after_ms // 1000))
@@ -159,6 +178,13 @@ class Unrecognized(MatrixError):
         super().__init__(status, Codes.UNRECOGNIZED, msg)
 
 
+class ServiceUnavailable(MatrixError):
+    """503: a service the server needs (the database) is down; try again shortly."""
+
+    def __init__(self, msg: str = "The server is temporarily unavailable", retry_s: int = 2):
+        super().__init__(503, Codes.UNKNOWN, msg, headers={"Retry-After": str(retry_s)})
+
+
 INTERNAL_ERROR_BODY: JsonDict = {"errcode": Codes.UNKNOWN.value, "error": "Internal server error"}
 
 
@@ -170,6 +196,10 @@ def render_error(exc: BaseException) -> tuple[int, JsonDict, dict[str, str]]:
         return render_error(_from_drf(exc))
     if isinstance(exc, Http404):
         return render_error(NotFound())
+    if isinstance(exc, (DjangoDatabaseError, psycopg.Error)) and database_unreachable(exc):
+        if not outages.pool_busy(exc):
+            outages.database.failed(exc)  # logged once per outage, not once per request
+        return render_error(ServiceUnavailable("The database is temporarily unavailable"))
     logger.error("Unhandled exception", exc_info=exc)
     return 500, dict(INTERNAL_ERROR_BODY), {}
 
@@ -194,7 +224,9 @@ def _from_drf(exc: drf_exceptions.APIException) -> MatrixError:
 
 def drf_exception_handler(exc: Exception, context: JsonDict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every exception raised in an APIView goes through here."""
-    if not isinstance(exc, (MatrixError, drf_exceptions.APIException, Http404)):
+    if not isinstance(exc, (MatrixError, drf_exceptions.APIException, Http404)) and not (
+        isinstance(exc, DjangoDatabaseError) and database_unreachable(exc)
+    ):
         return None  # let the middleware log it and answer 500 M_UNKNOWN
     status, body, headers = render_error(exc)
     return Response(body, status=status, headers=headers)

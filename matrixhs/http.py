@@ -31,6 +31,7 @@ from matrixhs.errors import (
     MissingParam,
     NotJson,
     TooLarge,
+    UserSuspended,
 )
 from matrixhs.protocol.ids import (
     InvalidIdentifier,
@@ -321,6 +322,9 @@ class MatrixView(APIView):
         rate_limit: the rate-limit bucket, or None for no limit.
         unbounded_path_params: path parameters the view checks the length of itself
             (else over MAX_PATH_PARAM_BYTES is 400 M_INVALID_PARAM).
+        allow_locked: a locked account may call it (logout); else 401 M_USER_LOCKED.
+        suspended_refused: HTTP methods a suspended account may not call (403
+            M_USER_SUSPENDED): the spec's "Account suspension" lists what they are.
     """
 
     requires_auth = True
@@ -331,18 +335,33 @@ class MatrixView(APIView):
     #: to check (the OpenID userinfo lookup).
     client_tokens = True
     unbounded_path_params: tuple[str, ...] = ()
+    allow_locked = False
+    suspended_refused: tuple[str, ...] = ()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         check_parameters(kwargs, request.query_params, self.unbounded_path_params)
         required = self.requires_auth and request.method not in self.anonymous_methods
-        requester = auth.authenticate(request, required=required) if self.client_tokens else None
+        requester = (
+            auth.authenticate(request, required=required, allow_locked=self.allow_locked)
+            if self.client_tokens
+            else None
+        )
         request.requester = requester  # type: ignore[attr-defined]
         if requester is not None and requester.is_guest and not self.guests_may(request):
             raise Forbidden("Guest access is not allowed here", Codes.GUEST_ACCESS_FORBIDDEN)
+        if (
+            requester is not None
+            and requester.user.suspended
+            and self.refused_when_suspended(request, kwargs)
+        ):
+            raise UserSuspended()
         if self.rate_limit is not None:
             key = requester.user_id if requester is not None else None
             self.rate_state = ratelimit.check(self.rate_limit, request, key)
+
+    def refused_when_suspended(self, request: Request, kwargs: dict[str, Any]) -> bool:
+        return request.method in self.suspended_refused
 
     def guests_may(self, request: Request) -> bool:
         if isinstance(self.allow_guests, bool):

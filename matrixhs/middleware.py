@@ -9,9 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from matrixhs.errors import MatrixError, render_error
+from matrixhs.observe import note_endpoint
+from matrixhs.outages import database_unreachable
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -60,11 +63,16 @@ class MatrixMiddleware:
         return self._finish(request, await get_response(request))
 
     def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        match = request.resolver_match
+        if match is not None:
+            note_endpoint(match.route.lstrip("^").rstrip("$"))
         return add_cors(response) if _is_api(request.path) else response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Plain (non-DRF) views raise MatrixError too; render it here."""
-        if isinstance(exception, MatrixError):
+        if isinstance(exception, MatrixError) or (
+            isinstance(exception, DatabaseError) and database_unreachable(exception)
+        ):
             return error_response(exception)
         return None
 

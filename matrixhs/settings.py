@@ -27,6 +27,10 @@ T = TypeVar("T")
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+#: Settings read from files (``NAME_FILE``): name -> path (`manage.py check_deploy`).
+_secret_files: dict[str, str] = {}
+
+
 def _raw(name: str) -> str | None:
     """The value of ``name``, or the contents of the file named by ``name_FILE``."""
     value = os.environ.get(name)
@@ -34,6 +38,7 @@ def _raw(name: str) -> str | None:
         return value
     path = os.environ.get(f"{name}_FILE")
     if path:
+        _secret_files[name] = path
         try:
             return Path(path).read_text().strip()
         except OSError as exc:
@@ -109,6 +114,11 @@ MATRIXHS_SERVER_NAME = env_str("MATRIXHS_SERVER_NAME", "localhost")
 MATRIXHS_BIND = _env("MATRIXHS_BIND", ("127.0.0.1", 8008), _parse_bind)
 MATRIXHS_DATA_DIR = Path(env_str("MATRIXHS_DATA_DIR", str(BASE_DIR / "data"))).resolve()
 #: The URL clients reach us at, served in /.well-known/matrix/client.
+#: /.well-known/matrix/support: the administrator's Matrix ID and email address, and a
+#: support page URL (any of them; none: 404).
+MATRIXHS_SUPPORT_MXID = env_str("MATRIXHS_SUPPORT_MXID", "")
+MATRIXHS_SUPPORT_EMAIL = env_str("MATRIXHS_SUPPORT_EMAIL", "")
+MATRIXHS_SUPPORT_PAGE = env_str("MATRIXHS_SUPPORT_PAGE", "")
 MATRIXHS_PUBLIC_BASEURL = env_str(
     "MATRIXHS_PUBLIC_BASEURL", f"http://{MATRIXHS_BIND[0]}:{MATRIXHS_BIND[1]}"
 ).rstrip("/")
@@ -123,6 +133,9 @@ MATRIXHS_FEDERATION_ADDRESS = env_str(
 #: Backoff of a destination that failed: from this many seconds, doubling up to _MAX_S.
 MATRIXHS_FEDERATION_RETRY_MIN_S = env_int("MATRIXHS_FEDERATION_RETRY_MIN_S", 60)
 MATRIXHS_FEDERATION_RETRY_MAX_S = env_int("MATRIXHS_FEDERATION_RETRY_MAX_S", 3600)
+#: How long a drain holds a federation destination or a pusher (one sender at a time); a
+#: worker killed mid-send frees it after this, and the periodic sweep sends again.
+MATRIXHS_QUEUE_LEASE_S = env_int("MATRIXHS_QUEUE_LEASE_S", 120)
 #: Whether other servers may list our published rooms (GET/POST /federation/v1/publicRooms).
 MATRIXHS_ALLOW_PUBLIC_ROOMS_OVER_FEDERATION = env_bool(
     "MATRIXHS_ALLOW_PUBLIC_ROOMS_OVER_FEDERATION", False
@@ -159,6 +172,10 @@ MATRIXHS_GUEST_ACCESS = env_bool("MATRIXHS_GUEST_ACCESS", False)
 MATRIXHS_REGISTRATION_SHARED_SECRET = env_str("MATRIXHS_REGISTRATION_SHARED_SECRET", "")
 #: Lifetime of access tokens issued with a refresh token (clients that ask for one).
 MATRIXHS_ACCESS_TOKEN_LIFETIME_MS = env_int("MATRIXHS_ACCESS_TOKEN_LIFETIME_MS", 5 * 60 * 1000)
+#: POST /login/get_token: signed-in users may make single-use m.login.token tokens
+#: (to sign in another client), valid MATRIXHS_LOGIN_TOKEN_LIFETIME_MS.
+MATRIXHS_LOGIN_TOKEN_ENABLED = env_bool("MATRIXHS_LOGIN_TOKEN_ENABLED", True)
+MATRIXHS_LOGIN_TOKEN_LIFETIME_MS = env_int("MATRIXHS_LOGIN_TOKEN_LIFETIME_MS", 2 * 60 * 1000)
 #: How long a User-Interactive Auth session may take.
 MATRIXHS_UIA_SESSION_LIFETIME_MS = env_int("MATRIXHS_UIA_SESSION_LIFETIME_MS", 15 * 60 * 1000)
 #: Profile lookups (GET /profile/...) need an access token; by default they are public.
@@ -369,6 +386,18 @@ MATRIXHS_FEDERATION_TRUSTED_KEY_SERVERS = _env(
     lambda raw: [item.strip() for item in raw.split(",") if item.strip()],
 )
 
+# --- Observability ------------------------------------------------------------------------
+#: host:port of a separate listener serving Prometheus metrics at /metrics, opened by
+#: `manage.py serve` (unset: none). Each process serves its own figures.
+MATRIXHS_METRICS_BIND = _env("MATRIXHS_METRICS_BIND", None, _parse_bind)
+#: Serve /metrics on the main listener too, to bearers of this token (unset: it is not
+#: served there). Also from MATRIXHS_METRICS_TOKEN_FILE.
+MATRIXHS_METRICS_TOKEN = env_str("MATRIXHS_METRICS_TOKEN", "")
+#: One log line per HTTP request (matrixhs.access: method, path, status, duration, user).
+MATRIXHS_ACCESS_LOG = env_bool("MATRIXHS_ACCESS_LOG", True)
+#: Log lines as plain text or as one JSON object per line.
+MATRIXHS_LOG_FORMAT = _env("MATRIXHS_LOG_FORMAT", "plain", _parse_choice(("plain", "json")))
+
 # --- Services -----------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL", "")
@@ -378,6 +407,8 @@ EMBEDDED = not REDIS_URL
 if DATABASE_URL:
     _db = dj_database_url.parse(DATABASE_URL)
     if _db["ENGINE"] == "django.db.backends.postgresql":
+        # Fails fast while the server is down, and serves again once it is back.
+        _db["ENGINE"] = "matrixhs.postgresql_backend"
         # psycopg 3's pool: persistent connections and ASGI do not mix (CONN_MAX_AGE stays 0).
         _db["CONN_MAX_AGE"] = 0
         # With the pool, this makes Django pass check=ConnectionPool.check_connection: a
@@ -414,12 +445,22 @@ DATABASES = {"default": _db}
 
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            # Redis, with a process-local stand-in while Redis is down (matrixhs.cache).
+            "BACKEND": "matrixhs.cache.FallbackRedisCache",
+            "LOCATION": REDIS_URL,
+            # An unreachable Redis must fail a call fast, not hang the request.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("MATRIXHS_CHANNEL_PREFIX", "mhs")},
+            "CONFIG": {
+                # An unreachable Redis fails a subscription fast (the waiter then polls).
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
+                "prefix": env_str("MATRIXHS_CHANNEL_PREFIX", "mhs"),
+            },
         }
     }
 else:
@@ -429,6 +470,10 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_IGNORE_RESULT = True
+# A request that queues a task must not hang on a broker that is down: the work is in
+# the database, and the periodic sweep queues it again (matrixhs.drain).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # --- Django -------------------------------------------------------------------------------
 
@@ -469,6 +514,7 @@ INSTALLED_APPS = [
     "federation",
     "media",
     "push",
+    "serveradmin",
 ]
 
 MIDDLEWARE = [
@@ -570,8 +616,27 @@ REST_FRAMEWORK = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "matrixhs.observe.JsonFormatter"},
+    },
+    "filters": {"quiet_outages": {"()": "matrixhs.outages.QuietOutages"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": MATRIXHS_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("MATRIXHS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR", "filters": ["quiet_outages"]},
+        # One warning per outage of Redis or the database, not one per failed call.
+        **{
+            name: {"filters": ["quiet_outages"]}
+            for name in (
+                "channels_redis.pubsub",
+                "psycopg.pool",
+                "matrixhs.background",
+                "matrixhs.drain",
+                "matrixhs.errors",
+            )
+        },
+    },
 }
+
+MATRIXHS_SECRET_FILES = dict(_secret_files)

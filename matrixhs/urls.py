@@ -1,4 +1,5 @@
-"""URL routing: /_matrix/..., /.well-known/matrix/..., and the operators' /admin/."""
+"""URL routing: /_matrix/..., /.well-known/matrix/..., /_synapse/admin/... and the
+operators' /admin/."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from push.urls import client_patterns as push_client
 from rooms.urls import client_patterns as rooms_client
 from rooms.urls import client_unstable_patterns as rooms_client_unstable
 from rooms.urls import client_v1_patterns as rooms_client_v1
+from serveradmin.urls import client_patterns as serveradmin_client
+from serveradmin.urls import client_v1_patterns as serveradmin_client_v1
+from serveradmin.urls import synapse_admin_v1_patterns as serveradmin_v1
+from serveradmin.urls import synapse_admin_v2_patterns as serveradmin_v2
 from sync.urls import client_patterns as sync_client
 from sync.urls import client_startup_patterns as sync_client_startup
 
@@ -32,22 +37,29 @@ client_v3 = [
     *sync_client,
     *sync_client_startup,
     *push_client,
+    *serveradmin_client,
 ]
 
 urlpatterns = [
     path("_matrix/client/versions", views.VersionsView.as_view()),
     re_path(r"^_matrix/client/(?:v3|r0)/", include(client_v3)),
-    path("_matrix/client/v1/", include([*accounts_client_v1, *rooms_client_v1, *media_client_v1])),
+    path(
+        "_matrix/client/v1/",
+        include([*accounts_client_v1, *rooms_client_v1, *media_client_v1, *serveradmin_client_v1]),
+    ),
     re_path(r"^_matrix/media/(?:v3|r0)/", include(media_v3_patterns)),
     path("_matrix/media/v1/", include(media_v1_patterns)),
     path("_matrix/federation/v1/", include([*federation_v1, *media_federation_v1])),
     path("_matrix/federation/v2/", include(federation_v2)),
     path("_matrix/key/v2/", include(federation_keys)),
     path("_matrix/client/unstable/", include([*e2ee_client_unstable, *rooms_client_unstable])),
-    path("_synapse/admin/v1/", include(accounts_synapse_admin_v1)),
+    path("_synapse/admin/v1/", include([*accounts_synapse_admin_v1, *serveradmin_v1])),
+    path("_synapse/admin/v2/", include(serveradmin_v2)),
     path(".well-known/matrix/client", views.WellKnownClientView.as_view()),
     path(".well-known/matrix/server", views.WellKnownServerView.as_view()),
+    path(".well-known/matrix/support", views.WellKnownSupportView.as_view()),
     path("admin/", admin.site.urls),
+    path("health", views.health),
 ]
 
 handler400 = "matrixhs.views.handler400"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from matrixhs.errors import INTERNAL_ERROR_BODY, NotFound, Unrecognized, render_error
+from matrixhs.errors import INTERNAL_ERROR_BODY, JsonDict, NotFound, Unrecognized, render_error
 from matrixhs.http import MatrixView
 from matrixhs.protocol.room_versions import (
     IMPLEMENTED_ROOM_VERSIONS,
@@ -57,25 +58,28 @@ class CapabilitiesView(MatrixView):
 
     def get(self, request: Request) -> Response:
         enabled = {"enabled": True}
-        return Response(
-            {
-                "capabilities": {
-                    "m.change_password": {"enabled": not request.requester.is_guest},
-                    "m.room_versions": {
-                        "default": settings.MATRIXHS_DEFAULT_ROOM_VERSION,
-                        "available": {
-                            rv.identifier: "stable" if rv.stable else "unstable"
-                            for rv in SERVED_ROOM_VERSIONS
-                        },
-                    },
-                    "m.set_displayname": enabled,
-                    "m.set_avatar_url": enabled,
-                    "m.profile_fields": enabled,
-                    "m.3pid_changes": {"enabled": False},
-                    "m.get_login_token": {"enabled": False},
-                }
-            }
-        )
+        capabilities: JsonDict = {
+            "m.change_password": {"enabled": not request.requester.is_guest},
+            "m.room_versions": {
+                "default": settings.MATRIXHS_DEFAULT_ROOM_VERSION,
+                "available": {
+                    rv.identifier: "stable" if rv.stable else "unstable"
+                    for rv in SERVED_ROOM_VERSIONS
+                },
+            },
+            "m.set_displayname": enabled,
+            "m.set_avatar_url": enabled,
+            "m.profile_fields": enabled,
+            "m.3pid_changes": {"enabled": False},
+            "m.get_login_token": {
+                "enabled": settings.MATRIXHS_LOGIN_TOKEN_ENABLED and not request.requester.is_guest
+            },
+        }
+        if request.requester.user.is_admin:
+            # Server admins may lock and suspend users (/_matrix/client/v1/admin/...); the
+            # spec says to leave the capability out for everyone else.
+            capabilities["m.account_moderation"] = {"suspend": True, "lock": True}
+        return Response({"capabilities": capabilities})
 
 
 class WellKnownClientView(MatrixView):
@@ -84,6 +88,29 @@ class WellKnownClientView(MatrixView):
 
     def get(self, request: Request) -> Response:
         return Response({"m.homeserver": {"base_url": settings.MATRIXHS_PUBLIC_BASEURL}})
+
+
+class WellKnownSupportView(MatrixView):
+    """GET /.well-known/matrix/support: the operators' contacts, when configured."""
+
+    requires_auth = False
+    rate_limit = None
+
+    def get(self, request: Request) -> Response:
+        contacts = []
+        if settings.MATRIXHS_SUPPORT_MXID or settings.MATRIXHS_SUPPORT_EMAIL:
+            contact = {"role": "m.role.admin"}
+            if settings.MATRIXHS_SUPPORT_MXID:
+                contact["matrix_id"] = settings.MATRIXHS_SUPPORT_MXID
+            if settings.MATRIXHS_SUPPORT_EMAIL:
+                contact["email_address"] = settings.MATRIXHS_SUPPORT_EMAIL
+            contacts.append(contact)
+        body: dict[str, object] = {"contacts": contacts} if contacts else {}
+        if settings.MATRIXHS_SUPPORT_PAGE:
+            body["support_page"] = settings.MATRIXHS_SUPPORT_PAGE
+        if not body:
+            raise NotFound("No support information is configured")
+        return Response(body)
 
 
 class WellKnownServerView(MatrixView):
@@ -106,6 +133,16 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
     if exception is None or isinstance(exception, Resolver404):
         return _json(Unrecognized())
     return _json(NotFound())
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    """GET /health, for load balancers: 200 "OK" when the database answers, else 503."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return HttpResponse("Unavailable\n", status=503, content_type="text/plain")
+    return HttpResponse("OK", content_type="text/plain")
 
 
 def handler500(request: HttpRequest) -> JsonResponse:

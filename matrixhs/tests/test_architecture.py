@@ -6,7 +6,17 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["matrixhs", "accounts", "rooms", "sync", "e2ee", "federation", "media", "push"]
+APPS = [
+    "matrixhs",
+    "accounts",
+    "rooms",
+    "sync",
+    "e2ee",
+    "federation",
+    "media",
+    "push",
+    "serveradmin",
+]
 
 
 def _sources() -> list[Path]:
@@ -67,6 +77,7 @@ EVENT_TABLES = {
     "StateGroup",
     "StateGroupEntry",
     "ForwardExtremity",
+    "EventSearch",
 }
 WRITES = {
     "create",

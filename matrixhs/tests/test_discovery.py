@@ -23,8 +23,9 @@ class CapabilitiesTests(MatrixTestCase):
         caps = self.api(self.alice).get("/_matrix/client/v3/capabilities").body["capabilities"]
         self.assertEqual(caps["m.room_versions"]["default"], DEFAULT_ROOM_VERSION)
         available = caps["m.room_versions"]["available"]
-        self.assertEqual(set(available), set(KNOWN_ROOM_VERSIONS) - {"1"})
+        self.assertEqual(set(available), set(KNOWN_ROOM_VERSIONS))
         self.assertEqual(available["12"], "stable")
+        self.assertEqual(available["1"], "stable")
         self.assertEqual(caps["m.change_password"], {"enabled": True})
 
     def test_capabilities_need_auth(self) -> None:
@@ -61,3 +62,35 @@ class DefaultRoomVersionSettingTests(MatrixTestCase):
     def test_capabilities_name_the_configured_default(self) -> None:
         caps = self.api(self.alice).get("/_matrix/client/v3/capabilities").body["capabilities"]
         self.assertEqual(caps["m.room_versions"]["default"], "10")
+
+
+class WellKnownSupportTests(MatrixTestCase):
+    def test_nothing_configured_is_not_found(self) -> None:
+        response = self.api().get("/.well-known/matrix/support")
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+
+    @override_settings(
+        MATRIXHS_SUPPORT_MXID="@admin:example.org",
+        MATRIXHS_SUPPORT_EMAIL="admin@example.org",
+        MATRIXHS_SUPPORT_PAGE="https://example.org/help",
+    )
+    def test_contacts_and_page(self) -> None:
+        response = self.api().get("/.well-known/matrix/support")
+        self.assertEqual(
+            response.body,
+            {
+                "contacts": [
+                    {
+                        "role": "m.role.admin",
+                        "matrix_id": "@admin:example.org",
+                        "email_address": "admin@example.org",
+                    }
+                ],
+                "support_page": "https://example.org/help",
+            },
+        )
+
+    @override_settings(MATRIXHS_SUPPORT_PAGE="https://example.org/help")
+    def test_a_page_alone(self) -> None:
+        response = self.api().get("/.well-known/matrix/support")
+        self.assertEqual(response.body, {"support_page": "https://example.org/help"})

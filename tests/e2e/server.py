@@ -106,3 +106,22 @@ class RunningServer:
         if self._pg_name and drop_database:
             with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
+
+
+def federating_instance(data_dir: Path, certs: Path, **env: str) -> RunningServer:
+    """This server as ``localhost:<port>``, with a TLS federation listener on that port
+    (certificate from the pair's CA, which it trusts for outbound requests) and loopback
+    allowed for outbound federation; not started."""
+    fed_port = free_port()
+    return RunningServer(
+        data_dir,
+        server_name=f"localhost:{fed_port}",
+        MATRIXHS_FEDERATION_BIND=f"127.0.0.1:{fed_port}",
+        MATRIXHS_TLS_CERT_FILE=str(certs / "tls.crt"),
+        MATRIXHS_TLS_KEY_FILE=str(certs / "tls.key"),
+        MATRIXHS_FEDERATION_CA_FILE=str(certs / "ca.crt"),
+        MATRIXHS_FEDERATION_IP_ALLOWLIST="127.0.0.0/8,::1/128",
+        MATRIXHS_FEDERATION_RETRY_MIN_S="1",
+        MATRIXHS_FEDERATION_RETRY_MAX_S="5",
+        **env,
+    )

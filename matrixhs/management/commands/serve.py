@@ -48,6 +48,12 @@ class Command(BaseCommand):
             f"listening on http://{host}:{port}"
             + (f", federation on https://{federation[0]}:{federation[1]}" if federation else "")
         )
+        if settings.MATRIXHS_METRICS_BIND is not None:
+            from prometheus_client import start_http_server
+
+            metrics_host, metrics_port = settings.MATRIXHS_METRICS_BIND
+            start_http_server(metrics_port, addr=metrics_host)
+            self.stdout.write(f"matrixhs: metrics on http://{metrics_host}:{metrics_port}/metrics")
         runner = None
         if settings.EMBEDDED:
             runner = BackgroundRunner()
