@@ -15,7 +15,13 @@ from accounts.actions.registration_tokens import (
     do_create_registration_token,
     do_revoke_registration_token,
 )
-from accounts.actions.users import do_deactivate_user, do_reset_password, do_set_admin
+from accounts.actions.users import (
+    do_deactivate_user,
+    do_reset_password,
+    do_set_admin,
+    do_set_locked,
+    do_set_suspended,
+)
 from accounts.models import Device, RegistrationToken, User
 
 
@@ -30,8 +36,17 @@ class DeviceInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("user_id", "displayname", "is_active", "is_admin", "is_guest", "created_ts")
-    list_filter = ("is_active", "is_admin", "is_guest")
+    list_display = (
+        "user_id",
+        "displayname",
+        "is_active",
+        "is_admin",
+        "is_guest",
+        "locked",
+        "suspended",
+        "created_ts",
+    )
+    list_filter = ("is_active", "is_admin", "is_guest", "locked", "suspended")
     search_fields = ("user_id", "localpart", "displayname")
     ordering = ("localpart",)
     fields = (
@@ -41,11 +56,23 @@ class UserAdmin(admin.ModelAdmin):
         "is_active",
         "is_admin",
         "is_guest",
+        "locked",
+        "suspended",
+        "erased",
         "created_ts",
     )
     readonly_fields = fields
     inlines = [DeviceInline]
-    actions = ["deactivate", "make_admin", "revoke_admin", "reset_password"]
+    actions = [
+        "deactivate",
+        "make_admin",
+        "revoke_admin",
+        "reset_password",
+        "lock",
+        "unlock",
+        "suspend",
+        "unsuspend",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # users are created by registration or `manage.py register_user`
@@ -69,6 +96,26 @@ class UserAdmin(admin.ModelAdmin):
     def revoke_admin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
             do_set_admin(user, False)
+
+    @admin.action(description="Lock the selected users (every request refused until unlocked)")
+    def lock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            do_set_locked(user, True)
+
+    @admin.action(description="Unlock the selected users")
+    def unlock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            do_set_locked(user, False)
+
+    @admin.action(description="Suspend the selected users (read-only until reinstated)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            do_set_suspended(user, True)
+
+    @admin.action(description="Reinstate the selected suspended users")
+    def unsuspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            do_set_suspended(user, False)
 
     @admin.action(description="Reset password (random, shown once; logs out all sessions)")
     def reset_password(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

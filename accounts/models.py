@@ -27,6 +27,13 @@ class User(AbstractBaseUser):
     is_active = models.BooleanField(default=True, help_text="False once deactivated.")
     is_admin = models.BooleanField(default=False)
     is_guest = models.BooleanField(default=False)
+    #: Locked by an operator (spec "Account locking"): every request but logout is refused
+    #: with 401 M_USER_LOCKED until unlocked.
+    locked = models.BooleanField(default=False)
+    #: Suspended by an operator (spec "Account suspension"): read-only until lifted.
+    suspended = models.BooleanField(default=False)
+    #: Deactivated with erasure: the profile was cleared as well.
+    erased = models.BooleanField(default=False)
     created_ts = models.BigIntegerField()
 
     USERNAME_FIELD = "localpart"
@@ -98,6 +105,15 @@ class AccessToken(models.Model):
 class OpenIdToken(models.Model):
     """A token a user handed to a third party (an integration manager, a widget) so it
     can learn who they are from GET /_matrix/federation/v1/openid/userinfo; by hash."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    expires_ts = models.BigIntegerField(db_index=True)
+
+
+class LoginToken(models.Model):
+    """A single-use, short-lived token for the m.login.token login flow, made by
+    POST /login/get_token for a user to sign in a new client with; kept by hash."""
 
     token_hash = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
 from accounts.models import AccessToken, AccountData, Device, User
-from matrixhs.errors import Codes, Forbidden, JsonDict, NotFound, UnknownToken
+from matrixhs.errors import Codes, Forbidden, JsonDict, NotFound, UnknownToken, UserLocked
 from matrixhs.protocol.ids import InvalidIdentifier, split_id
 from matrixhs.sql import columns, instance, width
 from matrixhs.time import now_ms
@@ -44,12 +45,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def requester_for_token(token: str, ip: str = "", user_agent: str = "") -> Requester:
+def requester_for_token(
+    token: str, ip: str = "", user_agent: str = "", allow_locked: bool = False
+) -> Requester:
     """Resolve an access token (one query in the common case).
 
     Raises:
         UnknownToken: unknown, revoked or of a deactivated user (soft_logout false), or
             expired (soft_logout true: the client may refresh or log in again).
+        UserLocked: the account is locked (unless ``allow_locked``: logout).
     """
     row = _token_row(hash_token(token))
     if row is None or not row.user.is_active:
@@ -57,6 +61,8 @@ def requester_for_token(token: str, ip: str = "", user_agent: str = "") -> Reque
     now = now_ms()
     if row.expires_ts is not None and row.expires_ts <= now:
         raise UnknownToken("Access token has expired", soft_logout=True)
+    if row.user.locked and not allow_locked:
+        raise UserLocked()
     if not row.used:
         from accounts.actions.tokens import do_mark_token_used
 
@@ -172,11 +178,18 @@ def get_account_data(user: User, data_type: str, room_id: str = "") -> JsonDict:
     return dict(row.content)
 
 
-def ignored_users(user: User) -> frozenset[str]:
-    """The users ``user`` ignores (spec "Ignoring Users": the keys of ``ignored_users`` in
-    the m.ignored_user_list account data)."""
-    row = AccountData.objects.filter(user=user, room_id="", type="m.ignored_user_list").first()
-    ignored = row.content.get("ignored_users") if row is not None else None
+def ignored_users(user: User | str) -> frozenset[str]:
+    """The users ``user`` (a user or a user ID) ignores (spec "Ignoring Users": the keys of
+    ``ignored_users`` in the m.ignored_user_list account data). One query."""
+    rows = AccountData.objects.filter(room_id="", type="m.ignored_user_list")
+    rows = rows.filter(user__user_id=user) if isinstance(user, str) else rows.filter(user=user)
+    content = rows.values_list("content", flat=True).first()
+    return ignored_in(content)
+
+
+def ignored_in(content: Any) -> frozenset[str]:
+    """The user IDs an m.ignored_user_list content names (none if it is malformed)."""
+    ignored = content.get("ignored_users") if isinstance(content, dict) else None
     return frozenset(ignored) if isinstance(ignored, dict) else frozenset()
 
 

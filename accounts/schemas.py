@@ -16,6 +16,7 @@ class RegisterBody(serializers.Serializer):
     auth = JsonObjectField(required=False, allow_null=True)
     username = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     password = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    token = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     device_id = StrictCharField(required=False, trim_whitespace=False)
     initial_device_display_name = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False
@@ -39,11 +40,16 @@ class LoginBody(serializers.Serializer):
     identifier = JsonObjectField(required=False)
     user = StrictCharField(required=False, trim_whitespace=False)  # deprecated form
     password = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    token = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     device_id = StrictCharField(required=False, trim_whitespace=False)
     initial_device_display_name = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False
     )
     refresh_token = StrictBooleanField(required=False, default=False)
+
+
+class GetLoginTokenBody(serializers.Serializer):
+    auth = JsonObjectField(required=False, allow_null=True)
 
 
 class RefreshBody(serializers.Serializer):

@@ -28,6 +28,8 @@ client_patterns = [
     ),
     path("user/<str:user_id>/openid/request_token", views.OpenIdRequestTokenView.as_view()),
     path("account/3pid", views.ThreepidsView.as_view()),
+    path("account/3pid/add", views.ThreepidAddView.as_view()),
+    path("account/3pid/bind", views.ThreepidBindView.as_view()),
     path("account/3pid/delete", views.ThreepidUnbindView.as_view()),
     path("account/3pid/unbind", views.ThreepidUnbindView.as_view()),
     re_path(
@@ -38,6 +40,7 @@ client_patterns = [
 
 # Served under /_matrix/client/v1/.
 client_v1_patterns = [
+    path("login/get_token", views.GetLoginTokenView.as_view()),
     re_path(
         r"^register/m\.login\.registration_token/validity$",
         views.RegistrationTokenValidityView.as_view(),

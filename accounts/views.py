@@ -14,6 +14,7 @@ from accounts import queries
 from accounts.actions import shared_secret, tokens, uia
 from accounts.actions.account_data import do_set_account_data
 from accounts.actions.devices import do_delete_devices, do_rename_device
+from accounts.actions.login_tokens import do_issue_login_token, do_use_login_token
 from accounts.actions.openid import do_request_openid_token
 from accounts.actions.profile import (
     check_profile_field,
@@ -37,6 +38,7 @@ from accounts.schemas import (
     DeleteDevicesBody,
     DeviceDeleteBody,
     DeviceUpdateBody,
+    GetLoginTokenBody,
     LoginBody,
     RefreshBody,
     RegisterBody,
@@ -52,6 +54,7 @@ from matrixhs.errors import (
     MatrixError,
     MissingParam,
     NotFound,
+    Unrecognized,
 )
 from matrixhs.http import (
     MatrixView,
@@ -65,6 +68,7 @@ from matrixhs.ratelimit import client_ip
 from rooms.actions.membership import do_send_profile_to_rooms
 
 PASSWORD_FLOWS = [[uia.PASSWORD]]
+LOGIN_TOKEN = "m.login.token"
 
 
 def _operation(request: Request) -> str:
@@ -172,12 +176,26 @@ class LoginView(MatrixView):
     rate_limit = "auth"
 
     def get(self, request: Request) -> Response:
-        return Response({"flows": [{"type": uia.PASSWORD}]})
+        flows: list[JsonDict] = [{"type": uia.PASSWORD}]
+        if settings.MATRIXHS_LOGIN_TOKEN_ENABLED:
+            flows.append({"type": LOGIN_TOKEN, "get_login_token": True})
+        return Response({"flows": flows})
 
     def post(self, request: Request) -> Response:
         body = parse_body(LoginBody, request)
-        if body["type"] != uia.PASSWORD:
+        if body["type"] == uia.PASSWORD:
+            user = self._password_user(body)
+        elif body["type"] == LOGIN_TOKEN and settings.MATRIXHS_LOGIN_TOKEN_ENABLED:
+            if "token" not in body:
+                raise MissingParam("Missing parameter: token")
+            user = do_use_login_token(body["token"])
+        else:
             raise MatrixError(400, Codes.UNKNOWN, "Unknown login type")
+        result = _sign_in(request, user, body)
+        result["well_known"] = {"m.homeserver": {"base_url": settings.MATRIXHS_PUBLIC_BASEURL}}
+        return Response(result)
+
+    def _password_user(self, body: JsonDict) -> User:
         identifier = body.get("identifier")
         if identifier is None:
             if "user" not in body:
@@ -189,9 +207,25 @@ class LoginView(MatrixView):
             raise BadJson("identifier.user must be a string")
         if "password" not in body:
             raise MissingParam("Missing parameter: password")
-        user = check_login_password(identifier["user"], body["password"])
-        result = _sign_in(request, user, body)
-        result["well_known"] = {"m.homeserver": {"base_url": settings.MATRIXHS_PUBLIC_BASEURL}}
+        return check_login_password(identifier["user"], body["password"])
+
+
+class GetLoginTokenView(MatrixView):
+    """POST /v1/login/get_token: a single-use m.login.token token for another client. UIA
+    asks for the password every time (a finished session is gone; spec: servers must
+    always re-prompt here)."""
+
+    rate_limit = "auth"
+
+    def post(self, request: Request) -> Response:
+        if not settings.MATRIXHS_LOGIN_TOKEN_ENABLED:
+            raise Unrecognized("Login tokens are not enabled on this server")
+        user = request.requester.user
+        body = parse_body(GetLoginTokenBody, request)
+        session = uia.check_uia(body.get("auth"), _operation(request), PASSWORD_FLOWS, user)
+        with transaction.atomic():
+            result = do_issue_login_token(user)
+            uia.finish_uia(session)
         return Response(result)
 
 
@@ -206,6 +240,7 @@ class RefreshView(MatrixView):
 
 class LogoutView(MatrixView):
     allow_guests = True
+    allow_locked = True
 
     def post(self, request: Request) -> Response:
         requester = request.requester
@@ -215,6 +250,7 @@ class LogoutView(MatrixView):
 
 class LogoutAllView(MatrixView):
     allow_guests = True
+    allow_locked = True
 
     def post(self, request: Request) -> Response:
         tokens.do_logout_all(request.requester.user)
@@ -354,6 +390,7 @@ class ProfileView(PublicProfileView):
 
 class ProfileFieldView(PublicProfileView):
     allow_guests = True
+    suspended_refused = ("PUT", "DELETE")
     unbounded_path_params = ("key",)  # past 255 bytes: M_KEY_TOO_LARGE (accounts.actions)
 
     def guests_may(self, request: Request) -> bool:
@@ -472,6 +509,28 @@ class ThreepidsView(MatrixView):
         raise Forbidden(
             "This server does not support third-party identifiers", Codes.THREEPID_DENIED
         )
+
+
+class ThreepidAddView(MatrixView):
+    """POST /account/3pid/add: it needs a validated session, which this server, sending
+    no emails or texts, never has."""
+
+    def post(self, request: Request) -> Response:
+        parse_json_object(request)
+        raise MatrixError(
+            400,
+            Codes.THREEPID_AUTH_FAILED,
+            "No validated third-party identifier session: this server validates none",
+        )
+
+
+class ThreepidBindView(MatrixView):
+    """POST /account/3pid/bind: binding goes through an identity server, which this
+    server does not talk to."""
+
+    def post(self, request: Request) -> Response:
+        parse_json_object(request)
+        raise Forbidden("This server does not talk to identity servers", Codes.SERVER_NOT_TRUSTED)
 
 
 class ThreepidUnbindView(MatrixView):

@@ -42,3 +42,30 @@ def do_create_registration_token(
 def do_revoke_registration_token(token: str) -> bool:
     """Make a token unusable from now on (it expires now); True if it existed."""
     return bool(RegistrationToken.objects.filter(token=token).update(expiry_ts=now_ms()))
+
+
+def do_update_registration_token(
+    token: RegistrationToken, changes: dict[str, int | None]
+) -> RegistrationToken:
+    """Change ``uses_allowed`` and/or ``expiry_ts`` (None: unlimited, never expires).
+
+    Raises:
+        InvalidParam: negative uses, or an expiry in the past.
+    """
+    uses = changes.get("uses_allowed")
+    if "uses_allowed" in changes and uses is not None and uses < 0:
+        raise InvalidParam("uses_allowed must not be negative")
+    expiry = changes.get("expiry_ts")
+    if expiry is not None and expiry <= now_ms():
+        raise InvalidParam("expiry_time is in the past")
+    fields = [name for name in ("uses_allowed", "expiry_ts") if name in changes]
+    for name in fields:
+        setattr(token, name, changes[name])
+    token.save(update_fields=fields)
+    return token
+
+
+def do_delete_registration_token(token: str) -> bool:
+    """Delete a token for good; True if it existed. Accounts made with it stay."""
+    deleted, _ = RegistrationToken.objects.filter(token=token).delete()
+    return bool(deleted)

@@ -148,8 +148,12 @@ def do_deactivate_user(user: User, erase: bool = False) -> None:
     """Deactivate an account for good: no login, no tokens, no devices, no rooms (it
     leaves them once this commits; rooms.actions.membership finishes what a crash left).
 
-    The user ID stays reserved. With ``erase`` the profile is cleared too.
+    The user ID stays reserved, the user leaves the user directory at once. With
+    ``erase`` the profile (display name, avatar, other fields) is cleared too, so the
+    leave events carry none of it.
     """
+    from rooms.actions.user_directory import refresh_users
+
     with transaction.atomic():
         user.is_active = False
         user.set_unusable_password()
@@ -158,8 +162,11 @@ def do_deactivate_user(user: User, erase: bool = False) -> None:
             user.displayname = None
             user.avatar_url = None
             user.profile_fields = {}
-            fields += ["displayname", "avatar_url", "profile_fields"]
+            user.erased = True
+            fields += ["displayname", "avatar_url", "profile_fields", "erased"]
         user.save(update_fields=fields)
+        # Out of the user directory at once, not only once the rooms are left.
+        refresh_users([user.user_id])
         do_delete_devices(user, list(user.devices.values_list("device_id", flat=True)))
         user.access_tokens.all().delete()
         wake_ended_sessions_on_commit(user)
@@ -178,6 +185,36 @@ def _leave_rooms(user_id: str) -> None:
 def do_set_admin(user: User, admin: bool) -> None:
     user.is_admin = admin
     user.save(update_fields=["is_admin"])
+
+
+def do_set_locked(user: User, locked: bool) -> None:
+    """Lock or unlock an account (spec "Account locking"). A locked user keeps their
+    sessions, but every request but logout answers 401 M_USER_LOCKED (soft logout)."""
+    user.locked = locked
+    user.save(update_fields=["locked"])
+    if locked:
+        wake_ended_sessions_on_commit(user)
+
+
+def do_set_suspended(user: User, suspended: bool) -> None:
+    """Suspend or reinstate an account (spec "Account suspension"): a suspended user may
+    read, leave rooms and log out, but not create, join, invite, send or upload."""
+    user.suspended = suspended
+    user.save(update_fields=["suspended"])
+
+
+def do_reactivate_user(user: User, password: str | None) -> None:
+    """An operator brings a deactivated account back (it rejoins no room).
+
+    Raises:
+        InvalidParam: the password is not acceptable.
+    """
+    if password is not None:
+        check_password_acceptable(password)
+    user.is_active = True
+    user.erased = False
+    user.password = make_password(password)
+    user.save(update_fields=["is_active", "erased", "password"])
 
 
 def do_reset_password(user: User, new_password: str) -> None:

@@ -103,3 +103,67 @@ class DeactivatedAccountsLeaveRoomsTests(DeactivateCase):
         self.assertEqual(leave_rooms_of_deactivated_users(), 1)
         self.assertEqual(self.members(room), [self.alice.user_id])
         self.assertEqual(leave_rooms_of_deactivated_users(), 0)
+
+    def test_a_crash_half_way_through_the_rooms_is_resumed(self) -> None:
+        from unittest import mock
+
+        from accounts.actions.users import do_deactivate_user
+        from rooms.actions import membership
+        from rooms.actions.membership import leave_rooms_of_deactivated_users
+
+        rooms = [self.room(self.alice, preset="public_chat") for _ in range(3)]
+        for room in rooms:
+            self.api(self.bob).post(f"/_matrix/client/v3/join/{room}", {})
+        real_leave = membership.do_leave
+        left: list[str] = []
+
+        def leave_then_die(user_id: str, room_id: str, **kw: object) -> object:
+            if left:
+                raise RuntimeError("process killed")
+            left.append(room_id)
+            return real_leave(user_id, room_id, **kw)  # type: ignore[arg-type]
+
+        with mock.patch.object(membership, "do_leave", leave_then_die):
+            with self.captureOnCommitCallbacks(execute=True):
+                do_deactivate_user(User.objects.get(pk=self.bob.pk))  # the error is logged
+        still_in = [r for r in rooms if self.bob.user_id in self.members(r)]
+        self.assertEqual(len(still_in), 2)
+        with mock.patch.object(membership, "DEACTIVATED_BATCH", 1):
+            self.assertEqual(leave_rooms_of_deactivated_users(), 1)  # one batch a run
+            self.assertEqual(leave_rooms_of_deactivated_users(), 1)
+            self.assertEqual(leave_rooms_of_deactivated_users(), 0)
+        for room in rooms:
+            self.assertEqual(self.members(room), [self.alice.user_id])
+
+    def test_erase_leaves_no_profile_in_the_directory_or_the_leave_events(self) -> None:
+        room = self.room(self.alice, preset="public_chat")
+        self.api(self.bob).put(
+            f"/_matrix/client/v3/profile/{self.bob.user_id}/displayname",
+            {"displayname": "Robert Findme"},
+        )
+        self.api(self.bob).put(
+            f"/_matrix/client/v3/profile/{self.bob.user_id}/avatar_url",
+            {"avatar_url": "mxc://test.local/bob"},
+        )
+        self.api(self.bob).post(f"/_matrix/client/v3/join/{room}", {})
+        search = "/_matrix/client/v3/user_directory/search"
+        found = self.api(self.alice).post(search, {"search_term": "findme"}).body["results"]
+        self.assertEqual([r["user_id"] for r in found], [self.bob.user_id])
+        with self.captureOnCommitCallbacks(execute=False):  # before any room is left
+            response = self.deactivate(self.bob, self.password, erase=True)
+        self.assertEqual(response.status_code, 200, response.body)
+        bob = User.objects.get(pk=self.bob.pk)
+        self.assertEqual((bob.displayname, bob.avatar_url, bob.profile_fields), (None, None, {}))
+        for term in ("findme", "bob"):
+            self.assertEqual(
+                self.api(self.alice).post(search, {"search_term": term}).body["results"], []
+            )
+        from rooms.actions.membership import leave_rooms_of_deactivated_users
+
+        leave_rooms_of_deactivated_users()
+        leave = (
+            self.api(self.alice)
+            .get(f"/_matrix/client/v3/rooms/{room}/state/m.room.member/{self.bob.user_id}")
+            .body
+        )
+        self.assertEqual(leave, {"membership": "leave", "reason": "Account deactivated"})

@@ -29,3 +29,12 @@ class ThreepidTests(MatrixTestCase):
         self.assertEqual(removed.body, {"id_server_unbind_result": "no-support"})
         unbound = api.post(f"{V3}/account/3pid/unbind", {"medium": "email", "address": "a@b.c"})
         self.assertEqual(unbound.body, {"id_server_unbind_result": "no-support"})
+
+    def test_adding_and_binding_are_refused_clearly(self) -> None:
+        api = self.api(self.alice)
+        added = api.post(f"{V3}/account/3pid/add", {"client_secret": "s", "sid": "1"})
+        self.assert_matrix_error(added, 400, "M_THREEPID_AUTH_FAILED")
+        bind = {"client_secret": "s", "sid": "1", "id_server": "id.example", "id_access_token": "t"}
+        self.assert_matrix_error(
+            api.post(f"{V3}/account/3pid/bind", bind), 403, "M_SERVER_NOT_TRUSTED"
+        )
