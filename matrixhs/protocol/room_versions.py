@@ -151,11 +151,9 @@ KNOWN_ROOM_VERSIONS: dict[str, RoomVersion] = {
     rv.identifier: rv for rv in (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 }
 
-#: The versions whose every rule the core implements (room version 1 needs state
-#: resolution v1, which it does not): rooms of these can be created and joined.
-IMPLEMENTED_ROOM_VERSIONS: dict[str, RoomVersion] = {
-    key: rv for key, rv in KNOWN_ROOM_VERSIONS.items() if rv.state_res is not StateResolution.V1
-}
+#: The versions whose every rule the core implements (all of them, room version 1 with
+#: state resolution v1): rooms of these can be created and joined.
+IMPLEMENTED_ROOM_VERSIONS: dict[str, RoomVersion] = dict(KNOWN_ROOM_VERSIONS)
 
 # Spec v1.19, content/rooms/_index.md ("Complete list of room versions"): "Servers SHOULD use
 # room version 12 as the default room version when creating new rooms."

@@ -30,6 +30,7 @@ from matrixhs.protocol.events import (
 )
 from matrixhs.protocol.power_levels import PowerLevel, PowerLevels
 from matrixhs.protocol.room_versions import RoomVersion, StateResolution
+from matrixhs.protocol.state_res_v1 import resolve_state_v1
 
 StateMap = Mapping[StateKey, str]
 
@@ -71,11 +72,16 @@ def resolve_state(
     event_map: Mapping[str, Mapping[str, Any]] | None,
     store: EventStore,
 ) -> dict[StateKey, str]:
-    """Resolve state with the room version's algorithm.
+    """Resolve state with the room version's algorithm (v1 for room version 1, else v2
+    or v2.1)."""
+    if rv.state_res is StateResolution.V1:
 
-    Raises:
-        NotImplementedError: room version 1 (state resolution v1) is not supported.
-    """
+        def get_events(event_ids: Iterable[str]) -> Mapping[str, Mapping[str, Any]]:
+            ids = set(event_ids)
+            at_hand = {eid: event_map[eid] for eid in ids if event_map and eid in event_map}
+            return {**store.get_events(ids - at_hand.keys()), **at_hand}
+
+        return resolve_state_v1(rv, state_sets, get_events)
     return resolve_state_v2(rv, state_sets, event_map, store)
 
 
@@ -97,13 +103,10 @@ def resolve_state_v2(
         The resolved state map.
 
     Raises:
-        NotImplementedError: the room version uses state resolution v1 (room version 1).
+        ValueError: the room version uses state resolution v1 (see ``resolve_state``).
     """
     if rv.state_res is StateResolution.V1:
-        raise NotImplementedError(
-            "state resolution v1 (room version 1) is not implemented; "
-            "rooms of version 1 cannot be joined"
-        )
+        raise ValueError("room version 1 resolves state with v1: use resolve_state")
     unconflicted, conflicted = _separate(state_sets)
     if not conflicted:
         return dict(unconflicted)

@@ -169,9 +169,13 @@ def test_a_key_missing_from_one_state_set_is_conflicted() -> None:
     assert graph.resolve([state, without_bob]) == state
 
 
-def test_room_version_1_is_not_supported() -> None:
-    with pytest.raises(NotImplementedError):
-        resolve_state(RV["1"], [{}, {("a", ""): "$x"}], None, MemoryEventStore())
+def test_room_version_1_resolves_with_v1() -> None:
+    # Unknown events are skipped by v1; v2 would have nothing to refuse them with either.
+    assert resolve_state(RV["1"], [{}, {("a", ""): "$x"}], None, MemoryEventStore()) == {
+        ("a", ""): "$x"
+    }
+    with pytest.raises(ValueError):
+        resolve_state_v2(RV["1"], [{}, {("a", ""): "$x"}], None, MemoryEventStore())
 
 
 def test_power_events() -> None:
