@@ -36,6 +36,7 @@ def _local_alias(alias: str) -> str:
 
 class AliasView(MatrixView):
     anonymous_methods = ("GET",)
+    suspended_refused = ("PUT", "DELETE")
 
     def get(self, request: Request, alias: str) -> Response:
         alias = alias_param(alias)
