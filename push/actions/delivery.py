@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -38,7 +39,6 @@ from rooms.models import Event, Room, RoomMembership
 
 logger = logging.getLogger(__name__)
 
-LEASE_MS = 60_000
 RETRY_MIN_MS = 5_000
 RETRY_MAX_MS = 3_600_000
 TIMEOUT_S = 15.0
@@ -97,7 +97,7 @@ def _default_post(url: str, body: JsonDict) -> httpx.Response:
 def _claim(pusher_id: int, now: int) -> bool:
     return bool(
         Pusher.objects.filter(pk=pusher_id, lease_until_ms__lt=now, retry_at_ms__lte=now).update(
-            lease_until_ms=now + LEASE_MS
+            lease_until_ms=now + settings.MATRIXHS_QUEUE_LEASE_S * 1000
         )
     )
 

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import AccountData, User
+from accounts.queries import ignored_in
 from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.time import now_ms
 from push.actions.delivery import enqueue_deliveries
@@ -86,10 +87,12 @@ def thread_of(event: Event) -> str:
 
 
 _RECIPIENTS_SQL = """
-SELECT m.user_id, m.membership, m.displayname, a.stream_id
+SELECT m.user_id, m.membership, m.displayname, a.stream_id, i.content
 FROM {membership} m
 LEFT JOIN {user} u ON u.user_id = m.user_id
 LEFT JOIN {account_data} a ON a.user_id = u.id AND a.room_id = '' AND a.type = 'm.push_rules'
+LEFT JOIN {account_data} i
+    ON i.user_id = u.id AND i.room_id = '' AND i.type = 'm.ignored_user_list'
 WHERE m.room_id = %s AND m.membership IN ('join', 'invite')
 """
 
@@ -105,8 +108,8 @@ class Recipients:
 
 
 def _recipients(room: Room, pdu: JsonDict) -> Recipients:
-    """Joined local members and the local invitee of an invite, never the sender (one
-    query)."""
+    """Joined local members and the local invitee of an invite, never the sender nor
+    those who ignore the sender (spec "Ignoring Users"), in one query."""
     suffix = f":{settings.MATRIXHS_SERVER_NAME}"
     sql = _RECIPIENTS_SQL.format(
         membership=RoomMembership._meta.db_table,
@@ -114,17 +117,37 @@ def _recipients(room: Room, pdu: JsonDict) -> Recipients:
         account_data=AccountData._meta.db_table,
     )
     found = Recipients()
+    sender = pdu.get("sender")
     invitee = pdu.get("state_key") if pdu.get("type") == "m.room.member" else None
     with connection.cursor() as cursor:
         cursor.execute(sql, [room.pk])
-        for user_id, membership, displayname, version in cursor.fetchall():
+        for user_id, membership, displayname, version, ignoring in cursor.fetchall():
             if membership == "join":
                 found.joined += 1
             wanted = membership == "join" or user_id == invitee
-            if wanted and user_id.endswith(suffix) and user_id != pdu.get("sender"):
+            if (
+                wanted
+                and user_id.endswith(suffix)
+                and user_id != sender
+                and not (ignoring is not None and _ignores(ignoring, sender))
+            ):
                 found.names[user_id] = displayname
                 found.versions[user_id] = int(version or 0)
     return found
+
+
+def _ignores(content: Any, sender: Any) -> bool:
+    """Whether an m.ignored_user_list content (JSON text, or decoded by the driver) names
+    ``sender``; a cheap substring test first, as most lists do not (an ASCII ID without
+    quotes or backslashes is written as it is in the JSON text)."""
+    if not isinstance(sender, str):
+        return False
+    if isinstance(content, str):
+        literal = sender.isascii() and '"' not in sender and "\\" not in sender
+        if literal and sender not in content:
+            return False
+        content = json.loads(content)
+    return sender in ignored_in(content)
 
 
 def do_evaluate_event(
