@@ -7,6 +7,7 @@ from rest_framework.request import Request
 
 from accounts.queries import Requester, requester_for_token
 from matrixhs.errors import MissingToken
+from matrixhs.observe import note_user
 from matrixhs.ratelimit import client_ip
 
 
@@ -21,7 +22,9 @@ def access_token_from(request: HttpRequest | Request) -> str | None:
     return request.GET.get("access_token") or None
 
 
-def authenticate(request: HttpRequest | Request, required: bool) -> Requester | None:
+def authenticate(
+    request: HttpRequest | Request, required: bool, allow_locked: bool = False
+) -> Requester | None:
     """The requester behind the request's access token.
 
     Raises:
@@ -33,6 +36,11 @@ def authenticate(request: HttpRequest | Request, required: bool) -> Requester | 
         if required:
             raise MissingToken()
         return None
-    return requester_for_token(
-        token, ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
+    requester = requester_for_token(
+        token,
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        allow_locked=allow_locked,
     )
+    note_user(requester.user.user_id)
+    return requester

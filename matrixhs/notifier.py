@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from matrixhs import metrics, outages
+from matrixhs.cache import UNREACHABLE
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +42,24 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
+#: How often a waiting request re-reads the database while the channel layer (Redis) is
+#: down: wake-ups cannot cross processes then, so waiters poll.
+POLL_INTERVAL_S = 2.0
+
+
 async def _send_all(layer: Any, groups: list[str]) -> None:
+    if not outages.redis.should_try():
+        return  # the waiters poll the database meanwhile
     for group in groups:
         try:
             await layer.group_send(group, WAKE_UP)
+        except UNREACHABLE as exc:  # the waiters poll until Redis is back
+            outages.redis.failed(exc)
+            return
         except Exception:  # a lost wake-up only delays a reply until its timeout
             logger.warning("Could not send a wake-up to %s", group, exc_info=True)
+            return
+    outages.redis.succeeded()
 
 
 def notify_users(user_ids: Iterable[str]) -> None:
@@ -97,30 +113,96 @@ class WakeUps:
             while answer is empty and time remains:
                 await wake_ups.wait(remaining)
                 answer = await read()
+
+    While Redis is down (matrixhs.outages) there is no subscription: ``wait`` returns
+    every POLL_INTERVAL_S, and the caller re-reads the database. A request already
+    waiting when the outage starts is told so and polls from then on.
     """
 
     def __init__(self, user_id: str) -> None:
         self.group = group_for_user(user_id)
         self.layer = get_channel_layer()
         self.channel: str | None = None
+        #: Whether this layer crosses processes through Redis (and so can be down).
+        self.remote = self.layer is not None and "Redis" in type(self.layer).__name__
+        self._interrupt: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> WakeUps:
-        if self.layer is not None:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(self.group, self.channel)
+        metrics.SYNC_WAITERS.inc()
+        if self.layer is None or (self.remote and not outages.redis.should_try()):
+            return self
+        try:
+            channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, channel)
+        except UNREACHABLE as exc:
+            outages.redis.failed(exc)
+            return self
+        if self.remote:
+            outages.redis.succeeded()
+        self.channel = channel
+        _subscribed.add(self)
         return self
 
+    @property
+    def polling(self) -> bool:
+        return self.layer is not None and self.channel is None
+
     async def wait(self, timeout: float) -> bool:
-        """Wait for a wake-up; False when ``timeout`` (seconds) ran out first."""
-        if self.layer is None or self.channel is None:
-            await asyncio.sleep(max(0.0, timeout))
+        """Wait for a wake-up; False when ``timeout`` (seconds) ran out first. While
+        polling, True after at most POLL_INTERVAL_S (read again)."""
+        timeout = max(0.0, timeout)
+        if self.layer is None:
+            await asyncio.sleep(timeout)
             return False
+        if self.channel is None or (self.remote and outages.redis.down):
+            await asyncio.sleep(min(timeout, POLL_INTERVAL_S))
+            return timeout > POLL_INTERVAL_S
+        self._interrupt = asyncio.get_running_loop().create_future()
+        receive = asyncio.ensure_future(self.layer.receive(self.channel))
         try:
-            await asyncio.wait_for(self.layer.receive(self.channel), max(0.0, timeout))
-        except TimeoutError:
-            return False
-        return True
+            done, _ = await asyncio.wait(
+                {receive, self._interrupt}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self._interrupt = None
+            if not receive.done():
+                receive.cancel()
+        if receive in done and receive.exception() is None:
+            metrics.SYNC_WAKEUPS.inc()
+            return True
+        return bool(done)  # interrupted by an outage: read again, then poll
+
+    def interrupt(self) -> None:
+        """The channel layer went down: stop waiting on it (on the server's loop)."""
+        if self._interrupt is not None and not self._interrupt.done():
+            self._interrupt.set_result(None)
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.layer is not None and self.channel is not None:
+        metrics.SYNC_WAITERS.dec()
+        if self.channel is None:
+            return
+        _subscribed.discard(self)
+        try:
             await self.layer.group_discard(self.group, self.channel)
+        except UNREACHABLE as error:
+            outages.redis.failed(error)
+
+
+#: The requests waiting on the channel layer now (in this process).
+_subscribed: weakref.WeakSet[WakeUps] = weakref.WeakSet()
+
+
+def _on_redis_change(up: bool) -> None:
+    """When Redis goes down, the requests waiting on it switch to polling."""
+    loop = _server_loop
+    if up or loop is None or not loop.is_running():
+        return
+
+    def interrupt_all() -> None:
+        for wake_ups in list(_subscribed):
+            wake_ups.interrupt()
+
+    loop.call_soon_threadsafe(interrupt_all)
+
+
+outages.redis.on_change(_on_redis_change)

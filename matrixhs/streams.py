@@ -67,17 +67,34 @@ def current_position(stream: Stream) -> int:
 
 TYPING_STREAM_KEY = "typing:stream"
 
+#: The highest typing position this process has seen. The counter lives in the cache,
+#: which may lose it (a Redis restart) or be stood in for by process memory (a Redis
+#: outage, matrixhs.cache); positions handed out here never go below this floor, so a
+#: client's typing token never runs ahead of the stream.
+_typing_floor = 0
+
 
 def typing_position() -> int:
     """The typing stream position (a counter in the cache, shared across processes)."""
-    return int(cache.get(TYPING_STREAM_KEY) or 0)
+    global _typing_floor
+    position = int(cache.get(TYPING_STREAM_KEY) or 0)
+    if position < _typing_floor:
+        return _typing_floor
+    _typing_floor = position
+    return position
 
 
 def bump_typing_position() -> int:
     """Take the next typing position."""
-    cache.add(TYPING_STREAM_KEY, 0, timeout=None)
+    global _typing_floor
+    cache.add(TYPING_STREAM_KEY, _typing_floor, timeout=None)
     try:
-        return int(cache.incr(TYPING_STREAM_KEY))
-    except ValueError:  # the counter vanished (cache restart): start again
-        cache.set(TYPING_STREAM_KEY, 1, timeout=None)
-        return 1
+        position = int(cache.incr(TYPING_STREAM_KEY))
+    except ValueError:  # the counter vanished between add and incr: start it again
+        position = _typing_floor + 1
+        cache.set(TYPING_STREAM_KEY, position, timeout=None)
+    if position <= _typing_floor:  # the counter restarted below what was handed out
+        position = _typing_floor + 1
+        cache.set(TYPING_STREAM_KEY, position, timeout=None)
+    _typing_floor = position
+    return position

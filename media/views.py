@@ -41,6 +41,8 @@ def _content_uri(media: Media) -> dict[str, str]:
 class UploadView(MatrixView):
     """POST /_matrix/media/v3/upload."""
 
+    suspended_refused = ("POST",)
+
     def post(self, request: Request) -> Response:
         media = actions.do_upload(
             request.requester.user,
@@ -55,6 +57,8 @@ class UploadView(MatrixView):
 class CreateView(MatrixView):
     """POST /_matrix/media/v1/create."""
 
+    suspended_refused = ("POST",)
+
     def post(self, request: Request) -> Response:
         media = actions.do_create_media_id(request.requester.user)
         return Response({**_content_uri(media), "unused_expires_at": media.unused_expires_ts})
@@ -62,6 +66,8 @@ class CreateView(MatrixView):
 
 class UploadPendingView(MatrixView):
     """PUT /_matrix/media/v3/upload/{serverName}/{mediaId}."""
+
+    suspended_refused = ("PUT",)
 
     def put(self, request: Request, server_name: str, media_id: str) -> Response:
         user = request.requester.user

@@ -25,6 +25,7 @@ from django.db.models import Max
 
 from federation.actions.outbound import enqueue_pdu
 from federation.keys import get_signing_key, server_keys
+from matrixhs import metrics
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
 from matrixhs.notifier import notify_users
 from matrixhs.protocol.canonical_json import InvalidCanonicalJson, encode_canonical_json
@@ -41,6 +42,7 @@ from matrixhs.protocol.events import (
     EventTooLarge,
     EventTypes,
     InvalidEvent,
+    Membership,
     StateKey,
     auth_event_ids,
     create_event_id_for_room,
@@ -56,6 +58,7 @@ from matrixhs.protocol.state_res import resolve_state
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
 from push.actions.notifications import do_evaluate_event
+from rooms.actions import successor, user_directory
 from rooms.models import (
     ClientTransaction,
     CurrentStateEvent,
@@ -66,7 +69,9 @@ from rooms.models import (
     Room,
     RoomMembership,
     StateGroup,
+    TimelineGap,
 )
+from rooms.search_index import SEARCH_KEYS, SEARCH_TABLE, searchable_pdu
 from rooms.state import StateMap, new_state_group, state_of_group, states_of_groups
 
 logger = logging.getLogger(__name__)
@@ -494,6 +499,7 @@ def persist_out_of_band_membership(
         event.stream_ordering = next_position(Stream.EVENTS)
         _insert_event(
             event,
+            pdu,
             prev_event_ids(pdu),
             auth_event_ids(pdu, rv, include_create=False),
             extremity=False,
@@ -583,7 +589,7 @@ def persist_event(
         replaces_state=replaces_state,
     )
     event.stream_ordering = next_position(Stream.EVENTS)  # last: see matrixhs.streams
-    _insert_event(event, prev_event_ids(pdu), auth_event_ids(pdu, rv, include_create=False))
+    _insert_event(event, pdu, prev_event_ids(pdu), auth_event_ids(pdu, rv, include_create=False))
     if key is not None:
         _apply_state_delta(room, {key: event_id}, set(), after_id, [event])
     if event.redacts is not None:
@@ -647,17 +653,23 @@ _EVENT_COLUMNS = (
 
 
 def _insert_event(
-    event: Event, prev_ids: list[str], auth_ids: list[str], extremity: bool = True
+    event: Event,
+    pdu: JsonDict,
+    prev_ids: list[str],
+    auth_ids: list[str],
+    extremity: bool = True,
 ) -> None:
-    """The event row and its edges and, for a new latest event (``extremity``), the
-    forward extremities it replaces: a few plain statements, since this runs while the
-    room is locked and every round trip saved shortens the queue."""
+    """The event row, its edges, its search index row (when it is a timeline event with
+    searchable text) and, for a new latest event (``extremity``), the forward
+    extremities it replaces: a few plain statements, since this runs while the room is
+    locked and every round trip saved shortens the queue."""
     columns = ", ".join(_EVENT_COLUMNS)
     values = [getattr(event, name) for name in _EVENT_COLUMNS]
     event.pk = _rows(
         f"INSERT INTO {_EVENT} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
         values,
     )[0][0]
+    _index_for_search(event, pdu)
     if prev_ids:
         _execute(
             f"INSERT INTO {_EDGE} (event_id, prev_event_id) VALUES "
@@ -670,6 +682,8 @@ def _insert_event(
             + ", ".join(["(%s, %s)"] * len(auth_ids)),
             [part for a in auth_ids for part in (event.pk, a)],
         )
+    local = event.sender.endswith(f":{settings.MATRIXHS_SERVER_NAME}")
+    transaction.on_commit(_PERSISTED_LOCAL.inc if local else _PERSISTED_REMOTE.inc)
     if not extremity:
         return
     if prev_ids:
@@ -681,6 +695,32 @@ def _insert_event(
     _execute(
         f"INSERT INTO {_EXTREMITY} (room_id, event_id, depth) VALUES (%s, %s, %s)",
         [event.room_id, event.event_id, event.depth],
+    )
+
+
+_PERSISTED_LOCAL = metrics.EVENTS_PERSISTED.labels("local")
+_PERSISTED_REMOTE = metrics.EVENTS_PERSISTED.labels("remote")
+
+
+def _index_for_search(event: Event, pdu: JsonDict) -> None:
+    """One INSERT into the search index for an accepted timeline event with searchable
+    text (rooms/search_index.py); nothing for any other (encrypted, state of other types,
+    outliers, rejected or soft-failed events)."""
+    if (
+        event.stream_ordering is None
+        or event.outlier
+        or event.rejected_reason is not None
+        or event.soft_failed
+        or event.redacted_by is not None
+    ):
+        return
+    found = searchable_pdu(pdu)
+    if found is None:
+        return
+    _execute(
+        f"INSERT INTO {SEARCH_TABLE} (event_id, room_id, key, value, stream_ordering) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        [event.pk, event.room_id, found[0], found[1], event.stream_ordering],
     )
 
 
@@ -721,14 +761,28 @@ def _apply_state_delta(
             RoomMembership.objects.filter(room=room, user_id=state_key).delete()
     room.current_state_group_id = group_id
     room.save(update_fields=["current_state_group"])
+    openness = [(EventTypes.JOIN_RULES, ""), (EventTypes.HISTORY_VISIBILITY, "")]
+    if any(key in changed or key in removed for key in openness):
+        state = current_state_ids(room, openness)
+        contents = load_pdus(state.values())
+        user_directory.do_set_room_openness(
+            room,
+            user_directory.is_directory_open(
+                *(contents.get(state.get(key, ""), {}).get("content") for key in openness)
+            ),
+        )
     members = {key[1]: eid for key, eid in changed.items() if key[0] == EventTypes.MEMBER}
+    gone = [state_key for event_type, state_key in removed if event_type == EventTypes.MEMBER]
     if not members:
+        if gone:
+            user_directory.refresh_users(gone)
         return
     unknown = set(members.values()) - positions.keys()
     if unknown:
         positions.update(
             Event.objects.filter(event_id__in=unknown).values_list("event_id", "stream_ordering")
         )
+    _carry_into_successor(room, members, pdus)
     for user_id, event_id in members.items():
         pdu = pdus[event_id]
         content = pdu.get("content", {})
@@ -750,6 +804,28 @@ def _apply_state_delta(
                 "stripped_state": None,
             },
         )
+    user_directory.refresh_users([*members, *gone])
+
+
+def _carry_into_successor(room: Room, members: Mapping[str, str], pdus: JsonDict) -> None:
+    """Local users newly joined to an upgraded room take their push rules, tags and
+    direct-chat listing of its predecessor along (rooms/actions/successor.py)."""
+    suffix = f":{settings.MATRIXHS_SERVER_NAME}"
+    joining = {
+        user_id
+        for user_id, event_id in members.items()
+        if user_id.endswith(suffix)
+        and pdus[event_id].get("content", {}).get("membership") == Membership.JOIN
+    }
+    if not joining:
+        return
+    old_room_id = successor.predecessor_of(room)
+    if old_room_id is None:
+        return
+    already = RoomMembership.objects.filter(
+        room=room, user_id__in=joining, membership=Membership.JOIN
+    ).values_list("user_id", flat=True)
+    successor.carry_all(joining - set(already), old_room_id, room.room_id)
 
 
 def _apply_redaction(room: Room, rv: RoomVersion, event: Event, pdu: JsonDict) -> None:
@@ -761,11 +837,15 @@ def _apply_redaction(room: Room, rv: RoomVersion, event: Event, pdu: JsonDict) -
         return
     if should_apply_redaction(pdu, json.loads(target.json), current_power_levels(room)):
         Event.objects.filter(pk=target.pk).update(redacted_by=event.event_id)
+        if target.type in SEARCH_KEYS:  # its text goes with its content
+            _execute(f"DELETE FROM {SEARCH_TABLE} WHERE event_id = %s", [target.pk])
         if target.type == EventTypes.MEMBER:
             # The membership row copies the profile of its event: it goes with the content.
             RoomMembership.objects.filter(room=room, event_id=target.event_id).update(
                 displayname=None, avatar_url=None
             )
+            if target.state_key is not None:
+                user_directory.refresh_users([target.state_key])
 
 
 def _apply_waiting_redactions(room: Room, rv: RoomVersion, event: Event) -> None:
@@ -896,6 +976,7 @@ def persist_outliers(room_id: str, events: Sequence[tuple[str, JsonDict]]) -> di
             )
             _insert_event(
                 row,
+                pdu,
                 prev_event_ids(pdu),
                 auth_event_ids(pdu, rv, include_create=False),
                 extremity=False,
@@ -978,6 +1059,7 @@ def persist_federated_event(
     backfilled: bool = False,
     relay_except: str | None = None,
     replace_extremities: bool = False,
+    gap: bool = False,
 ) -> Outcome:
     """Store a verified event from another server in the room's timeline.
 
@@ -997,6 +1079,8 @@ def persist_federated_event(
     event of ours built through another server, such as an invite).
     ``replace_extremities``: the event is our way back into the room (a join through
     send_join): whatever we had of the room before is history, the event is its tip.
+    ``gap``: some of its prev events are missing here for good (``state`` came from its
+    origin): a :class:`TimelineGap` before it is recorded for /sync.
 
     Raises:
         NotFound: the room is not known here.
@@ -1023,6 +1107,10 @@ def persist_federated_event(
             room.current_state_group_id = None  # all of the state comes anew
         event = _store_remote(room, rv, event_id, pdu, before, reason, soft_failed, backfilled)
         live = event.stream_ordering is not None and not backfilled
+        if live and gap:
+            TimelineGap.objects.create(
+                room=room, event=event, stream_ordering=event.stream_ordering
+            )
         if live:
             _notify_local_members(room, event, pdu)
         if live and relay_except is not None:
@@ -1081,7 +1169,9 @@ def _store_remote(
         event.stream_ordering = -next_position(Stream.BACKFILL)
     elif live:
         event.stream_ordering = next_position(Stream.EVENTS)
-    _insert_event(event, prevs, auth_event_ids(pdu, rv, include_create=False), extremity=is_new_tip)
+    _insert_event(
+        event, pdu, prevs, auth_event_ids(pdu, rv, include_create=False), extremity=is_new_tip
+    )
     if not live:
         return event
     if event.redacts is not None:
@@ -1175,3 +1265,17 @@ def _update_current_state(
     group = _group_for_state(room, resolved, list(tips))
     changed = {k: v for k, v in resolved.items() if current.get(k) != v}
     _apply_state_delta(room, changed, set(current) - set(resolved), group.pk)
+
+
+def purge_room(room_id: str) -> bool:
+    """Delete every row of a room: events, state, memberships, receipts, aliases (by
+    cascade), with its pending outbound PDUs and content reports. For an operator's room
+    deletion, once no local user is in it. True if the room was here."""
+    from federation.models import OutboundPdu
+    from rooms.models import EventReport
+
+    with transaction.atomic():
+        OutboundPdu.objects.filter(room_id=room_id).delete()
+        EventReport.objects.filter(room_id=room_id).delete()
+        deleted, _ = Room.objects.filter(room_id=room_id).delete()
+    return bool(deleted)

@@ -19,6 +19,9 @@ class Room(models.Model):
     created_ts = models.BigIntegerField()
     #: Listed in this server's public room directory.
     is_public = models.BooleanField(default=False)
+    #: Its join rule is public or its history world-readable: its members are in every
+    #: user's directory (rooms/actions/user_directory.py).
+    directory_open = models.BooleanField(default=False)
     #: The state after the room's forward extremities, as seen by this server.
     current_state_group = models.ForeignKey(
         "StateGroup", null=True, on_delete=models.SET_NULL, related_name="+"
@@ -116,6 +119,21 @@ class EventAuthEdge(models.Model):
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="auth_edges")
     auth_event_id = models.CharField(max_length=255, db_index=True)
+
+
+class TimelineGap(models.Model):
+    """A hole in a room's timeline: events before ``event`` that another server sent us
+    are not here (its prev events could not all be fetched, and the state before it came
+    from that server). /sync never shows events from both sides of it in one timeline:
+    one that would starts at the gap and is ``limited``, so that the client paginates
+    back across it (spec "Syncing": "limited ... the client should use prev_batch")."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="+")
+    stream_ordering = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "stream_ordering"], name="gap_room_stream")]
 
 
 class ForwardExtremity(models.Model):
@@ -224,3 +242,77 @@ class EventReport(models.Model):
     reason = models.TextField(null=True, blank=True)
     score = models.IntegerField(null=True, blank=True)
     received_ts = models.BigIntegerField()
+
+
+class EventSearch(models.Model):
+    """The search index (POST /search): one row per searchable event of the timeline, with
+    the text of its searched key (``content.body`` of m.room.message, ``content.name`` of
+    m.room.name, ``content.topic`` of m.room.topic). Encrypted, rejected, soft-failed,
+    outlier and redacted events have none. The full-text part is the database's own
+    (rooms/search_index.py): on PostgreSQL a generated ``tsvector`` column with a GIN
+    index, on SQLite an FTS5 table that triggers keep in step with this one (migration
+    0006). Written only by rooms/events.py."""
+
+    event = models.OneToOneField(
+        Event, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    #: "content.body", "content.name" or "content.topic".
+    key = models.CharField(max_length=16)
+    value = models.TextField()
+    #: The event's stream position (order "recent"; bounds of a room the searcher left).
+    stream_ordering = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["room", "stream_ordering"], name="event_search_room_stream")
+        ]
+
+
+class UserDirectoryEntry(models.Model):
+    """A user the directory may find: one joined to at least one room we know. Local
+    users carry their profile, remote ones the name of their newest room membership."""
+
+    user_id = models.CharField(max_length=255, unique=True)
+    display_name = models.TextField(null=True)
+    avatar_url = models.TextField(null=True)
+    #: The display name and localpart, casefolded, for ranking exact and prefix matches.
+    name_key = models.CharField(max_length=255, default="")
+    localpart_key = models.CharField(max_length=255, default="")
+    #: Joined to a room with ``Room.directory_open``: found by everyone.
+    in_open_room = models.BooleanField(default=False)
+
+
+class UserDirectoryWord(models.Model):
+    """The words of an entry's user ID and display name (casefolded), with the entry's
+    ``in_open_room`` (so that the users everyone finds are one range of an index). A search
+    walks the index on (in_open_room, word, entry) from the term's word on, nearest words
+    first, and stops after a page. On PostgreSQL the column is in the "C" collation
+    (migration 0006): byte order, so that a prefix is one range of the index, as on
+    SQLite."""
+
+    entry = models.ForeignKey(
+        UserDirectoryEntry, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    word = models.CharField(max_length=64)
+    in_open_room = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "word"], name="directory_word_unique")
+        ]
+        indexes = [
+            models.Index(fields=["in_open_room", "word", "entry"], name="directory_word_prefix")
+        ]
+
+
+class BlockedRoom(models.Model):
+    """A room an operator blocked: local users can neither join it nor be invited to it.
+    The room need not be known here yet (a room of other servers can be blocked ahead)."""
+
+    room_id = models.CharField(max_length=255, unique=True)
+    blocked_by = models.CharField(max_length=255)
+    blocked_ts = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return self.room_id

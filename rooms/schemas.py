@@ -108,3 +108,45 @@ class PublicRoomsBody(serializers.Serializer):
 class UserDirectorySearchBody(serializers.Serializer):
     search_term = StrictCharField(allow_blank=True, trim_whitespace=False)
     limit = StrictIntegerField(required=False, min_value=0)
+
+
+class SearchEventContextBody(serializers.Serializer):
+    before_limit = StrictIntegerField(required=False, min_value=0)
+    after_limit = StrictIntegerField(required=False, min_value=0)
+    include_profile = StrictBooleanField(required=False)
+
+
+class SearchGroupBody(serializers.Serializer):
+    key = serializers.ChoiceField(choices=["room_id", "sender"])
+
+
+class SearchGroupingsBody(serializers.Serializer):
+    group_by = serializers.ListField(child=SearchGroupBody(), required=False)
+
+
+class RoomEventsCriteriaBody(serializers.Serializer):
+    search_term = StrictCharField(allow_blank=True, trim_whitespace=False)
+    keys = serializers.ListField(
+        child=serializers.ChoiceField(choices=["content.body", "content.name", "content.topic"]),
+        required=False,
+    )
+    filter = JsonObjectField(required=False)
+    order_by = serializers.ChoiceField(choices=["recent", "rank"], required=False)
+    event_context = SearchEventContextBody(required=False)
+    include_state = StrictBooleanField(required=False)
+    groupings = SearchGroupingsBody(required=False)
+
+
+class SearchCategoriesBody(serializers.Serializer):
+    room_events = RoomEventsCriteriaBody(required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {"room_events"})
+            if unknown:
+                raise serializers.ValidationError(f"Unknown search category {unknown[0]!r}")
+        return super().to_internal_value(data)
+
+
+class SearchBody(serializers.Serializer):
+    search_categories = SearchCategoriesBody()

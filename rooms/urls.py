@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from rooms.views import create, directory, events, membership, receipts, relations, tags
+from rooms.views import (
+    create,
+    directory,
+    events,
+    membership,
+    receipts,
+    relations,
+    search,
+    tags,
+)
 
 R = "rooms/<str:room_id>"
 
@@ -40,6 +49,7 @@ client_patterns = [
     path("directory/list/room/<str:room_id>", directory.RoomVisibilityView.as_view()),
     path("publicRooms", directory.PublicRoomsView.as_view()),
     path("user_directory/search", directory.UserDirectorySearchView.as_view()),
+    path("search", search.SearchView.as_view()),
     path(f"{R}/initialSync", events.RoomInitialSyncView.as_view()),
     path(f"{R}/upgrade", create.UpgradeRoomView.as_view()),
     path(f"user/<str:user_id>/{R}/tags", tags.TagsView.as_view()),
@@ -58,6 +68,7 @@ client_v1_patterns = [
     path(f"{R}/timestamp_to_event", events.TimestampToEventView.as_view()),
     path(f"{R}/hierarchy", directory.HierarchyView.as_view()),
     path("room_summary/<str:room>", directory.RoomSummaryView.as_view()),
+    path("mutual_rooms", membership.MutualRoomsView.as_view()),
 ]
 
 # Served under /_matrix/client/unstable/: paths of MSCs that clients still call.

@@ -9,7 +9,7 @@ the token and the start of the timeline for gappy ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from accounts.models import AccountData, User
@@ -156,11 +156,13 @@ def _rooms(
     )
     joined = [m.room for m in memberships if m.membership == Membership.JOIN]
     newly_joined = {pk for pk, c in changes.items() if c.membership == Membership.JOIN}
-    join_body, typing_expiry, members_moved = _joined_rooms(
-        request, joined, newly_joined, since, now, viewer, moved
-    )
-    # Spec "Ignoring Users": invites from ignored users are not sent to the client.
+    # Spec "Ignoring Users": what ignored users send (but state) and their invites are not
+    # sent to the client; a change of the list applies from the next response on.
     ignored = ignored_users(request.user)
+    viewer = replace(viewer, ignored=ignored)
+    join_body, typing_expiry, members_moved = _joined_rooms(
+        request, joined, newly_joined, since, now, viewer, moved, ignored
+    )
     invites = _stripped_section(
         [m for m in memberships if m.membership != Membership.INVITE or m.sender not in ignored],
         changes,
@@ -169,7 +171,7 @@ def _rooms(
         "invite_state",
     )
     knocks = _stripped_section(memberships, changes, since, Membership.KNOCK, "knock_state")
-    leaves = _left_rooms(request, memberships, changes, since, now, viewer)
+    leaves = _left_rooms(request, memberships, changes, since, now, viewer, ignored)
     body: JsonDict = {}
     for name, section in (
         ("join", join_body),
@@ -190,6 +192,7 @@ def _joined_rooms(
     now: SyncToken,
     viewer: Viewer,
     moved: _Moved,
+    ignored: frozenset[str],
 ) -> tuple[JsonDict, int | None, bool]:
     if not rooms:
         return {}, None, False
@@ -200,12 +203,12 @@ def _joined_rooms(
     # state; the others what happened since the token (with full state if asked for).
     full = fresh | ({r.pk for r in rooms} if request.full_state else set())
     timelines = data.timelines(
-        [r for r in rooms if r.pk in fresh], None, now.events, limit, request.timeline
+        [r for r in rooms if r.pk in fresh], None, now.events, limit, request.timeline, ignored
     )
     if since is not None:
         others = [r for r in rooms if r.pk not in fresh]
         timelines.update(
-            data.timelines(others, since.events, now.events, limit, request.timeline)
+            data.timelines(others, since.events, now.events, limit, request.timeline, ignored)
             if moved.any("events")
             else {r.pk: ([], False) for r in others}
         )
@@ -383,6 +386,7 @@ def _left_rooms(
     since: SyncToken | None,
     now: SyncToken,
     viewer: Viewer,
+    ignored: frozenset[str],
 ) -> JsonDict:
     """Rooms the user left (or was kicked or banned from) since the token: their timeline
     up to the leave, and the state then. On initial syncs only with include_leave."""
@@ -399,7 +403,7 @@ def _left_rooms(
             continue
         after = None if since is None else since.events
         events, limited = data.timelines(
-            [membership.room], after, leave.stream_ordering, limit, request.timeline
+            [membership.room], after, leave.stream_ordering, limit, request.timeline, ignored
         )[membership.room.pk]
         events = data.visible(request.user.user_id, events)
         start = events[0].state_group_before_id if events else leave.state_group_id

@@ -24,6 +24,7 @@ from matrixhs.errors import InvalidParam, Unrecognized, render_error
 from matrixhs.http import check_parameters, parse_json_bytes
 from matrixhs.middleware import CORS_HEADERS
 from matrixhs.notifier import WakeUps
+from matrixhs.observe import note_endpoint
 from matrixhs.tokens import parse_position
 from sync.classic import SyncRequest, sync_for_user
 from sync.params import parse_sync_request
@@ -114,6 +115,8 @@ class LongPollEndpoint:
     """
 
     methods: tuple[str, ...] = ("GET",)
+    #: The endpoint's name in the metrics.
+    endpoint = "sync"
 
     def prepare(self, request: LongPollRequest) -> Any:
         raise NotImplementedError
@@ -157,6 +160,7 @@ class LongPollEndpoint:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] != "http":
             return
+        note_endpoint(self.endpoint)
         body = await _read_body(receive)
         if body is None:
             return
@@ -234,6 +238,7 @@ class SlidingSyncConsumer(LongPollEndpoint):
     """POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync (MSC4186)."""
 
     methods = ("POST",)
+    endpoint = "sliding_sync"
 
     def timeout_ms(self, request: LongPollRequest) -> int:
         return request.timeout_ms() if "pos" in request.query else 0  # no pos: never wait

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,9 +21,9 @@ from matrixhs.errors import JsonDict
 from matrixhs.filters import RoomEventFilter
 from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import STRIPPED_STATE_TYPES, load_pdus
-from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership
+from rooms.models import CurrentStateEvent, Event, Receipt, Room, RoomMembership, TimelineGap
 from rooms.queries.format import Viewer, format_events, stripped_state_events
-from rooms.queries.visibility import filter_visible
+from rooms.queries.visibility import filter_visible, from_ignored, without_ignored
 from rooms.state import StateMap, states_of_groups
 
 
@@ -87,10 +88,12 @@ def timelines(
     until: int | Mapping[int, int],
     limit: int,
     event_filter: RoomEventFilter,
+    ignored: AbstractSet[str] = frozenset(),
 ) -> dict[int, tuple[list[Event], bool]]:
     """The newest ``limit`` events of each room in (since, until]: ``(events oldest first,
     limited)``, in one query. ``until``: one position for every room, or each room's own
-    by room pk (a room the user left ends at the leave)."""
+    by room pk (a room the user left ends at the leave). The non-state events of
+    ``ignored`` senders are left out (the reader ignores them)."""
     if not rooms or limit <= 0:
         return {room.pk: ([], False) for room in rooms}
     bounds = until if isinstance(until, Mapping) else {room.pk: until for room in rooms}
@@ -101,6 +104,8 @@ def timelines(
     for bound, pks in by_bound.items():
         within |= Q(room_id__in=pks, stream_ordering__lte=bound)
     query = Event.objects.filter(within, outlier=False).filter(event_filter.as_q())
+    if ignored:
+        query = query.exclude(from_ignored(ignored))
     by_pk = {room.pk: room for room in rooms}
     if since is not None:
         query = query.filter(stream_ordering__gt=since)
@@ -112,10 +117,14 @@ def timelines(
             else list(query.order_by("-stream_ordering")[:RECENT_CAP])
         )
         if len(recent) < RECENT_CAP:
-            recent = [e for e in recent if (e.stream_ordering or 0) <= bounds[e.room_id]]
+            recent = [
+                e
+                for e in without_ignored(recent, ignored)
+                if (e.stream_ordering or 0) <= bounds[e.room_id]
+            ]
             for event in recent:
                 event.room = by_pk[event.room_id]
-            return _per_room(rooms, recent, limit)
+            return _cut_at_gaps(_per_room(rooms, recent, limit), since, bounds)
     ranked = (
         query.annotate(
             rank=Window(
@@ -125,7 +134,7 @@ def timelines(
         .filter(rank__lte=limit + 1)
         .select_related("room")
     )
-    return _per_room(rooms, list(ranked), limit)
+    return _cut_at_gaps(_per_room(rooms, list(ranked), limit), since, bounds)
 
 
 #: Events read in one go for an incremental timeline before ranking per room instead.
@@ -154,6 +163,35 @@ def _per_room(
         events = sorted(found.get(room.pk, []), key=lambda e: e.stream_ordering or 0)
         limited = len(events) > limit
         result[room.pk] = (events[-limit:] if limited else events, limited)
+    return result
+
+
+def _cut_at_gaps(
+    result: dict[int, tuple[list[Event], bool]], since: int | None, bounds: Mapping[int, int]
+) -> dict[int, tuple[list[Event], bool]]:
+    """No timeline spans a :class:`TimelineGap`: one with a gap after ``since`` (or after
+    its first event, for an initial sync) keeps only what follows the latest gap and is
+    ``limited``, so that the client paginates back across it instead of showing the
+    events on both sides as adjacent."""
+    lows = {
+        pk: since if since is not None else (events[0].stream_ordering or 0) - 1
+        for pk, (events, _) in result.items()
+        if events
+    }
+    if not lows:
+        return result
+    gaps = TimelineGap.objects.filter(
+        room_id__in=list(lows),
+        stream_ordering__gt=min(lows.values()),
+        stream_ordering__lte=max(bounds[pk] for pk in lows),
+    ).values_list("room_id", "stream_ordering")
+    latest: dict[int, int] = {}
+    for room_pk, position in gaps:
+        if lows[room_pk] < position <= bounds[room_pk]:
+            latest[room_pk] = max(latest.get(room_pk, position), position)
+    for room_pk, position in latest.items():
+        events, _ = result[room_pk]
+        result[room_pk] = ([e for e in events if (e.stream_ordering or 0) >= position], True)
     return result
 
 

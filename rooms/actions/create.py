@@ -8,12 +8,12 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
-from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
+from matrixhs.errors import BadJson, Codes, Forbidden, InvalidParam, JsonDict, MatrixError
 from matrixhs.protocol.events import EventTypes
+from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id
 from matrixhs.protocol.room_versions import (
-    KNOWN_ROOM_VERSIONS,
+    IMPLEMENTED_ROOM_VERSIONS,
     RoomVersion,
-    StateResolution,
 )
 from rooms.actions.aliases import check_new_alias, do_create_alias
 from rooms.actions.membership import do_invite, is_local, member_content
@@ -34,8 +34,8 @@ class InvalidRoomState(MatrixError):
 
 def check_room_version(identifier: str | None) -> RoomVersion:
     """Raises: MatrixError: 400 M_UNSUPPORTED_ROOM_VERSION."""
-    rv = KNOWN_ROOM_VERSIONS.get(identifier or settings.MATRIXHS_DEFAULT_ROOM_VERSION)
-    if rv is None or rv.state_res is StateResolution.V1:
+    rv = IMPLEMENTED_ROOM_VERSIONS.get(identifier or settings.MATRIXHS_DEFAULT_ROOM_VERSION)
+    if rv is None:
         raise MatrixError(
             400, Codes.UNSUPPORTED_ROOM_VERSION, f"Unsupported room version {identifier}"
         )
@@ -105,16 +105,25 @@ def do_create_room(creator: User, body: JsonDict) -> str:
     return room.room_id
 
 
+def _is_user_id(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and bool(parse_user_id(value))
+    except InvalidIdentifier:
+        return False
+
+
 def _create(sender: str, body: JsonDict, rv: RoomVersion, preset: str, invitees: list[str]) -> Room:
     content: JsonDict = {**body.get("creation_content", {}), "room_version": rv.identifier}
     if rv.implicit_room_creator:
         content.pop("creator", None)
     else:
         content["creator"] = sender
+    if rv.privileged_creators and "additional_creators" in content:
+        extra = content["additional_creators"]
+        if not isinstance(extra, list) or not all(_is_user_id(u) for u in extra):
+            raise BadJson("additional_creators must be a list of user IDs")
     if rv.privileged_creators and preset == "trusted_private_chat":
         extra = content.get("additional_creators", [])
-        if not isinstance(extra, list):
-            raise InvalidParam("additional_creators must be a list of user IDs")
         content["additional_creators"] = list(dict.fromkeys([*extra, *invitees]))
     return create_room(sender, content, rv, is_public=body.get("visibility") == "public")
 

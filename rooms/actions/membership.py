@@ -25,6 +25,8 @@ from matrixhs.errors import BadJson, Codes, Forbidden, InvalidParam, JsonDict, M
 from matrixhs.protocol.events import EventTypes, JoinRules, Membership
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.protocol.room_versions import get_room_version
+from rooms.actions.blocking import check_room_not_blocked
+from rooms.actions.user_directory import refresh_users
 from rooms.events import (
     current_power_levels,
     current_state_ids,
@@ -134,8 +136,10 @@ def do_join(user: User, room_id: str, reason: Any = None, via: Sequence[str] = (
 
     Raises:
         NotFound: the room is unknown here and no server let us in.
-        Forbidden: the join rules refuse, or a guest joins a room closed to guests.
+        Forbidden: the join rules refuse, a guest joins a room closed to guests, or an
+            operator blocked the room.
     """
+    check_room_not_blocked(room_id)
     content = _with_reason(member_content(user, Membership.JOIN), reason)
     if not is_resident(room_id):
         servers = remote_servers(room_id, user.user_id, via)
@@ -246,6 +250,7 @@ def do_invite(
     """
     from rooms.actions.create import invite_content
 
+    check_room_not_blocked(room_id)
     if not is_local(invitee):
         return _invite_remote(inviter, room_id, invitee, reason, is_direct, content)
     target = User.objects.filter(user_id=invitee, is_active=True).first()
@@ -421,6 +426,7 @@ def do_knock(
     content: JsonDict | None = None,
     via: Sequence[str] = (),
 ) -> Event:
+    check_room_not_blocked(room_id)
     if content is None:
         content = _with_reason(member_content(user, Membership.KNOCK), reason)
     else:
@@ -485,6 +491,7 @@ def do_set_membership(requester: Requester, room_id: str, target: str, content: 
 
 
 def _join_with_content(user: User, room_id: str, content: JsonDict) -> Event:
+    check_room_not_blocked(room_id)
     if not is_resident(room_id):
         servers = remote_servers(room_id, user.user_id)
         if servers:
@@ -504,6 +511,7 @@ def do_send_profile_to_rooms(user: User) -> int:
     A room that refuses the event (its auth rules) is skipped and logged: the profile
     itself has changed already. Returns the number of events sent.
     """
+    refresh_users([user.user_id])  # the directory shows local users with their profile
     room_ids = RoomMembership.objects.filter(
         user_id=user.user_id, membership=Membership.JOIN
     ).values_list("room__room_id", flat=True)

@@ -16,3 +16,8 @@ def do_report(
         score=score,
         received_ts=ts,
     )
+
+
+def do_delete_report(report: EventReport) -> None:
+    """An operator dealt with a report and removes it."""
+    report.delete()

@@ -9,9 +9,11 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.queries import Requester
-from matrixhs.errors import Codes, Forbidden, InvalidParam, JsonDict, MatrixError
-from matrixhs.protocol.events import EventTypes
+from matrixhs.errors import BadJson, Codes, Forbidden, InvalidParam, JsonDict, MatrixError
+from matrixhs.protocol.events import CREATE_KEY, EventTypes
 from matrixhs.protocol.ids import InvalidIdentifier, parse_room_alias, server_name_of
+from matrixhs.protocol.power_levels import get_creators
+from matrixhs.protocol.room_versions import get_room_version
 from rooms.actions.membership import GUEST_CAN_JOIN, do_remove_guests, do_set_membership
 from rooms.events import (
     Txn,
@@ -22,7 +24,7 @@ from rooms.events import (
     lock_room,
     send_in_locked_room,
 )
-from rooms.models import Event, RoomAlias
+from rooms.models import Event, Room, RoomAlias
 from rooms.queries.relations import THREAD, is_thread_root
 
 
@@ -159,6 +161,24 @@ def check_canonical_alias(room_id: str, content: JsonDict) -> None:
             raise MatrixError(400, Codes.BAD_ALIAS, f"{alias} does not point to this room")
 
 
+def check_creators_not_listed(room: Room, content: JsonDict) -> None:
+    """From room version 12 the creators have no power level to set: power levels that
+    list one are refused as malformed, before the auth rules would (403).
+
+    Raises:
+        BadJson: a creator is in ``users``.
+    """
+    rv = get_room_version(room.room_version)
+    users = content.get("users")
+    if not rv.privileged_creators or not isinstance(users, dict):
+        return
+    create = current_state_ids(room, [CREATE_KEY]).get(CREATE_KEY)
+    pdu = load_pdus([create]).get(create) if create else None
+    listed = get_creators(pdu, rv) & users.keys()
+    if listed:
+        raise BadJson(f"Room creators cannot be given a power level: {', '.join(sorted(listed))}")
+
+
 def do_send_state(
     requester: Requester, room_id: str, event_type: str, state_key: str, content: JsonDict
 ) -> Event:
@@ -172,8 +192,12 @@ def do_send_state(
     """
     if event_type == EventTypes.CANONICAL_ALIAS:
         check_canonical_alias(room_id, content)
+    if event_type == EventTypes.CREATE:
+        raise BadJson("A room's create event cannot be sent again")
     with transaction.atomic():
         room = lock_room(room_id)
+        if event_type == EventTypes.POWER_LEVELS and state_key == "":
+            check_creators_not_listed(room, content)
         current = current_state_ids(room, [(event_type, state_key)])
         existing = Event.objects.filter(event_id__in=current.values()).first()
         if existing is not None and existing.sender == requester.user_id:

@@ -17,13 +17,45 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
+
 from matrixhs import sql
 from matrixhs.errors import JsonDict
 from matrixhs.protocol.events import EventTypes
 from matrixhs.time import now_ms
 from rooms.events import load_pdus, stored_pdu
-from rooms.models import ClientTransaction, Event
+from rooms.models import ClientTransaction, Event, Room
 from rooms.queries.relations import bundled_aggregations
+
+
+@dataclass(slots=True)
+class EventRow:
+    """An event read only to be formatted (or filtered): the columns the formatting
+    reads, and the room, without a model instance for each (for pages of hundreds of
+    state events, building instances cost more than the rest of the request)."""
+
+    event_id: str
+    room_id: int
+    type: str
+    state_key: str | None
+    sender: str
+    stream_ordering: int | None
+    origin_server_ts: int
+    json: str
+    redacted_by: str | None
+    replaces_state: str | None
+    membership: str | None
+    rel_type: str | None
+    relates_to: str | None
+    room: Room
+
+
+_ROW_COLUMNS = [f.name for f in EventRow.__dataclass_fields__.values()][:-1]
+
+
+def event_rows(events: QuerySet[Event], room: Room) -> list[EventRow]:
+    """``events`` (all of ``room``) as :class:`EventRow`, for :func:`format_events`."""
+    return [EventRow(*values, room=room) for values in events.values_list(*_ROW_COLUMNS)]
 
 
 @dataclass(frozen=True)
@@ -32,10 +64,16 @@ class Viewer:
 
     user_id: str
     device_id: str | None = None
+    #: The users the viewer ignores, when the caller has read them already (None: they are
+    #: read when needed, see rooms.queries.visibility.ignored_by).
+    ignored: frozenset[str] | None = None
 
 
-def format_events(events: Sequence[Event], viewer: Viewer, bundle: bool = True) -> list[JsonDict]:
-    """Client-format ``events`` (Event rows, with ``room`` selected) for ``viewer``."""
+def format_events(
+    events: Sequence[Event] | Sequence[EventRow], viewer: Viewer, bundle: bool = True
+) -> list[JsonDict]:
+    """Client-format ``events`` (Event rows with ``room`` selected, or EventRows) for
+    ``viewer``."""
     if not events:
         return []
     related = load_pdus(
@@ -83,20 +121,19 @@ def _viewer_memberships(events: Sequence[Event], viewer: Viewer) -> dict[str, st
     placed = [e for e in events if e.stream_ordering is not None]
     if not placed:
         return {}
-    rows = (
-        Event.objects.filter(
-            room_id__in={e.room_id for e in placed},
-            type=EventTypes.MEMBER,
-            state_key=viewer.user_id,
-            stream_ordering__lte=max(e.stream_ordering or 0 for e in placed),
-            rejected_reason__isnull=True,
-            soft_failed=False,
-        )
-        .order_by("stream_ordering")
-        .values_list("room_id", "stream_ordering", "membership")
-    )
+    # Neither bounded nor ordered by position in SQL (done here, on a few rows): either
+    # makes SQLite walk every event of the rooms by (room, stream_ordering) instead of
+    # the viewer's few member events by (room, type, state_key).
+    rows = Event.objects.filter(
+        room_id__in={e.room_id for e in placed},
+        type=EventTypes.MEMBER,
+        state_key=viewer.user_id,
+        rejected_reason__isnull=True,
+        soft_failed=False,
+    ).values_list("room_id", "stream_ordering", "membership")
+    placed_rows = sorted((r for r in rows if r[1] is not None), key=lambda r: r[1])
     history: dict[int, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
-    for room_pk, position, membership in rows:
+    for room_pk, position, membership in placed_rows:
         history[room_pk][0].append(position)
         history[room_pk][1].append(membership or "leave")
     found = {}

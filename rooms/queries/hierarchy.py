@@ -1,5 +1,6 @@
 """Spaces and room previews: GET /v1/rooms/{roomId}/hierarchy (spec "Spaces"), the rooms
-of a space and of its sub-spaces, breadth first, each once, that the user may see (joined
+of a space and of its sub-spaces, depth first as the spec says (a room, then each of its
+children's subtrees in the children's order), each once, that the user may see (joined
 or invited, world-readable, or joinable: public, knockable, or restricted to a room they
 are in), and GET /v1/room_summary/{roomIdOrAlias}, by the same rule of who may see.
 
@@ -8,7 +9,7 @@ Rooms this server does not know are left out (it does not ask other servers yet)
 
 from __future__ import annotations
 
-from collections import deque
+import re
 
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.protocol.events import EventTypes
@@ -23,6 +24,9 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 _JOINABLE = ("public", "knock")
 _RESTRICTED = ("restricted", "knock_restricted")
+#: next_batch: the offset into the walk, and the max_depth and suggested_only it was made
+#: with, which a later page must not change (spec: 400 M_INVALID_PARAM).
+_TOKEN = re.compile(r"h(\d{1,9})_(\d{0,20})_([01])")
 
 
 def _child_events(rooms: list[Room]) -> dict[int, list[JsonDict]]:
@@ -106,19 +110,42 @@ def space_hierarchy(
 
     Raises:
         Forbidden: the user may not see the root room (or it is unknown here).
-        InvalidParam: a ``from`` token this server did not issue.
+        InvalidParam: a ``from`` token this server did not issue, or one issued for
+            another ``max_depth`` or ``suggested_only``.
     """
+    params = f"{'' if max_depth is None else max_depth}_{int(suggested_only)}"
     offset = 0
     if from_token is not None:
-        if not from_token.startswith("h") or not from_token[1:].isdecimal():
+        match = _TOKEN.fullmatch(from_token)
+        if match is None:
             raise InvalidParam("Invalid from token")
-        offset = int(from_token[1:])
+        if f"{match[2]}_{match[3]}" != params:
+            raise InvalidParam("suggested_only and max_depth cannot change on paginated requests")
+        offset = int(match[1])
     limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
+    found = _walk(user_id, root_id, max_depth, suggested_only)
+    page = found[offset : offset + limit]
+    body: JsonDict = {"rooms": page}
+    if offset + limit < len(found):
+        body["next_batch"] = f"h{offset + limit}_{params}"
+    return body
+
+
+def _walk(
+    user_id: str, root_id: str, max_depth: int | None, suggested_only: bool
+) -> list[JsonDict]:
+    """The rooms of the space in depth-first order (at most MAX_ROOMS), with their
+    children_state.
+
+    Raises:
+        Forbidden: the user may not see the root room (or it is unknown here).
+    """
     found: list[JsonDict] = []
     seen: set[str] = set()
-    queue: deque[tuple[str, int, bool]] = deque([(root_id, 0, False)])
-    while queue and len(found) < MAX_ROOMS:
-        room_id, depth, suggested = queue.popleft()
+    # (room ID, depth): a stack, whose top is the next room in the walk.
+    stack: list[tuple[str, int]] = [(root_id, 0)]
+    while stack and len(found) < MAX_ROOMS:
+        room_id, depth = stack.pop()
         if room_id in seen:
             continue
         seen.add(room_id)
@@ -137,23 +164,15 @@ def space_hierarchy(
             if depth == 0:
                 raise Forbidden("You may not see this space")
             continue
-        if depth > 0 and suggested_only and not suggested:
-            continue
         children = _child_events([room]).get(room.pk, [])
         if suggested_only:
             children = [c for c in children if c["content"].get("suggested") is True]
         summary["children_state"] = [_stripped(c) for c in children]
         found.append(summary)
         if max_depth is None or depth < max_depth:
-            for child in children:
-                queue.append(
-                    (child["state_key"], depth + 1, child["content"].get("suggested") is True)
-                )
-    page = found[offset : offset + limit]
-    body: JsonDict = {"rooms": page}
-    if offset + limit < len(found):
-        body["next_batch"] = f"h{offset + limit}"
-    return body
+            # Reversed onto the stack, so that the first child is walked next.
+            stack.extend((child["state_key"], depth + 1) for child in reversed(children))
+    return found
 
 
 def room_summary(user_id: str | None, room_id: str) -> JsonDict:

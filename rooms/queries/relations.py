@@ -5,7 +5,8 @@ relationships between events"): an event of another room naming ours is ignored.
 edit counts only when valid (spec "Validity of replacement events"), a thread only off
 an event that is not itself a child of a relation (spec "Threading"). An aggregation
 bundles only related events the viewer may see (history visibility, nothing after they
-left), checked in one batch for all the events formatted together.
+left, nothing from users they ignore), checked in one batch for all the events formatted
+together.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from matrixhs.protocol.events import Membership
 from rooms.events import stored_pdu
 from rooms.models import Event, RoomMembership
 from rooms.queries.access import RoomAccess
-from rooms.queries.visibility import filter_visible
+from rooms.queries.visibility import filter_visible, from_ignored, ignored_by
 
 if TYPE_CHECKING:
     from rooms.queries.format import Viewer
@@ -115,6 +116,7 @@ class _Aggregator:
     def __init__(self, parents: dict[str, Event], viewer: Viewer) -> None:
         self.parents = parents
         self.viewer = viewer
+        self.ignored = ignored_by(viewer)
         self.threads: list[_ThreadGroup] = []
         self.edits: list[Event] = []
         self.references: list[Event] = []
@@ -130,7 +132,8 @@ class _Aggregator:
                 if is_valid_edit(e, self.parents[e.relates_to or ""])
             ]
         if kinds[REFERENCE]:
-            references = _children(kinds[REFERENCE], [REFERENCE]).order_by("stream_ordering")
+            references = self._not_ignored(_children(kinds[REFERENCE], [REFERENCE]))
+            references = references.order_by("stream_ordering")
             self.references = [
                 e for e in references if e.room_id == self.parents[e.relates_to or ""].room_id
             ]
@@ -139,7 +142,7 @@ class _Aggregator:
     def _collect_threads(self, roots: list[str]) -> None:
         user_id = self.viewer.user_id
         groups = (
-            _children(roots, [THREAD])
+            self._not_ignored(_children(roots, [THREAD]))
             .values("relates_to", "room_id", "state_group_before_id", "type", "state_key")
             .annotate(
                 count=Count("id"),
@@ -161,6 +164,11 @@ class _Aggregator:
             self.threads.append(
                 _ThreadGroup(row["relates_to"], probe, row["count"], row["latest"], row["own"])
             )
+
+    def _not_ignored(self, children: QuerySet[Event]) -> QuerySet[Event]:
+        """Thread replies and references of users the viewer ignores count for nothing
+        (edits need not: they share the sender of the event they edit)."""
+        return children.exclude(from_ignored(self.ignored)) if self.ignored else children
 
     def _keep_visible(self) -> None:
         """Drop the children the viewer may not see: one batch for every kind."""
@@ -252,14 +260,19 @@ def related_event_ids(
     return found
 
 
-def thread_roots(access: RoomAccess, user_id: str, participated_only: bool) -> Any:
+def thread_roots(
+    access: RoomAccess, user_id: str, participated_only: bool, ignored: frozenset[str]
+) -> Any:
     """Thread roots of a room with their latest activity, newest first (a queryset of
     dicts): replies and roots of this room only, and for a reader who left, only the
-    replies sent before they left."""
+    replies sent before they left. Roots and replies from ``ignored`` users do not count:
+    a thread only they answered is no thread to the reader."""
     room = access.room
     roots_here = Event.objects.filter(room=room).filter(
         Q(rel_type__isnull=True) | Q(rel_type=IN_REPLY_TO)
     )
+    if ignored:
+        roots_here = roots_here.exclude(from_ignored(ignored))
     replies = Event.objects.filter(
         room=room,
         rel_type=THREAD,
@@ -268,6 +281,8 @@ def thread_roots(access: RoomAccess, user_id: str, participated_only: bool) -> A
         soft_failed=False,
         relates_to__in=roots_here.values("event_id"),
     )
+    if ignored:
+        replies = replies.exclude(from_ignored(ignored))
     if access.left and access.membership_event is not None:
         replies = replies.filter(stream_ordering__lte=access.membership_event.stream_ordering)
     roots = replies.values("relates_to").annotate(latest=Max("stream_ordering"))

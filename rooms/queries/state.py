@@ -9,6 +9,7 @@ from matrixhs.protocol.events import EventTypes, StateKey
 from rooms.events import current_state_ids
 from rooms.models import Event, RoomMembership
 from rooms.queries.access import RoomAccess
+from rooms.queries.format import EventRow, event_rows
 from rooms.queries.timeline import parse_token, timeline_events
 from rooms.queries.visibility import event_is_visible
 from rooms.state import state_of_group
@@ -23,12 +24,12 @@ def visible_state_ids(
     return current_state_ids(access.room, keys)
 
 
-def state_events(access: RoomAccess, keys: list[StateKey] | None = None) -> list[Event]:
+def state_events(access: RoomAccess, keys: list[StateKey] | None = None) -> list[EventRow]:
     ids = visible_state_ids(access, keys)
-    return list(Event.objects.filter(event_id__in=ids.values()).select_related("room"))
+    return event_rows(Event.objects.filter(event_id__in=ids.values()), access.room)
 
 
-def state_event(access: RoomAccess, event_type: str, state_key: str) -> Event:
+def state_event(access: RoomAccess, event_type: str, state_key: str) -> EventRow:
     """Raises: NotFound: no such state in the room (as the reader sees it)."""
     events = state_events(access, [(event_type, state_key)])
     if not events:
@@ -42,7 +43,7 @@ def member_events(
     at: str | None,
     membership: str | None,
     not_membership: str | None,
-) -> list[Event]:
+) -> list[EventRow]:
     """The m.room.member events of /members (at a token, filtered by membership).
 
     Raises:
@@ -64,7 +65,7 @@ def member_events(
         ids = [eid for (t, _), eid in state.items() if t == EventTypes.MEMBER]
     else:
         ids = [eid for (t, _), eid in visible_state_ids(access).items() if t == EventTypes.MEMBER]
-    rows = Event.objects.filter(event_id__in=ids).select_related("room")
+    rows = event_rows(Event.objects.filter(event_id__in=ids), access.room)
     if membership is not None or not_membership is not None:
         rows = [
             e
@@ -72,7 +73,7 @@ def member_events(
             if (membership is not None and e.membership == membership)
             or (not_membership is not None and e.membership != not_membership)
         ]
-    return list(rows)
+    return rows
 
 
 def joined_members(access: RoomAccess) -> dict[str, dict[str, str]]:

@@ -21,7 +21,7 @@ from rooms.events import stored_pdu
 from rooms.models import Event
 from rooms.queries.access import RoomAccess
 from rooms.queries.format import Viewer, format_events
-from rooms.queries.visibility import filter_visible
+from rooms.queries.visibility import filter_visible, from_ignored, with_ignored
 from rooms.state import states_of_groups
 
 MAX_LIMIT = 1000
@@ -82,6 +82,11 @@ def _at_or_before(pos: Position) -> Q:
     return Q(depth__lt=pos.depth) | Q(depth=pos.depth, stream_ordering__lte=pos.stream)
 
 
+def _without_ignored(events: QuerySet[Event], viewer: Viewer) -> QuerySet[Event]:
+    ignored = viewer.ignored
+    return events.exclude(from_ignored(ignored)) if ignored else events
+
+
 def latest_position(events: QuerySet[Event]) -> Position:
     last = events.order_by("-depth", "-stream_ordering").first()
     return position_of(last) if last is not None else START
@@ -95,15 +100,19 @@ def paginate(
     backwards: bool,
     limit: int,
     event_filter: RoomEventFilter,
+    operator: bool = False,
 ) -> JsonDict:
-    """The body of GET /messages."""
+    """The body of GET /messages, without what the reader's ignored users sent;
+    ``operator``: a server admin reads every accepted event, whatever the room's history
+    visibility (the admin API's room messages)."""
     limit = min(limit, MAX_LIMIT)
+    viewer = with_ignored(viewer)
     events = timeline_events(access)
     if from_token is not None:
         start = parse_token(events, from_token)
     else:
         start = latest_position(events) if backwards else START
-    query = events.filter(event_filter.as_q())
+    query = _without_ignored(events.filter(event_filter.as_q()), viewer)
     if backwards:
         query = query.filter(_at_or_before(start)).order_by("-depth", "-stream_ordering")
         if to_token is not None:
@@ -113,11 +122,12 @@ def paginate(
         if to_token is not None:
             query = query.filter(_at_or_before(parse_token(events, to_token)))
     rows = list(query[:limit])
-    chunk = [
-        e
-        for e in filter_visible(viewer.user_id, rows, access.is_joined)
-        if event_filter.matches_content(stored_pdu(e).get("content", {}))
-    ]
+    visible = (
+        [e for e in rows if e.rejected_reason is None and not e.soft_failed]
+        if operator
+        else filter_visible(viewer.user_id, rows, access.is_joined)
+    )
+    chunk = [e for e in visible if event_filter.matches_content(stored_pdu(e).get("content", {}))]
     body: JsonDict = {"start": start.token(), "chunk": format_events(chunk, viewer)}
     if len(rows) == limit:
         last = position_of(rows[-1])
@@ -145,8 +155,10 @@ def lazy_members(chunk: list[Event], viewer: Viewer) -> list[JsonDict]:
 def context(
     access: RoomAccess, viewer: Viewer, event: Event, limit: int, event_filter: RoomEventFilter
 ) -> JsonDict:
-    """The body of GET /context/{eventId} (the event itself is checked by the caller)."""
-    events = timeline_events(access).filter(event_filter.as_q())
+    """The body of GET /context/{eventId} (the event itself is checked by the caller; the
+    events around it leave out what the reader's ignored users sent)."""
+    viewer = with_ignored(viewer)
+    events = _without_ignored(timeline_events(access).filter(event_filter.as_q()), viewer)
     here = position_of(event)
     before_n = limit // 2
     after_n = limit - before_n

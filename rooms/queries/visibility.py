@@ -11,17 +11,29 @@ For each event, the room's ``m.room.history_visibility`` and the reader's member
 
 A reader always sees events about their own membership. State is read from each
 event's state group ("state before the event") in one batched query.
+
+What users the reader ignores send (spec "Ignoring Users") is left out by every reader of
+events with :func:`from_ignored` / :func:`without_ignored`, the list read once a request
+(:func:`with_ignored`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
 
+from django.db.models import Q
+
+from accounts.queries import ignored_users
 from matrixhs.protocol.events import EventTypes, Membership
 from rooms.events import load_pdus
 from rooms.models import Event
 from rooms.state import states_of_groups
+
+if TYPE_CHECKING:
+    from rooms.queries.format import Viewer
 
 HISTORY_KEY = (EventTypes.HISTORY_VISIBILITY, "")
 
@@ -69,6 +81,38 @@ def _allowed(visibility: str, membership: str | None, joined_now: bool) -> bool:
     if visibility == "invited":
         return membership == Membership.INVITE
     return False
+
+
+def from_ignored(ignored: AbstractSet[str]) -> Q:
+    """Events of a reader's ignored users that they are not sent (spec "Ignoring Users"):
+    every non-state event of those senders. State events still go out, so that the room's
+    name or members do not look different because of who is ignored."""
+    return Q(sender__in=sorted(ignored), state_key__isnull=True)
+
+
+def sent_by_ignored(event: Event, ignored: AbstractSet[str]) -> bool:
+    """Whether :func:`from_ignored` matches ``event``."""
+    return event.state_key is None and event.sender in ignored
+
+
+def without_ignored(events: Sequence[Event], ignored: AbstractSet[str]) -> list[Event]:
+    """``events`` less those :func:`from_ignored` matches, in the given order."""
+    if not ignored:
+        return list(events)
+    return [e for e in events if not sent_by_ignored(e, ignored)]
+
+
+def ignored_by(viewer: Viewer) -> frozenset[str]:
+    """The users ``viewer`` ignores: as the caller read them, or read now (one query)."""
+    return viewer.ignored if viewer.ignored is not None else ignored_users(viewer.user_id)
+
+
+def with_ignored(viewer: Viewer) -> Viewer:
+    """``viewer`` with their ignored users read, for a request that filters by them in
+    several places (the list, its events' bundled aggregations)."""
+    if viewer.ignored is not None:
+        return viewer
+    return dataclasses.replace(viewer, ignored=ignored_users(viewer.user_id))
 
 
 def event_is_visible(user_id: str, event: Event, joined_now: bool) -> bool:

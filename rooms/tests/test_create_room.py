@@ -119,6 +119,38 @@ class CreateRoomTests(RoomTestCase):
         create = state[("m.room.create", "")]["content"]
         self.assertEqual(create["additional_creators"], ["@bob:test.local"])
 
+    def test_additional_creators_must_be_user_ids(self) -> None:
+        for bad in ("not-a-list", ["@foo:example.com", 42], ["not-a-user-id"], ["@x:dom$ain"]):
+            response = self.api(self.alice).post(
+                f"{V3}/createRoom",
+                {"room_version": "12", "creation_content": {"additional_creators": bad}},
+            )
+            self.assert_matrix_error(response, 400, "M_BAD_JSON")
+        good = {"additional_creators": ["@foo:example.com", "@bar:baz.example"]}
+        response = self.api(self.alice).post(
+            f"{V3}/createRoom", {"room_version": "12", "creation_content": good}
+        )
+        self.assertEqual(response.status_code, 200, response.body)
+
+    def test_creators_cannot_be_given_power_and_create_is_not_sent_again(self) -> None:
+        for version in ("11", "12"):
+            room_id = self.create_room(self.alice, room_version=version)
+            create = self.api(self.alice).put(
+                f"{V3}/rooms/{q(room_id)}/state/m.room.create/",
+                {"room_version": version, "entropy": 100},
+            )
+            self.assert_matrix_error(create, 400, "M_BAD_JSON")
+        room_id = self.create_room(self.alice, room_version="12")
+        levels = self.api(self.alice).put(
+            f"{V3}/rooms/{q(room_id)}/state/m.room.power_levels/",
+            {"users": {"@alice:test.local": 100}},
+        )
+        self.assert_matrix_error(levels, 400, "M_BAD_JSON")
+        fine = self.api(self.alice).put(
+            f"{V3}/rooms/{q(room_id)}/state/m.room.power_levels/", {"users": {}}
+        )
+        self.assertEqual(fine.status_code, 200, fine.body)
+
     def test_initial_state_and_overrides(self) -> None:
         room_id = self.create_room(
             self.alice,
@@ -141,7 +173,7 @@ class CreateRoomTests(RoomTestCase):
         self.assertEqual(state[("m.room.power_levels", "")]["content"]["events_default"], 10)
 
     def test_unsupported_room_version(self) -> None:
-        for version in ("999", "1"):
+        for version in ("999", "0", "1.0"):
             response = self.api(self.alice).post(f"{V3}/createRoom", {"room_version": version})
             self.assert_matrix_error(response, 400, "M_UNSUPPORTED_ROOM_VERSION")
         self.assertFalse(Room.objects.exists())

@@ -1,4 +1,4 @@
-"""GET /v1/rooms/{roomId}/hierarchy: a space's rooms breadth first, what the user may
+"""GET /v1/rooms/{roomId}/hierarchy: a space's rooms depth first, what the user may
 see, suggested_only, max_depth, pagination."""
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ class HierarchyTests(RoomTestCase):
             self.alice, preset="public_chat", name="Sub", creation_content={"type": "m.space"}
         )
         self.deep = self.create_room(self.alice, preset="public_chat", name="Deep")
+        self.last = self.create_room(self.alice, preset="public_chat", name="Last")
         self.add_child(self.space, self.lobby, order="b", suggested=True)
         self.add_child(self.space, self.secret, order="a")
+        self.add_child(self.space, self.last, order="d")
         self.add_child(self.space, self.sub, order="c")
         self.add_child(self.sub, self.deep)
 
@@ -44,28 +46,68 @@ class HierarchyTests(RoomTestCase):
     def names(self, body: Any) -> list[str]:
         return [r.get("name") for r in body["rooms"]]
 
-    def test_breadth_first_in_order_and_only_what_the_user_may_see(self) -> None:
+    def test_depth_first_in_order_and_only_what_the_user_may_see(self) -> None:
         got = self.hierarchy(self.alice)
         self.assertEqual(got.status_code, 200, got.body)
-        self.assertEqual(self.names(got.body), ["Space", "Secret", "Lobby", "Sub", "Deep"])
+        # Sub's subtree comes before Last, Sub's later sibling (breadth first would not).
+        self.assertEqual(self.names(got.body), ["Space", "Secret", "Lobby", "Sub", "Deep", "Last"])
         root = got.body["rooms"][0]
         self.assertEqual(root["room_type"], "m.space")
         self.assertEqual(
-            [c["state_key"] for c in root["children_state"]], [self.secret, self.lobby, self.sub]
+            [c["state_key"] for c in root["children_state"]],
+            [self.secret, self.lobby, self.sub, self.last],
         )
         self.assertEqual(
-            self.names(self.hierarchy(self.bob).body), ["Space", "Lobby", "Sub", "Deep"]
+            self.names(self.hierarchy(self.bob).body), ["Space", "Lobby", "Sub", "Deep", "Last"]
         )
+
+    def test_each_room_once_even_in_a_cycle(self) -> None:
+        self.add_child(self.deep, self.space, order="a")
+        self.add_child(self.deep, self.lobby, order="b")
+        got = self.hierarchy(self.alice).body
+        self.assertEqual(self.names(got), ["Space", "Secret", "Lobby", "Sub", "Deep", "Last"])
+        deep = got["rooms"][4]
+        self.assertEqual([c["state_key"] for c in deep["children_state"]], [self.space, self.lobby])
 
     def test_suggested_only_max_depth_and_pages(self) -> None:
         suggested = self.hierarchy(self.alice, "?suggested_only=true").body
         self.assertEqual(self.names(suggested), ["Space", "Lobby"])
+        self.add_child(self.space, self.sub, order="c", suggested=True)
+        self.add_child(self.sub, self.deep, suggested=True)
+        suggested = self.hierarchy(self.alice, "?suggested_only=true").body
+        self.assertEqual(self.names(suggested), ["Space", "Lobby", "Sub", "Deep"])
+        self.assertEqual(
+            [c["state_key"] for c in suggested["rooms"][0]["children_state"]],
+            [self.lobby, self.sub],
+        )
         shallow = self.hierarchy(self.alice, "?max_depth=1").body
-        self.assertEqual(self.names(shallow), ["Space", "Secret", "Lobby", "Sub"])
+        self.assertEqual(self.names(shallow), ["Space", "Secret", "Lobby", "Sub", "Last"])
+        self.assertEqual(self.names(self.hierarchy(self.alice, "?max_depth=0").body), ["Space"])
         first = self.hierarchy(self.alice, "?limit=2").body
         self.assertEqual(self.names(first), ["Space", "Secret"])
-        rest = self.hierarchy(self.alice, f"?limit=2&from={first['next_batch']}").body
-        self.assertEqual(self.names(rest), ["Lobby", "Sub"])
+        second = self.hierarchy(self.alice, f"?limit=2&from={first['next_batch']}").body
+        self.assertEqual(self.names(second), ["Lobby", "Sub"])
+        third = self.hierarchy(self.alice, f"?limit=2&from={second['next_batch']}").body
+        self.assertEqual(self.names(third), ["Deep", "Last"])
+        self.assertNotIn("next_batch", third)
+        deep_pages = self.hierarchy(self.alice, "?limit=2&max_depth=1").body
+        rest = self.hierarchy(self.alice, f"?limit=2&max_depth=1&from={deep_pages['next_batch']}")
+        self.assertEqual(self.names(rest.body), ["Lobby", "Sub"])
+
+    def test_a_page_must_keep_the_first_requests_filters(self) -> None:
+        token = self.hierarchy(self.alice, "?limit=1").body["next_batch"]
+        for changed in ("suggested_only=true", "max_depth=1"):
+            self.assert_matrix_error(
+                self.hierarchy(self.alice, f"?limit=1&{changed}&from={token}"),
+                400,
+                "M_INVALID_PARAM",
+            )
+        token = self.hierarchy(self.alice, "?limit=1&max_depth=2").body["next_batch"]
+        self.assert_matrix_error(
+            self.hierarchy(self.alice, f"?limit=1&from={token}"), 400, "M_INVALID_PARAM"
+        )
+        same = self.hierarchy(self.alice, f"?limit=1&max_depth=2&from={token}")
+        self.assertEqual(self.names(same.body), ["Secret"])
 
     def test_errors(self) -> None:
         self.assert_matrix_error(self.hierarchy(self.bob, room=self.secret), 403, "M_FORBIDDEN")

@@ -185,3 +185,30 @@ class MembershipTests(RoomTestCase):
             f"{V3}/rooms/{q(room)}/invite", {"user_id": "@carol:elsewhere.example"}
         )
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+
+
+class MutualRoomsTests(RoomTestCase):
+    URL = "/_matrix/client/v1/mutual_rooms"
+
+    def test_rooms_both_users_are_joined_to(self) -> None:
+        shared = sorted(self.create_room(self.alice, preset="public_chat") for _ in range(2))
+        for room in shared:
+            self.join(self.bob, room)
+        self.create_room(self.alice)  # alice alone
+        left = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, left)
+        self.leave(self.bob, left)
+        response = self.api(self.alice).get(f"{self.URL}?user_id={q('@bob:test.local')}")
+        self.assertEqual(response.body, {"joined": shared, "count": 2})
+        nobody = self.api(self.alice).get(f"{self.URL}?user_id={q('@nobody:test.local')}")
+        self.assertEqual(nobody.body, {"joined": [], "count": 0})
+
+    def test_bad_requests(self) -> None:
+        api = self.api(self.alice)
+        self.assert_matrix_error(api.get(self.URL), 400, "M_MISSING_PARAM")
+        self.assert_matrix_error(api.get(f"{self.URL}?user_id=bob"), 400, "M_INVALID_PARAM")
+        own = f"{self.URL}?user_id={q('@alice:test.local')}"
+        self.assert_matrix_error(api.get(own), 400, "M_INVALID_PARAM")
+        bob = f"{self.URL}?user_id={q('@bob:test.local')}&from=x"
+        self.assert_matrix_error(api.get(bob), 400, "M_INVALID_PARAM")
+        self.assert_matrix_error(self.api().get(self.URL), 401, "M_MISSING_TOKEN")

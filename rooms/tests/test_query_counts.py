@@ -51,4 +51,4 @@ class QueryCountTests(RoomTestCase):
             self.send_ok(self.alice, room, f"m{i}")
         late = self.queries(lambda: self.send_ok(self.alice, room, "y"))
         self.assertEqual(early, late)
-        self.assertLessEqual(late, 16)
+        self.assertLessEqual(late, 17)  # the search index row is one of them

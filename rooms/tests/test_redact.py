@@ -63,3 +63,20 @@ class StateRedactionTests(RoomTestCase):
         response = self.api(self.bob).put(f"{V3}/rooms/{q(room)}/redact/{q(target)}/t1", {})
         self.assert_matrix_error(response, 403, "M_FORBIDDEN")
         self.assertEqual(self.event(room, target)["content"]["body"], "keep me")
+
+
+class RedactAccessTests(RoomTestCase):
+    def test_one_who_left_cannot_redact_and_an_unknown_room_is_404(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        self.join(self.bob, room)
+        own = self.send_ok(self.bob, room, "mine")
+        self.leave(self.bob, room)
+        response = self.api(self.bob).put(f"{V3}/rooms/{q(room)}/redact/{q(own)}/r1", {})
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        theirs = self.send_ok(self.alice, room, "alice's")
+        response = self.api(self.mallory).put(f"{V3}/rooms/{q(room)}/redact/{q(theirs)}/r2", {})
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        unknown = q("!nope:test.local")
+        response = self.api(self.alice).put(f"{V3}/rooms/{unknown}/redact/{q(theirs)}/r3", {})
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+        self.assertFalse(Event.objects.filter(type="m.room.redaction").exists())

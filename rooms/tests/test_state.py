@@ -82,3 +82,13 @@ class StateTests(RoomTestCase):
         self.leave(self.bob, self.room)
         self.set_state(self.alice, self.room, "m.room.name", {"name": "After"})
         self.assertEqual(self.api(self.bob).get(self.url("m.room.name")).body, {"name": "Start"})
+
+    def test_non_member_cannot_put_state_and_an_unknown_room_is_404(self) -> None:
+        # Mallory has every power but is not in the room: the membership is what refuses.
+        levels = {"users": {self.mallory.user_id: 100}}
+        room = self.create_room(self.alice, power_level_content_override=levels)
+        response = self.set_state(self.mallory, room, "m.room.topic", {"topic": "Mine"})
+        self.assert_matrix_error(response, 403, "M_FORBIDDEN")
+        response = self.set_state(self.alice, "!nope:test.local", "m.room.topic", {"topic": "x"})
+        self.assert_matrix_error(response, 404, "M_NOT_FOUND")
+        self.assertFalse(Event.objects.filter(type="m.room.topic").exists())

@@ -11,6 +11,8 @@ from rooms.views import room_id_param, user_id_param
 
 
 class CreateRoomView(MatrixView):
+    suspended_refused = ("POST",)
+
     def post(self, request: Request) -> Response:
         body = parse_body(CreateRoomBody, request)
         for invitee in body.get("invite", []):
@@ -20,6 +22,8 @@ class CreateRoomView(MatrixView):
 
 class UpgradeRoomView(MatrixView):
     """POST /rooms/{roomId}/upgrade."""
+
+    suspended_refused = ("POST",)
 
     def post(self, request: Request, room_id: str) -> Response:
         body = parse_body(UpgradeRoomBody, request)

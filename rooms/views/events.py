@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.queries import room_account_data
-from federation.actions.backfill import backfill
+from federation.actions.backfill import backfill, holes_between
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, MissingParam, NotFound
 from matrixhs.filters import RoomEventFilter
 from matrixhs.http import MatrixView, parse_body, parse_json_object, query_int
+from matrixhs.protocol.events import EventTypes
 from rooms.actions.send import do_redact, do_send_message, do_send_state
+from rooms.models import Event
 from rooms.queries import state as state_queries
-from rooms.queries.access import access_event, access_joined_room, access_room
+from rooms.queries.access import RoomAccess, access_event, access_joined_room, access_room
 from rooms.queries.format import format_event, format_events
-from rooms.queries.timeline import context, event_at_timestamp, paginate
+from rooms.queries.timeline import context, event_at_timestamp, paginate, parse_token
+from rooms.queries.visibility import sent_by_ignored, with_ignored
 from rooms.schemas import ReasonBody
 from rooms.views import event_id_param, room_id_param, viewer_of
 from sync.presence import current_presence
@@ -22,6 +28,11 @@ from sync.presence import current_presence
 
 class SendView(MatrixView):
     allow_guests = True
+    suspended_refused = ("PUT",)
+
+    def refused_when_suspended(self, request: Request, kwargs: dict[str, Any]) -> bool:
+        # A suspended user may still redact their own events (spec "Account suspension").
+        return kwargs.get("event_type") != EventTypes.REDACTION
 
     def put(self, request: Request, room_id: str, event_type: str, txn_id: str) -> Response:
         content = parse_json_object(request)
@@ -48,6 +59,7 @@ class StateView(MatrixView):
     """GET /rooms/{roomId}/state, and /state/{eventType}[/{stateKey}] (GET and PUT)."""
 
     allow_guests = True
+    suspended_refused = ("PUT",)
 
     def get(
         self, request: Request, room_id: str, event_type: str | None = None, state_key: str = ""
@@ -85,7 +97,10 @@ class EventView(MatrixView):
         except Forbidden as exc:  # the spec answers 404 for "not allowed" here
             raise NotFound("Event not found") from exc
         event = access_event(access, request.requester.user_id, event_id)
-        return Response(format_event(event, viewer_of(request)))
+        viewer = with_ignored(viewer_of(request))
+        if sent_by_ignored(event, viewer.ignored or frozenset()):  # spec "Ignoring Users"
+            raise NotFound("Event not found")
+        return Response(format_event(event, viewer))
 
 
 #: Backfill requests one /messages page may make.
@@ -117,16 +132,29 @@ class MessagesView(MatrixView):
             )
 
         body = page()
-        # Paging back past the oldest events we have: the room's other servers may have
-        # what came before (history from before we joined). A page short of its limit
-        # asks again, a bounded number of times.
-        for _ in range(BACKFILL_ROUNDS):
-            if direction != "b" or "end" in body:
-                break
-            if backfill(access.room, limit - len(body["chunk"]) + 1) == 0:
+        # Paging back past the oldest events we have, or across a hole in what we have
+        # (what the room said while this server was out of it): the room's other servers
+        # may have the missing events. A page with a hole under it (the nearest first)
+        # asks for them and is read again, a bounded number of times.
+        for _ in range(BACKFILL_ROUNDS if direction == "b" else 0):
+            holes = _holes_in_page(access, body)
+            if not holes or backfill(access.room, holes, limit) == 0:
                 break
             body = page()
         return Response(body)
+
+
+def _holes_in_page(access: RoomAccess, body: JsonDict) -> list[str]:
+    """Holes (:func:`holes_between`) under a backwards page: between its oldest event
+    (or, when it reached the oldest we have, the bottom of the room) and where it
+    started."""
+    if not settings.MATRIXHS_FEDERATION_ENABLED:
+        return []
+    end = body.get("end")
+    floor = parse_token(Event.objects.none(), end).depth if end else -1
+    start = body.get("start", "")
+    ceiling = parse_token(Event.objects.none(), start).depth if start.startswith("t") else None
+    return holes_between(access.room, floor, ceiling)
 
 
 class ContextView(MatrixView):
@@ -135,9 +163,12 @@ class ContextView(MatrixView):
     def get(self, request: Request, room_id: str, event_id: str) -> Response:
         access = access_room(request.requester.user_id, room_id_param(room_id))
         event = access_event(access, request.requester.user_id, event_id_param(event_id))
+        viewer = with_ignored(viewer_of(request))
+        if sent_by_ignored(event, viewer.ignored or frozenset()):  # spec "Ignoring Users"
+            raise NotFound("Event not found")
         limit = query_int(request, "limit", 10, minimum=0)
         event_filter = RoomEventFilter.from_query(request.query_params.get("filter"))
-        return Response(context(access, viewer_of(request), event, min(limit, 100), event_filter))
+        return Response(context(access, viewer, event, min(limit, 100), event_filter))
 
 
 class TimestampToEventView(MatrixView):

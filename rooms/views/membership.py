@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from federation.queries.directory import resolve_remote_alias
-from matrixhs.errors import InvalidParam, NotFound
+from matrixhs.errors import InvalidParam, MissingParam, NotFound
 from matrixhs.http import MatrixView, parse_body
 from matrixhs.protocol.ids import is_valid_server_name, server_name_of
 from rooms.actions import membership
@@ -50,6 +50,7 @@ class JoinView(MatrixView):
     """POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join."""
 
     allow_guests = True
+    suspended_refused = ("POST",)
 
     def post(self, request: Request, room: str) -> Response:
         body = parse_body(ReasonBody, request, allow_empty=True)
@@ -60,6 +61,8 @@ class JoinView(MatrixView):
 
 
 class KnockView(MatrixView):
+    suspended_refused = ("POST",)
+
     def post(self, request: Request, room: str) -> Response:
         body = parse_body(ReasonBody, request, allow_empty=True)
         room_id, servers = resolve_room(room)
@@ -69,6 +72,8 @@ class KnockView(MatrixView):
 
 
 class InviteView(MatrixView):
+    suspended_refused = ("POST",)
+
     def post(self, request: Request, room_id: str) -> Response:
         body = parse_body(InviteBody, request)
         invitee = user_id_param(body["user_id"])
@@ -119,6 +124,29 @@ class BanView(_TargetView):
 
 class UnbanView(_TargetView):
     action = staticmethod(membership.do_unban)
+
+
+class MutualRoomsView(MatrixView):
+    """GET /v1/mutual_rooms?user_id=: the rooms both users are joined to (one page)."""
+
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("user_id")
+        if raw is None:
+            raise MissingParam("Missing parameter: user_id")
+        user_id = user_id_param(raw)
+        if user_id == request.requester.user_id:
+            raise InvalidParam("user_id is your own user ID")
+        if "from" in request.query_params:  # this server never gives a next_batch
+            raise InvalidParam("Unknown from token")
+        ours = RoomMembership.objects.filter(user_id=request.requester.user_id, membership="join")
+        rooms = list(
+            RoomMembership.objects.filter(
+                user_id=user_id, membership="join", room__in=ours.values("room")
+            )
+            .order_by("room__room_id")
+            .values_list("room__room_id", flat=True)
+        )
+        return Response({"joined": rooms, "count": len(rooms)})
 
 
 class JoinedRoomsView(MatrixView):

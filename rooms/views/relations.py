@@ -12,7 +12,7 @@ from rooms.queries.access import access_event, access_room
 from rooms.queries.format import format_events
 from rooms.queries.relations import MAX_RECURSION_DEPTH, related_event_ids, thread_roots
 from rooms.queries.timeline import parse_token, position_of, timeline_events
-from rooms.queries.visibility import filter_visible
+from rooms.queries.visibility import filter_visible, from_ignored, with_ignored
 from rooms.views import event_id_param, room_id_param, viewer_of
 
 
@@ -34,9 +34,12 @@ class RelationsView(MatrixView):
         if direction not in ("b", "f"):
             raise InvalidParam("dir must be b or f")
         limit = min(query_int(request, "limit", 50, minimum=1), 1000)
+        viewer = with_ignored(viewer_of(request))
         events = timeline_events(access)
         ids = related_event_ids(parent, rel_type, event_type, recurse)
         query = events.filter(event_id__in=ids)
+        if viewer.ignored:  # what ignored users sent is not served (spec "Ignoring Users")
+            query = query.exclude(from_ignored(viewer.ignored))
         order = ("depth", "stream_ordering") if direction == "f" else ("-depth", "-stream_ordering")
         if request.query_params.get("from"):
             start = parse_token(events, request.query_params["from"])
@@ -58,7 +61,7 @@ class RelationsView(MatrixView):
             )
         rows = list(query.order_by(*order)[:limit])
         visible = filter_visible(request.requester.user_id, rows, access.is_joined)
-        body: JsonDict = {"chunk": format_events(visible, viewer_of(request))}
+        body: JsonDict = {"chunk": format_events(visible, viewer)}
         if len(rows) == limit:
             last = position_of(rows[-1])
             body["next_batch"] = (last if direction == "f" else last.before()).token()
@@ -74,7 +77,10 @@ class ThreadsView(MatrixView):
         if include not in ("all", "participated"):
             raise InvalidParam("include must be all or participated")
         limit = min(query_int(request, "limit", 50, minimum=1), 1000)
-        roots = thread_roots(access, request.requester.user_id, include == "participated")
+        viewer = with_ignored(viewer_of(request))
+        roots = thread_roots(
+            access, viewer.user_id, include == "participated", viewer.ignored or frozenset()
+        )
         since = request.query_params.get("from")
         if since:
             latest = parse_position(since[2:]) if since.startswith("th") else None
@@ -92,7 +98,7 @@ class ThreadsView(MatrixView):
         # to them: its bundle, which holds only what they may see, tells.
         chunk = [
             e
-            for e in format_events(visible, viewer_of(request))
+            for e in format_events(visible, viewer)
             if "m.thread" in e["unsigned"].get("m.relations", {})
         ]
         body: JsonDict = {"chunk": chunk}

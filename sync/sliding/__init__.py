@@ -12,6 +12,7 @@ so a client may retry a request with the same ``pos``.
 
 from __future__ import annotations
 
+from accounts.queries import ignored_users
 from matrixhs.errors import JsonDict
 from matrixhs.tokens import current_token
 from sync.connections import ConnectionState, load_connection, save_connection
@@ -34,9 +35,10 @@ def sliding_sync(request: SlidingRequest) -> tuple[JsonDict, bool, int | None]:
     """
     previous = load_connection(request.user, request.device_id or "", request.conn_id, request.pos)
     now = current_token()
-    entries = room_list(request.user, now, set(previous.rooms) if previous else set())
+    ignored = ignored_users(request.user)
+    entries = room_list(request.user, now, set(previous.rooms) if previous else set(), ignored)
     lists, chosen = select_rooms(request, entries)
-    rooms_out, sent = build_rooms(request, chosen, previous, now)
+    rooms_out, sent = build_rooms(request, chosen, previous, now, ignored)
     matched_rooms = [entry.room for entry, _, _ in chosen.values()]
     initial = {room_id for room_id, room in rooms_out.items() if room.get("initial")}
     extensions, news, expiry = build_extensions(request, previous, now, matched_rooms, initial)

@@ -14,6 +14,7 @@ from matrixhs.protocol.events import EventTypes
 from matrixhs.tokens import SyncToken
 from rooms.events import load_pdus
 from rooms.models import CurrentStateEvent, Event, Room, RoomMembership
+from rooms.queries.visibility import from_ignored
 from rooms.state import states_of_groups
 from sync import rooms as data
 from sync.sliding.request import BUMP_TYPES, RoomConfig, SlidingRequest, parse_room_config
@@ -30,19 +31,24 @@ class RoomEntry:
     bump_stamp: int
 
 
-def room_list(user: User, now: SyncToken, previously_sent: set[str]) -> list[RoomEntry]:
+def room_list(
+    user: User, now: SyncToken, previously_sent: set[str], ignored: frozenset[str] = frozenset()
+) -> list[RoomEntry]:
     """The user's rooms, most recently active first (MSC4186 "Lists"): joined, invited,
-    knocked, kicked or banned, and rooms left by themself only if this connection saw them."""
+    knocked, kicked or banned, and rooms left by themself only if this connection saw them.
+    Invites from ``ignored`` users are left out (spec "Ignoring Users")."""
     memberships = data.current_memberships(user.user_id, now.events)
     rooms = [m.room for m in memberships]
+    events = Event.objects.filter(room__in=rooms, stream_ordering__lte=now.events)
+    if ignored:  # what ignored users send neither wakes a room up nor bumps it
+        events = events.exclude(from_ignored(ignored))
     latest = dict(
-        Event.objects.filter(room__in=rooms, stream_ordering__lte=now.events)
-        .values("room_id")
+        events.values("room_id")
         .annotate(last=Max("stream_ordering"))
         .values_list("room_id", "last")
     )
     bumps = dict(
-        Event.objects.filter(room__in=rooms, stream_ordering__lte=now.events, type__in=BUMP_TYPES)
+        events.filter(type__in=BUMP_TYPES)
         .values("room_id")
         .annotate(last=Max("stream_ordering"))
         .values_list("room_id", "last")
@@ -56,6 +62,8 @@ def room_list(user: User, now: SyncToken, previously_sent: set[str]) -> list[Roo
             and membership.sender == user.user_id
             and room.room_id not in previously_sent
         ):
+            continue
+        if kind == "invite" and membership.sender in ignored:
             continue
         own = membership.stream_ordering or 0
         activity = latest.get(room.pk, own) if kind == "join" else own

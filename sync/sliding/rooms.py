@@ -56,9 +56,10 @@ def build_rooms(
     chosen: dict[str, tuple[RoomEntry, RoomConfig, list[str]]],
     previous: ConnectionState | None,
     now: SyncToken,
+    ignored: frozenset[str] = frozenset(),
 ) -> tuple[JsonDict, dict[str, RoomSent]]:
     """The rooms section, and what each room's entry now is on the connection."""
-    viewer = Viewer(request.user.user_id, request.device_id)
+    viewer = Viewer(request.user.user_id, request.device_id, ignored)
     sent = previous.rooms if previous is not None else {}
     to_send: list[tuple[RoomEntry, RoomConfig, list[str], RoomSent | None]] = []
     for entry, config, lists in chosen.values():
@@ -76,7 +77,7 @@ def build_rooms(
     rooms_out: JsonDict = {}
     joined = [item for item in to_send if item[0].membership in ("join", "leave", "ban")]
     rooms_out.update(_stripped_rooms([item for item in to_send if item not in joined]))
-    rooms_out.update(_joined_rooms(request, joined, previous, now, viewer))
+    rooms_out.update(_joined_rooms(request, joined, previous, now, viewer, ignored))
     new_sent = dict(sent)
     for entry, config, _, _ in to_send:
         new_sent[entry.room.room_id] = RoomSent(now.events, config.timeline_limit, config.key())
@@ -110,6 +111,7 @@ def _joined_rooms(
     previous: ConnectionState | None,
     now: SyncToken,
     viewer: Viewer,
+    ignored: frozenset[str],
 ) -> JsonDict:
     if not items:
         return {}
@@ -131,7 +133,7 @@ def _joined_rooms(
         windows[(after, config.timeline_limit)].append(entry.room)
     timelines: dict[int, tuple[list[Event], bool]] = {}
     for (after, limit), rooms in windows.items():
-        timelines.update(data.timelines(rooms, after, uppers, limit, RoomEventFilter()))
+        timelines.update(data.timelines(rooms, after, uppers, limit, RoomEventFilter(), ignored))
     all_events = [e for events, _ in timelines.values() for e in events]
     visible = {e.event_id for e in data.visible(user_id, all_events)}
     formatted = {
