@@ -219,3 +219,24 @@ class RoomKey(models.Model):
                 fields=["backup", "room_id", "session_id"], name="room_key_unique_session"
             )
         ]
+
+
+class RemoteDeviceList(models.Model):
+    """The devices and cross-signing keys of a user of another server, as their server
+    last told us (e2ee.device_cache): kept while they share a room with our users, and
+    updated by the device list EDUs their server sends."""
+
+    user_id = models.CharField(max_length=255, unique=True)
+    #: The position of the list's last change on the user's server (``stream_id``).
+    stream_id = models.BigIntegerField()
+    #: Recent ``stream_id``s applied, so that an update naming them as ``prev_id`` follows.
+    seen_stream_ids = models.JSONField(default=list)
+    #: {device_id: signed device keys, with ``unsigned.device_display_name``}.
+    device_keys = models.JSONField(default=dict)
+    master_key = models.JSONField(null=True)
+    self_signing_key = models.JSONField(null=True)
+    #: Our events stream position when it was fetched: the list is current only while
+    #: the user has been in a room with one of ours since then.
+    fetched_position = models.BigIntegerField()
+    #: An update did not follow on (a gap): fetch it again before using it.
+    stale = models.BooleanField(default=False)

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Count, F, Q
 
 from accounts.models import Device, User
+from e2ee.device_cache import remote_keys
 from e2ee.models import (
     CrossSigningKey,
     CrossSigningSignature,
@@ -29,7 +30,6 @@ from e2ee.models import (
     RoomKeysVersion,
     ToDeviceMessage,
 )
-from e2ee.remote import query_remote_keys
 from matrixhs.errors import BadJson, Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.protocol.ids import InvalidIdentifier, parse_user_id, server_name_of
 from matrixhs.streams import Stream, current_position
@@ -133,7 +133,7 @@ def query_keys(requester_id: str, query: dict[str, list[str]], timeout_ms: int) 
         "device_keys": _local_device_keys({u: query[u] for u in local}, signatures),
         **_local_cross_signing_keys(requester_id, local, signatures),
     }
-    answer = query_remote_keys(
+    answer = remote_keys(
         {server: {u: query[u] for u in users} for server, users in remote.items()}, timeout_ms
     )
     body["device_keys"].update(answer.device_keys)
@@ -212,14 +212,16 @@ Signatures = dict[tuple[str, str], list[tuple[str, str, str]]]
 def _visible_signatures(requester_id: str, user_ids: list[str]) -> Signatures:
     """Signatures of the users' keys by the users themselves, or by the requester (so
     nobody sees what someone else's user-signing key signed)."""
-    rows = CrossSigningSignature.objects.filter(target_user_id__in=user_ids).filter(
-        Q(signer_user_id=F("target_user_id")) | Q(signer_user_id=requester_id)
+    rows = (
+        CrossSigningSignature.objects.filter(target_user_id__in=user_ids)
+        .filter(Q(signer_user_id=F("target_user_id")) | Q(signer_user_id=requester_id))
+        .values_list(
+            "target_user_id", "target_key_id", "signer_user_id", "signing_key_id", "signature"
+        )
     )
     signatures: Signatures = defaultdict(list)
-    for row in rows:
-        signatures[(row.target_user_id, row.target_key_id)].append(
-            (row.signer_user_id, row.signing_key_id, row.signature)
-        )
+    for target_user_id, target_key_id, signer, signing_key_id, signature in rows:
+        signatures[(target_user_id, target_key_id)].append((signer, signing_key_id, signature))
     return signatures
 
 
@@ -230,19 +232,21 @@ def _with_signatures(key: JsonDict, extra: list[tuple[str, str, str]]) -> JsonDi
 
 
 def _local_device_keys(query: dict[str, list[str]], signatures: Signatures) -> JsonDict:
-    """{user_id: {device_id: keys}}; every queried user is there, if only as ``{}``."""
+    """{user_id: {device_id: keys}}; every queried user is there, if only as ``{}``.
+    One query: every device of the users asked about without a list, and the listed
+    devices of the others."""
     result: JsonDict = {user_id: {} for user_id in query}
-    wanted = Q(pk__in=[])
+    wanted = Q(device__user__user_id__in=[u for u, devices in query.items() if not devices])
     for user_id, device_ids in query.items():
         if device_ids:
             wanted |= Q(device__user__user_id=user_id, device__device_id__in=device_ids)
-        else:
-            wanted |= Q(device__user__user_id=user_id)
-    for row in DeviceKeys.objects.filter(wanted).select_related("device__user"):
-        user_id, device_id = row.device.user.user_id, row.device.device_id
-        keys = _with_signatures(json.loads(row.key_json), signatures.get((user_id, device_id), []))
-        if row.device.display_name:
-            keys["unsigned"] = {"device_display_name": row.device.display_name}
+    rows = DeviceKeys.objects.filter(wanted).values_list(
+        "device__user__user_id", "device__device_id", "device__display_name", "key_json"
+    )
+    for user_id, device_id, display_name, key_json in rows:
+        keys = _with_signatures(json.loads(key_json), signatures.get((user_id, device_id), []))
+        if display_name:
+            keys["unsigned"] = {"device_display_name": display_name}
         result[user_id][device_id] = keys
     return result
 
@@ -253,14 +257,14 @@ def _local_cross_signing_keys(
     """Master and self-signing keys of the users, and the requester's own user-signing
     key (nobody else's)."""
     body: JsonDict = {"master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
-    rows = CrossSigningKey.objects.filter(user__user_id__in=user_ids).select_related("user")
-    for row in rows:
-        user_id = row.user.user_id
-        if row.key_type == CrossSigningKey.KeyType.USER_SIGNING and user_id != requester_id:
+    rows = CrossSigningKey.objects.filter(user__user_id__in=user_ids).values_list(
+        "user__user_id", "key_type", "public_key", "key_json"
+    )
+    for user_id, key_type, public_key, key_json in rows:
+        if key_type == CrossSigningKey.KeyType.USER_SIGNING and user_id != requester_id:
             continue
-        extra = signatures.get((user_id, row.public_key), [])
-        key = _with_signatures(json.loads(row.key_json), extra)
-        body[f"{row.key_type}_keys"][user_id] = key
+        key = _with_signatures(json.loads(key_json), signatures.get((user_id, public_key), []))
+        body[f"{key_type}_keys"][user_id] = key
     return body
 
 

@@ -41,10 +41,11 @@ class RemoteKeys:
     failures: dict[str, JsonDict] = field(default_factory=dict)
 
 
-def _ask_all(
+def ask_all(
     requests: dict[str, Callable[[peers.FederationClient], T]], timeout_ms: int
 ) -> tuple[dict[str, T], dict[str, JsonDict]]:
-    """Run one request per server in parallel; ``(answers, failures)`` by server."""
+    """Run the requests (one per server, or per user) in parallel; ``(answers, failures)``
+    by the same keys."""
     answers: dict[str, T] = {}
     failures: dict[str, JsonDict] = {}
     if not requests:
@@ -92,7 +93,7 @@ def _own(answer: Any, part: str, users: dict[str, Any]) -> dict[str, Any]:
     return {u: v for u, v in section.items() if u in users and isinstance(v, dict)}
 
 
-def _device_keys(user_id: str, devices: dict[str, Any], wanted: list[str]) -> JsonDict:
+def device_keys_of(user_id: str, devices: dict[str, Any], wanted: list[str]) -> JsonDict:
     """The device keys of one user that are what they claim to be (and were asked for)."""
     return {
         device_id: keys
@@ -115,12 +116,12 @@ def query_remote_keys(by_server: dict[str, dict[str, list[str]]], timeout_ms: in
         server: (lambda c, s=server, q=query: c.query_user_keys(s, q))
         for server, query in by_server.items()
     }
-    answers, failures = _ask_all(requests, timeout_ms)
+    answers, failures = ask_all(requests, timeout_ms)
     result = RemoteKeys(failures=failures)
     for server, answer in answers.items():
         asked = by_server[server]
         for user_id, devices in _own(answer, "device_keys", asked).items():
-            result.device_keys[user_id] = _device_keys(user_id, devices, asked[user_id])
+            result.device_keys[user_id] = device_keys_of(user_id, devices, asked[user_id])
         for part, target in (
             ("master_keys", result.master_keys),
             ("self_signing_keys", result.self_signing_keys),
@@ -148,7 +149,7 @@ def claim_remote_keys(
         server: (lambda c, s=server, q=claims: c.claim_user_keys(s, q))
         for server, claims in by_server.items()
     }
-    answers, failures = _ask_all(requests, timeout_ms)
+    answers, failures = ask_all(requests, timeout_ms)
     keys: dict[str, JsonDict] = {}
     for server, answer in answers.items():
         asked = by_server[server]

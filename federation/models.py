@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from matrixhs.time import now_ms
+
 
 class Destination(models.Model):
     """A remote server we send to, with its retry state."""
@@ -23,8 +25,10 @@ class Destination(models.Model):
     last_error = models.TextField(blank=True, default="")
     #: A sender holds the destination until this time (one transaction in flight).
     lease_until_ms = models.BigIntegerField(default=0)
-    #: Transaction IDs count up per destination.
-    next_txn_id = models.BigIntegerField(default=1)
+    #: Transaction IDs count up per destination, from the clock (ms) when the row is
+    #: made: a destination caches the (origin, ID) pairs it answered, so IDs counted from
+    #: 1 again after the database was reset would be acknowledged unread.
+    next_txn_id = models.BigIntegerField(default=now_ms)
 
     def __str__(self) -> str:
         return self.server_name

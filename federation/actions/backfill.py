@@ -22,21 +22,34 @@ _idle_until: dict[str, float] = {}
 
 #: Most events asked for at once (a /messages page is at most 1000).
 MAX_BACKFILL = 100
-#: The oldest events whose prev events we lack, at most this many per request.
+#: Holes (events whose prev events we lack) named in one request, at most.
 MAX_EXTREMITIES = 5
 
 
-def backward_extremities(room: Room) -> list[str]:
-    """Timeline events of the room whose prev events we lack (the edges of what we have
-    of its history), the oldest first."""
-    stored = Event.objects.filter(room=room, outlier=False).values("event_id")
-    edges = (
-        EventEdge.objects.filter(event__room=room, event__outlier=False)
-        .exclude(prev_event_id__in=stored)
-        .order_by("event__depth")
-        .values_list("event__event_id", flat=True)
+def holes_between(room: Room, floor: int, ceiling: int | None) -> list[str]:
+    """Timeline events deeper than ``floor`` and at most ``ceiling`` deep whose prev
+    events we lack (the edges of what we have of the room's history): holes in the
+    stretch of history a /messages page covers, the newest first. Reads only that
+    stretch's edges, not the whole room's."""
+    events = Event.objects.filter(room=room, outlier=False, depth__gt=floor)
+    if ceiling is not None:
+        events = events.filter(depth__lte=ceiling)
+    edges = list(
+        EventEdge.objects.filter(event__in=events)
+        .order_by("-event__depth")
+        .values_list("event__event_id", "prev_event_id")[:MAX_PAGE_EDGES]
     )
-    return list(dict.fromkeys(edges[: MAX_EXTREMITIES * 4]))[:MAX_EXTREMITIES]
+    known = set(
+        Event.objects.filter(event_id__in={prev for _, prev in edges}, outlier=False).values_list(
+            "event_id", flat=True
+        )
+    )
+    holes = [event_id for event_id, prev in edges if prev not in known]
+    return list(dict.fromkeys(holes))[:MAX_EXTREMITIES]
+
+
+#: Edges looked at for holes under one /messages page (a page is at most 1000 events).
+MAX_PAGE_EDGES = 2000
 
 
 def _servers(room: Room) -> list[str]:
@@ -54,21 +67,20 @@ def _servers(room: Room) -> list[str]:
     return sorted(counts, key=lambda s: (-counts[s], s))
 
 
-def backfill(room: Room, limit: int) -> int:
-    """Fetch up to ``limit`` events from before the oldest ones we have, from the first
-    server that answers. Returns how many were stored (0: nothing before, or no answer)."""
+def backfill(room: Room, holes: list[str], limit: int) -> int:
+    """Fetch up to ``limit`` events from before ``holes`` (events of
+    :func:`holes_between`: where what we have of the room's history stops, or the history
+    we missed while out of the room), from the first server that answers. Returns how
+    many were stored (0: nothing before, or no answer)."""
     if not settings.MATRIXHS_FEDERATION_ENABLED:
         return 0
     if _idle_until.get(room.room_id, 0.0) > time.monotonic():
-        return 0
-    extremities = backward_extremities(room)
-    if not extremities:
         return 0
     limit = max(1, min(limit, MAX_BACKFILL))
     client = peers.remote()
     for server in _servers(room):
         try:
-            pdus = client.backfill(server, room.room_id, extremities, limit)
+            pdus = client.backfill(server, room.room_id, holes, limit)
         except Exception as exc:
             logger.info("Backfilling %s from %s failed: %s", room.room_id, server, exc)
             continue

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from e2ee import device_cache
 from e2ee.actions.devices import record_device_list_change
 from e2ee.actions.to_device import deliver_remote_to_device
 from federation.queries.graph import acl_allows
@@ -110,15 +111,29 @@ def _receipt(origin: str, room_id: str, user_id: str, receipt: Any) -> None:
             )
 
 
-def _device_list(origin: str, content: dict[str, Any]) -> None:
-    """``m.device_list_update`` and ``m.signing_key_update``: the user's keys changed.
-    Nothing of theirs is cached here (a /keys/query asks their server), so our users
-    who share a room with them are told to ask again."""
+def _device_list_update(origin: str, content: dict[str, Any]) -> None:
+    """``m.device_list_update``: one of the user's devices changed. Applied to their
+    kept list (e2ee.device_cache), and our users who share a room with them are told."""
+    user_id = _sharing_user(origin, content)
+    with transaction.atomic():
+        device_cache.apply_device_list_update(user_id, content)
+        record_device_list_change([user_id])
+
+
+def _signing_key_update(origin: str, content: dict[str, Any]) -> None:
+    """``m.signing_key_update``: the user's cross-signing keys changed."""
+    user_id = _sharing_user(origin, content)
+    with transaction.atomic():
+        device_cache.apply_signing_key_update(user_id, content)
+        record_device_list_change([user_id])
+
+
+def _sharing_user(origin: str, content: dict[str, Any]) -> str:
     user_id = _own_user(origin, content.get("user_id"))
     if not RoomMembership.objects.filter(user_id=user_id, membership="join").exists():
+        device_cache.forget(user_id)
         raise Ignored(f"{user_id} shares no room with us")
-    with transaction.atomic():
-        record_device_list_change([user_id])
+    return user_id
 
 
 def _presence(origin: str, content: dict[str, Any]) -> None:
@@ -155,7 +170,7 @@ HANDLERS: dict[str, Callable[[str, dict[str, Any]], None]] = {
     "m.typing": _typing,
     "m.receipt": _receipts,
     "m.direct_to_device": _to_device,
-    "m.device_list_update": _device_list,
+    "m.device_list_update": _device_list_update,
     "m.presence": _presence,
-    "m.signing_key_update": _device_list,
+    "m.signing_key_update": _signing_key_update,
 }

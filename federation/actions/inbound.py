@@ -134,7 +134,9 @@ class Inbound:
         if missing:
             state = self._state_at_prevs(pdu, missing)
         try:
-            return room_events.persist_federated_event(self.room.room_id, event_id, pdu, state)
+            return room_events.persist_federated_event(
+                self.room.room_id, event_id, pdu, state, gap=bool(missing)
+            )
         except room_events.StateUnknown as exc:
             raise Dropped("the state before the event could not be found") from exc
 

@@ -148,6 +148,9 @@ def join_remote_room(
         try:
             event = _join_through(user, room_id, server, content, remote, verify)
         except MatrixError as exc:
+            logger.info(
+                "Joining %s through %s refused: %s %s", room_id, server, exc.errcode, exc.msg
+            )
             errors.append(f"{server}: {exc.errcode} {exc.msg}")
             if exc.errcode == Codes.FORBIDDEN:
                 forbidden = exc

@@ -30,11 +30,13 @@ logger = logging.getLogger(__name__)
 
 MAX_PDUS_PER_TRANSACTION = 50
 MAX_EDUS_PER_TRANSACTION = 100
+#: Transactions sent to one destination before the sender moves on to the others (and
+#: comes back): a busy room's stream to one server never starves the rest.
+TRANSACTIONS_PER_TURN = 4
 #: A queue longer than this for one room after an outage is cut to its newest events:
 #: the destination fetches the gap itself (get_missing_events), as the spec intends.
 CATCH_UP_KEEP = 20
 CATCH_UP_THRESHOLD = 200
-LEASE_MS = 120_000
 
 Sender = Callable[[str, str, JsonDict], Any]
 """``send(destination, txn_id, transaction_body)``: raises on failure."""
@@ -64,7 +66,7 @@ def _claim(destination: str, now: int) -> bool:
     return bool(
         Destination.objects.filter(server_name=destination, lease_until_ms__lt=now)
         .filter(retry_at_ms__lte=now)
-        .update(lease_until_ms=now + LEASE_MS)
+        .update(lease_until_ms=now + settings.MATRIXHS_QUEUE_LEASE_S * 1000)
     )
 
 
@@ -73,14 +75,17 @@ def _release(destination: str) -> None:
 
 
 def drain(destination: str, send: Sender | None = None) -> int:
-    """Send ``destination`` everything queued for it, a transaction at a time, until the
-    queue is empty or a transaction fails. Returns the number of PDUs delivered."""
+    """Send ``destination`` what is queued for it, a transaction at a time, until the
+    queue is empty or a transaction fails; after TRANSACTIONS_PER_TURN transactions the
+    destination is woken again to go on after the others. Returns the number of PDUs
+    delivered."""
     send = send or _default_sender
     if not _claim(destination, now_ms()):
         return 0
     delivered = 0
+    more = False
     try:
-        while True:
+        for _ in range(TRANSACTIONS_PER_TURN):
             txn_id, event_ids, edus = _next_transaction(destination)
             if not txn_id:
                 return delivered
@@ -100,8 +105,14 @@ def drain(destination: str, send: Sender | None = None) -> int:
             OutboundEdu.objects.filter(destination=destination, txn_id=txn_id).delete()
             delivered += len(event_ids)
             mark_reachable(destination)
+        more = True
+        return delivered
     finally:
         _release(destination)
+        if more:
+            from federation.sender import wake
+
+            wake({destination})
 
 
 def _next_transaction(destination: str) -> tuple[int, list[str], list[JsonDict]]:
@@ -198,6 +209,16 @@ def _back_off(destination: str, exc: Exception) -> None:
         retry_at_ms=now_ms() + delay,
         failures=F("failures") + 1,
         last_error=str(exc)[:500],
+    )
+
+
+def do_reset_backoff(destination: str) -> bool:
+    """An operator asks to try a backed-off destination again now (the periodic sender
+    then drains its queue). Returns whether it was backed off."""
+    return bool(
+        Destination.objects.filter(server_name=destination)
+        .filter(Q(retry_interval_ms__gt=0) | Q(retry_at_ms__gt=0))
+        .update(retry_interval_ms=0, retry_at_ms=0, failures=0)
     )
 
 

@@ -278,3 +278,143 @@ class DeviceListsAcrossServersTests(E2eeTestCase):
                 self.assertEqual(changes.body["changed"], expected)
         later = self.sync(self.alice, since=before["next_batch"])
         self.assertIn(self.carol, later["device_lists"]["changed"])
+
+
+class RemoteDevicesServer(RemoteKeyServer):
+    """remote.example answering GET /user/devices for carol, counting the requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream_id = 5
+        self.fetches = 0
+
+    def user_devices(self, destination: str, user_id: str) -> Any:
+        self.fetches += 1
+        return {
+            "user_id": user_id,
+            "stream_id": self.stream_id,
+            "devices": [
+                {
+                    "device_id": "CAROLPHONE",
+                    "keys": self.carol.device_keys(),
+                    "device_display_name": "Phone",
+                }
+            ],
+            "master_key": {"user_id": user_id, "usage": ["master"], "keys": {"ed25519:m1": "m1"}},
+        }
+
+
+@override_settings(MATRIXHS_FEDERATION_ENABLED=True)
+class RemoteDeviceListCacheTests(E2eeTestCase):
+    """alice shares a room with carol of remote.example, whose device list is kept."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.server = RemoteServer("remote.example")
+        self.carol = self.server.user("carol")
+        self.enterContext(known_servers(self.server))
+        self.remote = RemoteDevicesServer()
+        self.enterContext(mock.patch("federation.peers.remote", return_value=self.remote))
+        created = self.api(self.alice).post(
+            "/_matrix/client/v3/createRoom", {"preset": "public_chat", "room_version": "11"}
+        )
+        self.room_id = created.body["room_id"]
+        self.carol_membership("join")
+        self.txn = 0
+
+    def carol_membership(self, membership: str) -> None:
+        event_id, pdu = self.server.event(
+            self.room_id,
+            EventTypes.MEMBER,
+            self.carol,
+            {"membership": membership},
+            state_key=self.carol,
+        )
+        self.assertTrue(persist_federated_event(self.room_id, event_id, pdu).accepted)
+
+    def edu(self, edu_type: str, content: dict[str, Any]) -> None:
+        self.txn += 1
+        body = {
+            "origin": "remote.example",
+            "origin_server_ts": 1,
+            "pdus": [],
+            "edus": [{"edu_type": edu_type, "content": {"user_id": self.carol, **content}}],
+        }
+        sent = federation_request(
+            self.client, self.server, "PUT", f"{FED}/send/cache-{self.txn}", body
+        )
+        self.assertEqual(sent.status_code, 200, sent.body)
+
+    def carol_devices(self) -> dict[str, Any]:
+        return self.query(self.alice, {self.carol: []})["device_keys"][self.carol]
+
+    def test_the_list_is_fetched_once_then_kept(self) -> None:
+        first = self.query(self.alice, {self.carol: []})
+        self.assertEqual(list(first["device_keys"][self.carol]), ["CAROLPHONE"])
+        phone = first["device_keys"][self.carol]["CAROLPHONE"]
+        self.assertEqual(phone["unsigned"]["device_display_name"], "Phone")
+        self.assertEqual(first["master_keys"][self.carol]["keys"], {"ed25519:m1": "m1"})
+        second = self.query(self.alice, {self.carol: ["CAROLPHONE"]})
+        self.assertEqual(second["device_keys"], first["device_keys"])
+        self.assertEqual(self.remote.fetches, 1)
+        self.assertEqual(self.remote.asked, [])  # never the batch /user/keys/query
+
+    def test_updates_that_follow_on_are_applied_without_asking(self) -> None:
+        self.carol_devices()
+        laptop = ClientDevice(self.carol, "CAROLLAPTOP")
+        self.edu(
+            "m.device_list_update",
+            {
+                "device_id": "CAROLLAPTOP",
+                "stream_id": 6,
+                "prev_id": [5],
+                "keys": laptop.device_keys(),
+                "device_display_name": "Laptop",
+            },
+        )
+        self.assertEqual(sorted(self.carol_devices()), ["CAROLLAPTOP", "CAROLPHONE"])
+        self.edu(
+            "m.device_list_update",
+            {"device_id": "CAROLPHONE", "stream_id": 7, "prev_id": [6], "deleted": True},
+        )
+        self.assertEqual(list(self.carol_devices()), ["CAROLLAPTOP"])
+        self.edu(
+            "m.signing_key_update",
+            {
+                "master_key": {
+                    "user_id": self.carol,
+                    "usage": ["master"],
+                    "keys": {"ed25519:m2": "m2"},
+                }
+            },
+        )
+        body = self.query(self.alice, {self.carol: []})
+        self.assertEqual(body["master_keys"][self.carol]["keys"], {"ed25519:m2": "m2"})
+        self.assertEqual(self.remote.fetches, 1)
+
+    def test_a_gap_makes_the_list_fetched_again(self) -> None:
+        self.carol_devices()
+        self.edu(
+            "m.device_list_update",
+            {
+                "device_id": "CAROLTABLET",
+                "stream_id": 9,
+                "prev_id": [8],
+                "keys": ClientDevice(self.carol, "CAROLTABLET").device_keys(),
+            },
+        )
+        self.remote.stream_id = 9
+        self.assertEqual(list(self.carol_devices()), ["CAROLPHONE"])  # as her server says
+        self.assertEqual(self.remote.fetches, 2)
+        self.carol_devices()
+        self.assertEqual(self.remote.fetches, 2)
+
+    def test_a_list_is_not_trusted_across_a_break_in_sharing(self) -> None:
+        self.carol_devices()
+        self.carol_membership("leave")
+        self.query(self.alice, {self.carol: []})
+        self.assertEqual(self.remote.fetches, 1)  # no room shared: asked, not kept
+        self.assertEqual(len(self.remote.asked), 1)
+        self.carol_membership("join")  # updates sent while apart never reached us
+        self.carol_devices()
+        self.assertEqual(self.remote.fetches, 2)

@@ -170,6 +170,36 @@ class InboundTests(RoomTestCase):
         self.assertEqual(bodies[-1], "last")
         self.assertNotIn("0", bodies)  # the far side of the gap stays out of the timeline
 
+    def test_sync_shows_a_gap_as_a_limited_timeline_starting_after_it(self) -> None:
+        api = self.api(self.alice)
+        since = self.sync(self.alice)["next_batch"]
+        self.send_ok(self.alice, self.room_id, "before the gap")
+        prev = self.join_id
+        for i in range(15):
+            prev, _ = self.message(str(i), prev_events=[prev], state=self.state())
+        state_ids = list(self.state().values())
+        self.remote.state_at[prev] = (state_ids, state_ids)
+        last_id, last = self.message("last", prev_events=[prev], state=self.state())
+        self.assertEqual(self.receive(last), {last_id: {}})
+
+        incremental = self.sync(self.alice, since)
+        timeline = incremental["rooms"]["join"][self.room_id]["timeline"]
+        bodies = [e["content"].get("body") for e in timeline["events"]]
+        self.assertTrue(timeline["limited"])
+        self.assertEqual(bodies[-1], "last")
+        self.assertNotIn("before the gap", bodies)
+        # What it left out is still there to paginate back to.
+        older = api.get(
+            f"{V3}/rooms/{q(self.room_id)}/messages?dir=b&from={timeline['prev_batch']}"
+        ).body["chunk"]
+        self.assertIn("before the gap", [e["content"].get("body") for e in older])
+
+        # Without a gap since the token, a timeline is not limited.
+        since = incremental["next_batch"]
+        self.send_ok(self.alice, self.room_id, "after")
+        later = self.sync(self.alice, since)
+        self.assertFalse(later["rooms"]["join"][self.room_id]["timeline"]["limited"])
+
     def test_missing_auth_events_are_fetched_as_outliers(self) -> None:
         dave = self.server.user("dave")
         state = self.state()

@@ -14,6 +14,7 @@ from django.test import TestCase, override_settings
 
 from federation.keys import KeyRing, get_signing_key, key_id, server_keys
 from federation.models import ServerKey, ServerKeysResponse
+from matrixhs.protocol.canonical_json import encode_canonical_json
 from matrixhs.protocol.signing import (
     encode_verify_key,
     generate_signing_key,
@@ -81,6 +82,12 @@ class OwnKeysTests(KeyTestCase):
         self.assertEqual(list(body["verify_keys"]), [key_id(key)])
         verify_json(body, self.us, verify_key_of(key))
         self.assertGreater(body["valid_until_ts"], now_ms() + 3_600_000)
+
+    def test_server_keys_are_served_as_canonical_json(self) -> None:
+        # A reader may verify the signature over the bytes it got, signatures removed.
+        raw = self.client.get("/_matrix/key/v2/server").content
+        body = json.loads(raw)
+        self.assertEqual(raw, encode_canonical_json(body))
 
     def test_rotation_keeps_the_old_key_as_old_verify_key(self) -> None:
         import tempfile

@@ -248,7 +248,7 @@ class RemoteRoomTests(RoomTestCase):
             ("other.example", {"room_version": "11", "event": invite}, "M_INVALID_PARAM"),
             (
                 "remote.example",
-                {"room_version": "1", "event": invite},
+                {"room_version": "999", "event": invite},
                 "M_INCOMPATIBLE_ROOM_VERSION",
             ),
             ("remote.example", {"room_version": "11"}, "M_INVALID_PARAM"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 from django.test import override_settings
 
@@ -114,6 +115,19 @@ class SendingTests(RoomTestCase):
         self.assertEqual(len(recorder.sent[0][2]["pdus"]), 1)
         self.assertEqual(len(recorder.sent), 2)
 
+    def test_transaction_ids_are_not_reused_after_the_queue_state_is_lost(self) -> None:
+        # A destination answers a known (origin, txnId) from its cache without reading it:
+        # IDs must not start over when this server's database is reset.
+        self.send_ok(self.alice, self.room_id, "before the reset")
+        before = Recorder()
+        drain("remote.example", before)
+        Destination.objects.all().delete()
+        self.send_ok(self.alice, self.room_id, "after the reset")
+        after = Recorder()
+        drain("remote.example", after)
+        self.assertNotEqual(before.sent[0][1], after.sent[0][1])
+        self.assertGreater(int(after.sent[0][1]), int(before.sent[0][1]))
+
     def test_one_sender_per_destination(self) -> None:
         self.send_ok(self.alice, self.room_id, "x")
         inner: list[int] = []
@@ -142,5 +156,11 @@ class SendingTests(RoomTestCase):
             for i in range(sending.CATCH_UP_THRESHOLD + 5)
         ]
         recorder = Recorder()
-        drain("remote.example", recorder)
+        with mock.patch("federation.sender.wake") as wake:
+            while OutboundPdu.objects.exists():
+                drain("remote.example", recorder)
         self.assertEqual(recorder.event_ids(), sent)
+        # Each turn ends after a few transactions and wakes the destination again.
+        turns = -(-len(sent) // (50 * sending.TRANSACTIONS_PER_TURN))
+        self.assertEqual(wake.call_count, turns - 1)
+        wake.assert_called_with({"remote.example"})

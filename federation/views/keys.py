@@ -8,12 +8,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from federation.keys import notary_responses, own_keys_response
 from matrixhs.errors import BadJson, InvalidParam, Unrecognized
 from matrixhs.http import MatrixView, parse_json_object
+from matrixhs.protocol.canonical_json import encode_canonical_json
 from matrixhs.protocol.ids import is_valid_server_name
 
 
@@ -28,10 +30,13 @@ class KeyView(MatrixView):
 
 
 class ServerKeysView(KeyView):
-    """GET /_matrix/key/v2/server (and the deprecated /server/{keyId}: all keys anyway)."""
+    """GET /_matrix/key/v2/server (and the deprecated /server/{keyId}: all keys anyway),
+    in canonical JSON: a reader may check the signature over the body as it came."""
 
-    def get(self, request: Request, key_id: str | None = None) -> Response:
-        return Response(own_keys_response())
+    def get(self, request: Request, key_id: str | None = None) -> HttpResponse:
+        return HttpResponse(
+            encode_canonical_json(own_keys_response()), content_type="application/json"
+        )
 
 
 def _minimum_valid_until(value: Any) -> int:

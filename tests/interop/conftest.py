@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import RunningServer, free_port
+from tests.e2e.server import RunningServer, federating_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNAPSE_CLIENT_URL = os.environ.get("INTEROP_SYNAPSE_URL", "http://127.0.0.1:18118")
@@ -53,25 +53,6 @@ def synapse_url() -> str:
     if not synapse_is_up():
         pytest.skip(f"No Synapse at {SYNAPSE_CLIENT_URL} (start it with synapse-pair up a)")
     return SYNAPSE_CLIENT_URL
-
-
-def federating_instance(data_dir: Path, certs: Path, **env: str) -> RunningServer:
-    """This server as ``localhost:<port>``, with a TLS federation listener on that port
-    (certificate from the pair's CA, which it trusts for outbound requests) and loopback
-    allowed for outbound federation; not started."""
-    fed_port = free_port()
-    return RunningServer(
-        data_dir,
-        server_name=f"localhost:{fed_port}",
-        MATRIXHS_FEDERATION_BIND=f"127.0.0.1:{fed_port}",
-        MATRIXHS_TLS_CERT_FILE=str(certs / "tls.crt"),
-        MATRIXHS_TLS_KEY_FILE=str(certs / "tls.key"),
-        MATRIXHS_FEDERATION_CA_FILE=str(certs / "ca.crt"),
-        MATRIXHS_FEDERATION_IP_ALLOWLIST="127.0.0.0/8,::1/128",
-        MATRIXHS_FEDERATION_RETRY_MIN_S="1",
-        MATRIXHS_FEDERATION_RETRY_MAX_S="5",
-        **env,
-    )
 
 
 @pytest.fixture(scope="module")

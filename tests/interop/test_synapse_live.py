@@ -5,6 +5,7 @@ a join (backfill), and media of the other server, both directions where it appli
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -188,3 +189,36 @@ def test_media_of_the_other_server(
     )
     assert got.status_code == 200, got.text
     assert got.content == data[::-1]
+
+
+def test_a_new_device_of_theirs_reaches_our_kept_list(
+    ours: User, theirs: User, shared_room: str
+) -> None:
+    ours.call("POST", "/keys/query", {"device_keys": {theirs.user_id: []}})  # kept from now
+    login = theirs.http.post(
+        "/_matrix/client/v3/login",
+        json={
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": theirs.user_id},
+            "password": "interop-Pass-1",
+        },
+        headers={"Authorization": ""},
+    )
+    assert login.status_code == 200, login.text
+    new_device = login.json()["device_id"]
+    device = ClientDevice(theirs.user_id, new_device)
+    uploaded = theirs.http.post(
+        "/_matrix/client/v3/keys/upload",
+        json={"device_keys": device.device_keys()},
+        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    deadline = time.monotonic() + 60
+    while True:
+        found = ours.call("POST", "/keys/query", {"device_keys": {theirs.user_id: []}})
+        if new_device in found["device_keys"].get(theirs.user_id, {}):
+            break
+        assert time.monotonic() < deadline, f"{new_device} never showed: {found}"
+        time.sleep(0.5)
+    keys = found["device_keys"][theirs.user_id][new_device]
+    assert keys["keys"] == device.device_keys()["keys"]

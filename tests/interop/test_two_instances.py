@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.server import RunningServer
-from tests.interop.conftest import PAIR_DATA, PAIR_SCRIPT, federating_instance
+from tests.e2e.server import RunningServer, federating_instance
+from tests.interop.conftest import PAIR_DATA, PAIR_SCRIPT
 from tests.interop.test_synapse import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.interop]
