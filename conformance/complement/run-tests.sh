@@ -38,6 +38,16 @@ clean() {
   podman ps -aq --filter label=complement_context | xargs -r podman rm -f >/dev/null 2>&1 || true
   podman images -q --filter label=complement_context | sort -u | xargs -r podman rmi -f >/dev/null 2>&1 || true
   podman network ls -q --filter name=complement | xargs -r podman network rm -f >/dev/null 2>&1 || true
+  # aardvark-dns (the containers' DNS, podman's netavark backend) keeps running after its
+  # networks are gone, and version 1.4 does not answer on the gateway of a network made
+  # after it started: hs1 and hs2 could not resolve each other ("Name or service not
+  # known") in every run after the first. Stopped here, netavark starts a fresh one with
+  # the next container.
+  local dns=/run/containers/networks/aardvark-dns
+  if [[ -f "$dns/aardvark.pid" ]] && ! podman ps -q --filter network=podman | grep -q .; then
+    kill "$(cat "$dns/aardvark.pid")" 2>/dev/null || true
+    rm -f "$dns"/complement_* "$dns/aardvark.pid"
+  fi
 }
 
 pkgs=("$@"); [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./tests/csapi)

@@ -25,8 +25,9 @@ export MATRIXHS_DEFAULT_ROOM_VERSION="${MATRIXHS_DEFAULT_ROOM_VERSION:-10}"
 host_ip="$(awk '{for (i = 2; i <= NF; i++) if ($i == "host.containers.internal") {print $1; exit}}' /etc/hosts)"
 allow="$(printf '%s\n' "$host_ip" "$gw" | awk 'NF {printf "%s%s/32", sep, $1; sep=","}')"
 export MATRIXHS_OUTBOUND_IP_ALLOWLIST="${MATRIXHS_OUTBOUND_IP_ALLOWLIST:-$allow}"
-# Complement's federation servers run there too, with certificates from its CA.
-export MATRIXHS_FEDERATION_IP_ALLOWLIST="${MATRIXHS_FEDERATION_IP_ALLOWLIST:-$allow}"
+# Complement's federation servers run there too, with certificates from its CA; the
+# other homeservers of a test (hs2, hs3...) are containers on its private network.
+export MATRIXHS_FEDERATION_IP_ALLOWLIST="${MATRIXHS_FEDERATION_IP_ALLOWLIST:-$allow,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16}"
 # The unauthenticated /_matrix/media/v3 downloads stay open for the tests of them (the
 # server's default freezes them, spec v1.11).
 export MATRIXHS_MEDIA_LEGACY_FREEZE_MS="${MATRIXHS_MEDIA_LEGACY_FREEZE_MS:--1}"
