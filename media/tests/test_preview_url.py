@@ -92,9 +92,11 @@ class PreviewUrlTest(MatrixTestCase):
         self.assertEqual(self.preview("/file.zip").body, {})
 
     def test_preview_is_cached(self) -> None:
-        first = self.preview("/plain").body
-        second = self.preview("/plain", user=self.bob).body
-        self.assertEqual(first, second)
+        first = self.preview("/plain")
+        self.assertEqual(first.status_code, 200, (first.body, self.server.hits))
+        second = self.preview("/plain", user=self.bob)
+        self.assertEqual(second.status_code, 200, (second.body, self.server.hits))
+        self.assertEqual(first.body, second.body)
         self.assertEqual(self.server.hits["/plain"], 1)
         self.assertEqual(UrlPreview.objects.count(), 1)
 
