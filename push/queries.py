@@ -70,11 +70,14 @@ def push_rules_content(user: User) -> JsonDict:
 def get_push_rule(user: User, kind: str, rule_id: str) -> JsonDict:
     """One rule of the user's ruleset, default or not.
 
+    A kind this server does not have (an MSC's, such as MSC4306's ``postcontent``) has
+    no rules: clients probe for such rules and take 404 as "not there".
+
     Raises:
-        InvalidParam: unknown kind.
         NotFound: no such rule of that kind.
     """
-    check_kind(kind)
+    if kind not in KINDS:
+        raise NotFound(f"No push rule of kind {kind!r} exists on this server.")
     for rule in push_rules_content(user)["global"][kind]:
         if rule["rule_id"] == rule_id:
             return rule  # type: ignore[no-any-return]

@@ -159,8 +159,18 @@ class PushRuleTests(MatrixTestCase):
     def test_bad_kind(self) -> None:
         self.assert_matrix_error(self.put("global", "x", {"actions": []}), 400, "M_INVALID_PARAM")
         self.assert_matrix_error(
-            self.api(self.alice).get(f"{RULES}/nope/x"), 400, "M_INVALID_PARAM"
+            self.api(self.alice).put(f"{RULES}/nope/x/enabled", {"enabled": False}),
+            400,
+            "M_INVALID_PARAM",
         )
+
+    def test_rules_of_unknown_kinds_do_not_exist(self) -> None:
+        # How clients probe for rules of an MSC (MSC4306's postcontent thread rules).
+        rule = q(".io.element.msc4306.rule.subscribed_thread")
+        for path in (f"postcontent/{rule}", f"postcontent/{rule}/enabled", "nope/x/actions"):
+            self.assert_matrix_error(
+                self.api(self.alice).get(f"{RULES}/{path}"), 404, "M_NOT_FOUND"
+            )
 
     def test_bad_bodies(self) -> None:
         self.assert_matrix_error(self.put("content", "x", {"pattern": "x"}), 400, "M_MISSING_PARAM")

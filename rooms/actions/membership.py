@@ -101,6 +101,25 @@ def current_membership(room: Room, user_id: str) -> str | None:
     )
 
 
+#: Keys of a /join body that are not member content.
+_JOIN_REQUEST_KEYS = frozenset({"reason", "third_party_signed", "membership", AUTHORISER})
+
+
+def join_extra_content(body: JsonDict) -> JsonDict:
+    """The keys of a /join body to add to the member event, as Synapse does and bridges
+    rely on (a per-room display name, markers of their own); the spec's keys, the
+    membership and the authoriser a server chooses are not among them.
+
+    Raises:
+        BadJson: displayname or avatar_url is not a string.
+    """
+    extra = {key: value for key, value in body.items() if key not in _JOIN_REQUEST_KEYS}
+    for key in ("displayname", "avatar_url"):
+        if key in extra and not isinstance(extra[key], str):
+            raise BadJson(f"{key} must be a string")
+    return extra
+
+
 def _with_reason(content: JsonDict, reason: Any) -> JsonDict:
     if isinstance(reason, str):
         content["reason"] = reason
@@ -130,9 +149,16 @@ def _send_member(room_id: str, sender: str, target: str, content: JsonDict) -> E
         return send_in_locked_room(room, sender, EventTypes.MEMBER, content, target)
 
 
-def do_join(user: User, room_id: str, reason: Any = None, via: Sequence[str] = ()) -> Event | None:
+def do_join(
+    user: User,
+    room_id: str,
+    reason: Any = None,
+    via: Sequence[str] = (),
+    extra: JsonDict | None = None,
+) -> Event | None:
     """Join a room (None: already joined with the same profile); a room this server is
-    not in is joined through ``via`` and the other servers that know it.
+    not in is joined through ``via`` and the other servers that know it. ``extra``: keys
+    the client added to the member event's content (:func:`join_extra_content`).
 
     Raises:
         NotFound: the room is unknown here and no server let us in.
@@ -140,7 +166,8 @@ def do_join(user: User, room_id: str, reason: Any = None, via: Sequence[str] = (
             operator blocked the room.
     """
     check_room_not_blocked(room_id)
-    content = _with_reason(member_content(user, Membership.JOIN), reason)
+    content = {**member_content(user, Membership.JOIN), **(extra or {})}
+    content = _with_reason(content, reason)
     if not is_resident(room_id):
         servers = remote_servers(room_id, user.user_id, via)
         if servers:
@@ -151,6 +178,7 @@ def do_join(user: User, room_id: str, reason: Any = None, via: Sequence[str] = (
         if (
             membership is not None
             and membership.membership == Membership.JOIN
+            and not extra
             and (membership.displayname, membership.avatar_url)
             == (content.get("displayname"), content.get("avatar_url"))
         ):

@@ -31,6 +31,36 @@ class MembershipTests(RoomTestCase):
         members = self.api(self.alice).get(f"{V3}/rooms/{q(room)}/joined_members").body["joined"]
         self.assertEqual(members["@bob:test.local"]["display_name"], "Bob B")
 
+    def test_join_body_keys_go_into_the_member_event(self) -> None:
+        room = self.create_room(self.alice, preset="public_chat")
+        body = {
+            "reason": "hi",
+            "foo": "bar",
+            "displayname": "Bob here",
+            "membership": "leave",
+            "join_authorised_via_users_server": "@alice:test.local",
+        }
+        self.api(self.bob).post(f"{V3}/rooms/{q(room)}/join", body)
+        member = (
+            self.api(self.alice)
+            .get(f"{V3}/rooms/{q(room)}/state/m.room.member/@bob:test.local")
+            .body
+        )
+        self.assertEqual(
+            member, {"membership": "join", "reason": "hi", "foo": "bar", "displayname": "Bob here"}
+        )
+        again = self.api(self.bob).post(f"{V3}/rooms/{q(room)}/join", {"foo": "baz"})
+        self.assertEqual(again.status_code, 200)
+        member = (
+            self.api(self.alice)
+            .get(f"{V3}/rooms/{q(room)}/state/m.room.member/@bob:test.local")
+            .body
+        )
+        self.assertEqual(member["foo"], "baz")
+        bad = self.api(self.mallory).post(f"{V3}/rooms/{q(room)}/join", {"displayname": 5})
+        self.assert_matrix_error(bad, 400, "M_BAD_JSON")
+        self.assertIsNone(self.membership(room, "@mallory:test.local"))
+
     def test_joined_members_is_refused_once_left(self) -> None:
         # As from Synapse (and as Complement expects): only current members may ask.
         room = self.create_room(self.alice, preset="public_chat")

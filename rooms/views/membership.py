@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from federation.queries.directory import resolve_remote_alias
 from matrixhs.errors import InvalidParam, MissingParam, NotFound
-from matrixhs.http import MatrixView, parse_body
+from matrixhs.http import MatrixView, parse_body, parse_json_object, validate
 from matrixhs.protocol.ids import is_valid_server_name, server_name_of
 from rooms.actions import membership
 from rooms.models import RoomAlias, RoomMembership
@@ -53,10 +53,14 @@ class JoinView(MatrixView):
     suspended_refused = ("POST",)
 
     def post(self, request: Request, room: str) -> Response:
-        body = parse_body(ReasonBody, request, allow_empty=True)
+        raw = parse_json_object(request, allow_empty=True)
+        body = validate(ReasonBody, raw)
+        extra = membership.join_extra_content(raw)
         room_id, servers = resolve_room(room)
         via = [*via_servers(request), *servers]
-        membership.do_join(request.requester.user, room_id, body.get("reason"), via=via)
+        membership.do_join(
+            request.requester.user, room_id, body.get("reason"), via=via, extra=extra
+        )
         return Response({"room_id": room_id})
 
 
