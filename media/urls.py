@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from media import views
 
@@ -15,6 +15,7 @@ client_v1_patterns = [
     path(f"media/download/{MXC}/<str:file_name>", views.DownloadView.as_view()),
     path(f"media/thumbnail/{MXC}", views.ThumbnailView.as_view()),
     path("media/preview_url", views.PreviewUrlView.as_view()),
+    re_path(r"^media/(?:download|thumbnail)/(?P<rest>.+)$", views.UnknownMediaView.as_view()),
 ]
 
 # /_matrix/media/v3/... (and r0): uploads, and the deprecated unauthenticated endpoints.

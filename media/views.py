@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from federation.auth import FederationView
-from matrixhs.errors import InvalidParam, MissingParam
+from matrixhs.errors import InvalidParam, MissingParam, NotFound
 from matrixhs.http import MatrixView, query_bool, query_int
 from media import actions, previews, queries, storage
 from media.models import Media
@@ -119,6 +119,15 @@ class DownloadView(MatrixView):
             server_name, media_id, timeout_ms, self.legacy, _allow_remote(request)
         )
         return _download(media, file_name)
+
+
+class UnknownMediaView(MatrixView):
+    """A download or thumbnail path of the authenticated API that names no media (more
+    segments than a media ID has, as when a client puts a whole mxc:// URI in it): the
+    token is checked as on every authenticated media path, then 404."""
+
+    def get(self, request: Request, rest: str) -> Response:
+        raise NotFound("No media at this path")
 
 
 class LegacyDownloadView(DownloadView):

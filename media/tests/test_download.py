@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.conf import settings
 
 from matrixhs.testing import MatrixTestCase
@@ -10,6 +12,7 @@ from media.responses import CONTENT_SECURITY_POLICY
 
 UPLOAD = "/_matrix/media/v3/upload"
 DOWNLOAD = "/_matrix/client/v1/media/download"
+THUMBNAIL = "/_matrix/client/v1/media/thumbnail"
 
 
 class DownloadTest(MatrixTestCase):
@@ -73,6 +76,13 @@ class DownloadTest(MatrixTestCase):
         mxc = self.upload(b"x", "text/plain")
         resp = self.api(None).fetch(f"{DOWNLOAD}/{mxc}")
         self.assert_matrix_error(resp, 401, "M_MISSING_TOKEN")
+
+    def test_path_naming_no_media_needs_a_token_then_is_not_found(self) -> None:
+        mxc = self.upload(b"x", "text/plain")
+        whole_uri = quote(f"mxc://{mxc}", safe="")  # a client that sends the whole URI
+        for path in (f"{DOWNLOAD}/test/{whole_uri}", f"{THUMBNAIL}/test/{whole_uri}"):
+            self.assert_matrix_error(self.api(None).fetch(path), 401, "M_MISSING_TOKEN")
+            self.assert_matrix_error(self.api(self.bob).fetch(path), 404, "M_NOT_FOUND")
 
     def test_unknown_media_is_not_found(self) -> None:
         resp = self.api(self.bob).fetch(f"{DOWNLOAD}/{settings.MATRIXHS_SERVER_NAME}/nope")
