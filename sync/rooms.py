@@ -318,20 +318,35 @@ def receipts(
     rooms: Sequence[Room], user_id: str, since: int | None, until: int
 ) -> dict[int, JsonDict]:
     """m.receipt content per room: receipts changed in (since, until] (all when initial);
-    private receipts only the reader's own."""
-    query = Receipt.objects.filter(room__in=rooms, stream_id__lte=until).filter(
-        ~Q(receipt_type="m.read.private") | Q(user_id=user_id)
-    )
+    private receipts only the reader's own.
+
+    A user's unthreaded and threaded receipts of one type on the same event cannot both
+    be written in the content (it has one entry per user): the unthreaded one is, even
+    when only the threaded one changed (MSC4102, spec issue 1727), so a client never
+    takes a thread receipt for the user's whole-room read position."""
+    readable = ~Q(receipt_type="m.read.private") | Q(user_id=user_id)
+    query = Receipt.objects.filter(readable, room__in=rooms, stream_id__lte=until)
     if since is not None:
         query = query.filter(stream_id__gt=since)
+    columns = ("room_id", "event_id", "receipt_type", "user_id", "ts", "thread_id")
+    rows = list(query.values_list(*columns))
+    threaded = [row for row in rows if row[5]]
+    if threaded:
+        # The unthreaded receipts such a threaded one clashes with, wherever they fall.
+        rows += Receipt.objects.filter(
+            readable,
+            room__in={row[0] for row in threaded},
+            user_id__in={row[3] for row in threaded},
+            event_id__in={row[1] for row in threaded},
+            thread_id="",
+            stream_id__lte=until,
+        ).values_list(*columns)
     content: dict[int, JsonDict] = defaultdict(dict)
-    for room_pk, event_id, kind, member, ts, thread in query.values_list(
-        "room_id", "event_id", "receipt_type", "user_id", "ts", "thread_id"
-    ):
-        entry: JsonDict = {"ts": ts}
-        if thread:
-            entry["thread_id"] = thread
-        content[room_pk].setdefault(event_id, {}).setdefault(kind, {})[member] = entry
+    for room_pk, event_id, kind, member, ts, thread in rows:
+        readers = content[room_pk].setdefault(event_id, {}).setdefault(kind, {})
+        if thread and member in readers and "thread_id" not in readers[member]:
+            continue  # the unthreaded receipt on this event wins
+        readers[member] = {"ts": ts, "thread_id": thread} if thread else {"ts": ts}
     return dict(content)
 
 

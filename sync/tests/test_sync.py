@@ -192,6 +192,30 @@ class IncrementalSyncTests(RoomTestCase):
         self.assertEqual(by_type["m.typing"], {"user_ids": ["@alice:test.local"]})
         self.assertIn("@alice:test.local", by_type["m.receipt"][event_id]["m.read"])
 
+    def test_unthreaded_receipt_wins_over_a_threaded_one_on_the_same_event(self) -> None:
+        root = self.send_ok(self.alice, self.room, "root")
+        reply = (
+            self.api(self.alice)
+            .put(
+                f"{V3}/rooms/{q(self.room)}/send/m.room.message/reply",
+                {
+                    "msgtype": "m.text",
+                    "body": "in thread",
+                    "m.relates_to": {"rel_type": "m.thread", "event_id": root},
+                },
+            )
+            .body["event_id"]
+        )
+        receipt = f"{V3}/rooms/{q(self.room)}/receipt/m.read/{q(reply)}"
+        self.api(self.bob).post(receipt, {})
+        token = self.sync(self.alice, since=self.token)["next_batch"]
+        self.api(self.bob).post(receipt, {"thread_id": root})
+        for since in (None, token):  # initial, and incremental with only the threaded change
+            body = self.sync(self.alice, since=since)
+            events = body["rooms"]["join"][self.room]["ephemeral"]["events"]
+            content = next(e["content"] for e in events if e["type"] == "m.receipt")
+            self.assertNotIn("thread_id", content[reply]["m.read"]["@bob:test.local"])
+
     def test_private_receipts_stay_private(self) -> None:
         event_id = self.send_ok(self.alice, self.room, "x")
         token = self.sync(self.bob, since=self.token)["next_batch"]
