@@ -28,11 +28,14 @@ def do_track_memberships(room: Room, changes: Mapping[str, tuple[str | None, int
     if not local:
         return
     fallback: int | None = None
-    open_now = set(
-        MembershipSpan.objects.filter(
-            room=room, user_id__in=list(local), end_ordering__isnull=True
-        ).values_list("user_id", flat=True)
-    )
+    open_now: dict[str, int] = {}
+    last_end: dict[str, int] = {}
+    spans = MembershipSpan.objects.filter(room=room, user_id__in=list(local))
+    for user_id, start, end in spans.values_list("user_id", "start_ordering", "end_ordering"):
+        if end is None:
+            open_now[user_id] = start
+        else:
+            last_end[user_id] = max(end, last_end.get(user_id, end))
     opening: list[MembershipSpan] = []
     closing: dict[int, list[str]] = defaultdict(list)
     for user_id, (membership, position) in local.items():
@@ -40,10 +43,13 @@ def do_track_memberships(room: Room, changes: Mapping[str, tuple[str | None, int
             if fallback is None:
                 fallback = current_position(Stream.EVENTS)
             position = fallback
+        # A membership event from before the span (state resolution can bring one back)
+        # must not make spans overlap.
         if membership == "join" and user_id not in open_now:
-            opening.append(MembershipSpan(user_id=user_id, room=room, start_ordering=position))
+            start = max(position, last_end.get(user_id, position))
+            opening.append(MembershipSpan(user_id=user_id, room=room, start_ordering=start))
         elif membership != "join" and user_id in open_now:
-            closing[position].append(user_id)
+            closing[max(position, open_now[user_id])].append(user_id)
     for position, user_ids in closing.items():
         MembershipSpan.objects.filter(
             room=room, user_id__in=user_ids, end_ordering__isnull=True

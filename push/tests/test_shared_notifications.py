@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from matrixhs.streams import Stream, current_position
 from push.actions import notifications
-from push.models import Notification, NotificationExclusion, SharedNotification
+from push.actions.spans import do_track_memberships
+from push.models import MembershipSpan, Notification, NotificationExclusion, SharedNotification
 from push.queries import unread_counts
 from push.tests.test_evaluation import CLIENT, PushTestCase
 from rooms.models import Room
@@ -237,3 +238,31 @@ class SameCountsTests(SharedTestCase):
         self.assertGreater(SharedNotification.objects.count(), 0)
         self.assertEqual(shared, per_member)
         self.assertEqual(per_member[self.members[0].user_id], ({}, []))
+
+
+class SpanTests(SharedTestCase):
+    def spans(self, user_id: str) -> list[tuple[int, int | None]]:
+        rows = MembershipSpan.objects.filter(user_id=user_id, room__room_id=self.room_id)
+        return sorted(rows.values_list("start_ordering", "end_ordering"), key=lambda r: r[0])
+
+    def test_leave_and_join_close_and_open_spans(self) -> None:
+        user = self.members[0]
+        self.api(user).post(f"{CLIENT}/rooms/{self.room_id}/leave", {})
+        self.join(user)
+        spans = self.spans(user.user_id)
+        self.assertEqual(len(spans), 2)
+        self.assertIsNotNone(spans[0][1])
+        self.assertLessEqual(spans[0][1] or 0, spans[1][0])
+        self.assertIsNone(spans[1][1])
+
+    def test_an_older_join_brought_back_does_not_overlap(self) -> None:
+        room = Room.objects.get(room_id=self.room_id)
+        user_id = self.members[0].user_id
+        do_track_memberships(room, {user_id: ("leave", 10**6)})
+        do_track_memberships(room, {user_id: ("join", 5)})
+        self.assertEqual(self.spans(user_id)[-1], (10**6, None))
+
+    def test_remote_users_have_no_spans(self) -> None:
+        room = Room.objects.get(room_id=self.room_id)
+        do_track_memberships(room, {"@someone:elsewhere.test": ("join", 1)})
+        self.assertEqual(self.spans("@someone:elsewhere.test"), [])
