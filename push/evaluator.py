@@ -93,6 +93,16 @@ class EventFacts:
     #: (ruleset, personal answers) -> actions, shared by members alike.
     results: dict[Any, Any] = field(default_factory=dict)
     _text: str | None = None
+    #: Reads (sender_power, notification_levels) when a condition first needs them.
+    power: Callable[[], tuple[float, Mapping[str, int]]] | None = None
+
+    def sender_may_notify(self, key: str) -> bool:
+        """``sender_notification_permission``: the sender's power reaches the level."""
+        if self.power is not None:
+            self.sender_power, self.notification_levels = self.power()
+            self.power = None
+        needed = self.notification_levels.get(key)
+        return needed is not None and self.sender_power >= needed
 
     def may_name(self, user_id: str, display_name: str | None, by_display_name: bool) -> bool:
         """False when no personal condition can hold for a member: their user ID is
@@ -124,6 +134,17 @@ class EventFacts:
         notification_levels: Mapping[str, int],
     ) -> EventFacts:
         return cls(flatten(event), member_count, sender_power, notification_levels)
+
+    @classmethod
+    def deferred(
+        cls,
+        event: Mapping[str, Any],
+        member_count: int,
+        power: Callable[[], tuple[float, Mapping[str, int]]],
+    ) -> EventFacts:
+        """Facts whose sender power and notification levels are read only if a rule
+        gets to a ``sender_notification_permission`` condition (an @room mention)."""
+        return cls(flatten(event), member_count, 0, {}, power=power)
 
 
 @dataclass(frozen=True)
@@ -174,8 +195,7 @@ class Condition:
             op, count = arg
             return bool(_COMPARE[op](facts.member_count, count))
         if self.kind == "sender_notification_permission":
-            needed = facts.notification_levels.get(self.key)
-            return needed is not None and facts.sender_power >= needed
+            return facts.sender_may_notify(self.key)
         if self.kind == "contains_display_name":
             body = facts.flat.get("content.body")
             name = member.display_name

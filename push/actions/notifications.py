@@ -213,7 +213,7 @@ def do_evaluate_event(
 ) -> int:
     """Evaluate a newly persisted live event for the room's local users and store their
     notifications; returns how many users it notified. Runs in the event's transaction;
-    ``power_levels`` reads the room's power levels (only when someone is evaluated for)."""
+    ``power_levels`` reads the room's power levels (only when a rule needs them)."""
     if not settings.MATRIXHS_PUSH_EVALUATION or event.stream_ordering is None:
         return 0
     if event.rejected_reason is not None or event.soft_failed:
@@ -221,13 +221,13 @@ def do_evaluate_event(
     recipients = _recipients(room, pdu)
     if not recipients.names:
         return 0
-    power = power_levels()
-    facts = EventFacts.of(
-        {**pdu, "event_id": event.event_id},
-        recipients.joined,
-        power.user_level(event.sender),
-        {"room": power.notification_level("room") or 50, **power.notifications},
-    )
+
+    def power() -> tuple[float, dict[str, int]]:
+        levels = power_levels()
+        notifications = {"room": levels.notification_level("room") or 50, **levels.notifications}
+        return levels.user_level(event.sender), notifications
+
+    facts = EventFacts.deferred({**pdu, "event_id": event.event_id}, recipients.joined, power)
     notified = _notified(recipients, facts)
     if not notified:
         return 0
@@ -345,16 +345,19 @@ _COLUMNS = (
 )
 _EXCLUSION_COLUMNS = ("user_id", "room_id", "stream_ordering")
 _CHUNK = 500
+#: Fewer rows go in one INSERT even on PostgreSQL: COPY costs more round trips.
+_COPY_MIN = 20
 
 
 def _insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Rows in bulk (a message in a big room can make one for nearly every member, while
-    the room is locked): COPY on PostgreSQL, multi-row INSERTs on SQLite. An event is
-    evaluated once, in the transaction that stores it, so no row of it exists yet."""
+    the room is locked): COPY on PostgreSQL when there are many, multi-row INSERTs
+    otherwise. An event is evaluated once, in the transaction that stores it, so no row
+    of it exists yet."""
     if not rows:
         return
     names = ", ".join(columns)
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and len(rows) >= _COPY_MIN:
         with connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:

@@ -133,6 +133,15 @@ class SharedNotificationTests(SharedTestCase):
         self.assertEqual(self.listed(self.alice, "?only=highlight"), [event_id])
         self.assertEqual(self.listed(self.members[0], "?only=highlight"), [])
 
+    def test_room_mention_by_a_moderator_highlights_everybody_in_one_row(self) -> None:
+        content = {"msgtype": "m.text", "body": "all!", "m.mentions": {"room": True}}
+        event_id = self.send(self.alice, content)
+        self.assertTrue(SharedNotification.objects.get(event_id=event_id).highlight)
+        for user in [self.bob, *self.members]:
+            self.assertEqual(self.unread(user), {"main": (1, 1)})
+        plain = self.send(self.bob, content)  # Bob may not notify the room
+        self.assertFalse(SharedNotification.objects.get(event_id=plain).highlight)
+
     def test_read_receipts_clear_shared_notifications(self) -> None:
         first = self.message(self.bob, "one")
         self.message(self.bob, "two")
