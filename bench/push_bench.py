@@ -10,7 +10,9 @@ inherited DATABASE_URL is ignored, so no existing database is touched). Register
 ``--messages`` plain messages (from rotating senders, through the same action as
 PUT /send) with push evaluation off, then on, alternating twice, and prints messages/s
 of each and the ratio. Every message notifies all the other members
-(".m.rule.message"), so each send with evaluation stores members - 1 notifications.
+(".m.rule.message"): afterwards every member's unread count must be the number of
+messages others sent with evaluation on, or the bench fails. On PostgreSQL the tables
+are analyzed before timing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -62,10 +65,13 @@ def run_bench(args: argparse.Namespace) -> None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
     from django.test import override_settings
 
     from accounts.actions.users import do_register_user
-    from push.models import Notification
+    from matrixhs.streams import Stream, current_position
+    from push.models import Notification, NotificationExclusion, SharedNotification
+    from push.queries import unread_counts
     from rooms.actions.create import do_create_room
     from rooms.actions.membership import do_join
     from rooms.events import create_and_send_event
@@ -79,6 +85,12 @@ def run_bench(args: argparse.Namespace) -> None:
             do_join(user, room_id)
     print(f"setup: {args.members} members joined in {time.perf_counter() - started:.1f}s")
 
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    #: Messages each member sent with evaluation on: the others' count them unread.
+    sent_on: dict[str, int] = {user.user_id: 0 for user in users}
+
     def run(evaluate: bool, count: int) -> float:
         with override_settings(MATRIXHS_PUSH_EVALUATION=evaluate):
             begin = time.perf_counter()
@@ -86,6 +98,7 @@ def run_bench(args: argparse.Namespace) -> None:
                 sender = users[i % len(users)].user_id
                 content = {"msgtype": "m.text", "body": f"message {i}"}
                 create_and_send_event(sender, room_id, "m.room.message", content)
+                sent_on[sender] += evaluate
             return count / (time.perf_counter() - begin)
 
     run(True, 3)  # compiles every member's ruleset once
@@ -93,11 +106,36 @@ def run_bench(args: argparse.Namespace) -> None:
     for evaluate in (False, True, False, True):
         rates[evaluate].append(run(evaluate, args.messages))
     off, on = max(rates[False]), max(rates[True])
-    per_send = Notification.objects.count() / (3 + 2 * args.messages)
+    evaluated = 3 + 2 * args.messages
+    rows = sum(m.objects.count() for m in (Notification, SharedNotification, NotificationExclusion))
     print(f"evaluation off: {off:.1f} messages/s ({1000 / off:.1f} ms/send)")
     print(f"evaluation on:  {on:.1f} messages/s ({1000 / on:.1f} ms/send)")
-    print(f"notifications stored per send: {per_send:.0f}")
+    print(f"notification rows stored per send: {rows / evaluated:.1f}")
+    check_unread(users, room_id, evaluated, sent_on, unread_counts, current_position(Stream.EVENTS))
     print(f"ratio on/off: {on / off:.2f}")
+
+
+def check_unread(
+    users: list[Any],
+    room_id: str,
+    evaluated: int,
+    sent_on: dict[str, int],
+    unread_counts: Any,
+    until: int,
+) -> None:
+    """Every member's unread count is the messages the others sent with evaluation on."""
+    from rooms.models import Room
+
+    room_pk = Room.objects.get(room_id=room_id).pk
+    wrong = 0
+    for user in users:
+        threads = unread_counts(user.user_id, [room_pk], until).get(room_pk, {})
+        expected = evaluated - sent_on[user.user_id]
+        if threads.get("main", (0, 0)) != (expected, 0) or set(threads) - {"main"}:
+            wrong += 1
+    if wrong:
+        sys.exit(f"unread counts wrong for {wrong} of {len(users)} members")
+    print(f"unread counts checked: all {len(users)} members right")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from matrixhs.protocol.acl import glob_match
@@ -91,6 +92,38 @@ class EventFacts:
     memo: dict[Any, bool] = field(default_factory=dict)
     #: (ruleset, personal answers) -> actions, shared by members alike.
     results: dict[Any, Any] = field(default_factory=dict)
+    _text: str | None = None
+    #: Reads (sender_power, notification_levels) when a condition first needs them.
+    power: Callable[[], tuple[float, Mapping[str, int]]] | None = None
+
+    def sender_may_notify(self, key: str) -> bool:
+        """``sender_notification_permission``: the sender's power reaches the level."""
+        if self.power is not None:
+            self.sender_power, self.notification_levels = self.power()
+            self.power = None
+        needed = self.notification_levels.get(key)
+        return needed is not None and self.sender_power >= needed
+
+    def may_name(self, user_id: str, display_name: str | None, by_display_name: bool) -> bool:
+        """False when no personal condition can hold for a member: their user ID is
+        in none of the event's strings, and (``by_display_name``) their display name is
+        not in its body. Every personal condition compares the user ID with a string of
+        the event (exactly, or as a glob without wildcards, or as a word run of the
+        body), or looks for the display name in the body, so each needs that text."""
+        if self._text is None:
+            strings = [v for v in self.flat.values() if isinstance(v, str)]
+            for value in self.flat.values():
+                if isinstance(value, list):
+                    strings += [v for v in value if isinstance(v, str)]
+            self._text = "\0".join(strings).lower()
+        user_id = user_id.lower()
+        if "*" in user_id or "?" in user_id or user_id in self._text:
+            return True
+        if by_display_name and display_name:
+            body = self.flat.get("content.body")
+            name = display_name.replace("*", "").replace("?", "").lower()
+            return isinstance(body, str) and name in body.lower()
+        return False
 
     @classmethod
     def of(
@@ -101,6 +134,17 @@ class EventFacts:
         notification_levels: Mapping[str, int],
     ) -> EventFacts:
         return cls(flatten(event), member_count, sender_power, notification_levels)
+
+    @classmethod
+    def deferred(
+        cls,
+        event: Mapping[str, Any],
+        member_count: int,
+        power: Callable[[], tuple[float, Mapping[str, int]]],
+    ) -> EventFacts:
+        """Facts whose sender power and notification levels are read only if a rule
+        gets to a ``sender_notification_permission`` condition (an @room mention)."""
+        return cls(flatten(event), member_count, 0, {}, power=power)
 
 
 @dataclass(frozen=True)
@@ -151,8 +195,7 @@ class Condition:
             op, count = arg
             return bool(_COMPARE[op](facts.member_count, count))
         if self.kind == "sender_notification_permission":
-            needed = facts.notification_levels.get(self.key)
-            return needed is not None and facts.sender_power >= needed
+            return facts.sender_may_notify(self.key)
         if self.kind == "contains_display_name":
             body = facts.flat.get("content.body")
             name = member.display_name
@@ -228,6 +271,10 @@ class Ruleset:
     rules: tuple[Rule, ...]
     personal: tuple[Condition, ...]
 
+    @cached_property
+    def by_display_name(self) -> bool:
+        return any(c.kind == "contains_display_name" for c in self.personal)
+
 
 def _conditions_of(kind: str, rule: JsonDict, user_id: str) -> tuple[Condition, ...] | None:
     if kind == "content":
@@ -293,8 +340,14 @@ def _thaw(value: Any) -> Any:
 
 def evaluate(ruleset: Ruleset, facts: EventFacts, member: Member) -> tuple[Any, ...] | None:
     """The (frozen) actions of the first rule whose conditions all hold; None when none
-    does. Members with the same ruleset and the same personal answers share one walk."""
-    answers = tuple(c.test(facts, member) for c in ruleset.personal)
+    does. Members with the same ruleset and the same personal answers share one walk:
+    in a big room, everybody on the server defaults whom the event does not name."""
+    if not ruleset.personal:
+        answers: tuple[bool, ...] = ()
+    elif facts.may_name(member.user_id, member.display_name, ruleset.by_display_name):
+        answers = tuple(c.test(facts, member) for c in ruleset.personal)
+    else:
+        answers = (False,) * len(ruleset.personal)
     key = (id(ruleset), answers)
     if key in facts.results:
         return facts.results[key]  # type: ignore[no-any-return]

@@ -137,3 +137,73 @@ class PushDelivery(models.Model):
                 fields=["pusher", "stream_ordering"], name="push_delivery_unique"
             )
         ]
+
+
+class SharedNotification(models.Model):
+    """An event that notified, the same way, every local user joined to its room at the
+    event (a :class:`MembershipSpan` of theirs covers ``stream_ordering``) but those listed
+    in :class:`NotificationExclusion` for it: one row in place of a :class:`Notification`
+    per member, for a message in a big room (push.actions.notifications). The excluded
+    members are the sender, those who ignore the sender, and every member whose rules
+    gave another outcome (their own Notification row, if it notified)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=255)
+    stream_ordering = models.BigIntegerField(unique=True)
+    thread_id = models.CharField(max_length=255)
+    highlight = models.BooleanField()
+    actions = models.JSONField()
+    ts = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["room", "stream_ordering"], name="shared_notif_by_room"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id} {self.event_id}"
+
+
+class NotificationExclusion(models.Model):
+    """A local member joined at a :class:`SharedNotification`'s position whom it does
+    not stand for."""
+
+    user_id = models.CharField(max_length=255)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    stream_ordering = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "stream_ordering"], name="notification_exclusion_unique"
+            )
+        ]
+
+
+class MembershipSpan(models.Model):
+    """A stretch of a local user's membership of a room, for the shared notifications it
+    covers: joined by the event at ``start_ordering``, left by the one at ``end_ordering``
+    (None: still joined). A shared notification at position p covers the span when
+    start_ordering <= p < end_ordering: the events a membership change is evaluated for
+    are evaluated with the membership it sets."""
+
+    user_id = models.CharField(max_length=255)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    start_ordering = models.BigIntegerField()
+    end_ordering = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user_id", "room", "start_ordering"], name="span_by_user"),
+        ]
+        constraints = [
+            # One open span per user and room.
+            models.UniqueConstraint(
+                fields=["user_id", "room"],
+                condition=models.Q(end_ordering__isnull=True),
+                name="span_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.room_id} [{self.start_ordering}, {self.end_ordering})"

@@ -5,9 +5,18 @@ from __future__ import annotations
 from django.db import connection
 
 from accounts.models import User
+from accounts.queries import ignored_users
 from matrixhs.errors import InvalidParam, JsonDict, NotFound
 from matrixhs.tokens import parse_position
-from push.models import DefaultRuleSetting, Notification, Pusher, PushRule
+from push.models import (
+    DefaultRuleSetting,
+    MembershipSpan,
+    Notification,
+    NotificationExclusion,
+    Pusher,
+    PushRule,
+    SharedNotification,
+)
 from push.rules import KINDS, MASTER_RULE_ID, default_rules
 from rooms.models import Event, Receipt, RoomMembership
 
@@ -111,6 +120,33 @@ READ_RECEIPTS = ("m.read", "m.read.private")
 #: (notification_count, highlight_count)
 Counts = tuple[int, int]
 
+#: A user's notifications in some rooms up to a position: their own rows, and the shared
+#: rows their membership spans cover that do not exclude them; both without those from
+#: before the current membership or covered by the latest unthreaded read receipt.
+_NOTIFICATIONS_SQL = """
+SELECT n.room_id, n.thread_id, n.stream_ordering, n.highlight
+FROM {notification} n
+LEFT JOIN {membership} m ON m.room_id = n.room_id AND m.user_id = n.user_id
+LEFT JOIN reads unthreaded ON unthreaded.room_id = n.room_id AND unthreaded.thread_id = ''
+WHERE n.user_id = %s AND n.room_id IN ({rooms}) AND n.stream_ordering <= %s
+    AND (m.stream_ordering IS NULL OR n.stream_ordering > m.stream_ordering)
+    AND (unthreaded.pos IS NULL OR n.stream_ordering > unthreaded.pos)
+UNION ALL
+SELECT s.room_id, s.thread_id, s.stream_ordering, s.highlight
+FROM {span} sp
+JOIN {shared} s ON s.room_id = sp.room_id AND s.stream_ordering >= sp.start_ordering
+LEFT JOIN {membership} m ON m.room_id = sp.room_id AND m.user_id = sp.user_id
+LEFT JOIN reads unthreaded ON unthreaded.room_id = sp.room_id AND unthreaded.thread_id = ''
+WHERE sp.user_id = %s AND sp.room_id IN ({rooms}) AND s.stream_ordering <= %s
+    AND (sp.end_ordering IS NULL OR s.stream_ordering < sp.end_ordering)
+    AND (m.stream_ordering IS NULL OR s.stream_ordering > m.stream_ordering)
+    AND (unthreaded.pos IS NULL OR s.stream_ordering > unthreaded.pos)
+    AND NOT EXISTS (
+        SELECT 1 FROM {exclusion} x
+        WHERE x.user_id = sp.user_id AND x.stream_ordering = s.stream_ordering
+    )
+"""
+
 _UNREAD_SQL = """
 WITH reads AS (
     SELECT r.room_id AS room_id, r.thread_id AS thread_id, MAX(e.stream_ordering) AS pos
@@ -119,14 +155,9 @@ WITH reads AS (
     GROUP BY r.room_id, r.thread_id
 )
 SELECT n.room_id, n.thread_id, COUNT(*), SUM(CASE WHEN n.highlight THEN 1 ELSE 0 END)
-FROM {notification} n
-LEFT JOIN reads unthreaded ON unthreaded.room_id = n.room_id AND unthreaded.thread_id = ''
+FROM ({notifications}) n
 LEFT JOIN reads threaded ON threaded.room_id = n.room_id AND threaded.thread_id = n.thread_id
-LEFT JOIN {membership} m ON m.room_id = n.room_id AND m.user_id = n.user_id
-WHERE n.user_id = %s AND n.room_id IN ({rooms}) AND n.stream_ordering <= %s
-    AND (m.stream_ordering IS NULL OR n.stream_ordering > m.stream_ordering)
-    AND (unthreaded.pos IS NULL OR n.stream_ordering > unthreaded.pos)
-    AND (threaded.pos IS NULL OR n.stream_ordering > threaded.pos)
+WHERE threaded.pos IS NULL OR n.stream_ordering > threaded.pos
 GROUP BY n.room_id, n.thread_id
 """
 
@@ -138,19 +169,25 @@ def unread_counts(user_id: str, room_pks: list[int], until: int) -> dict[int, di
     A notification is read once the user's latest ``m.read`` or ``m.read.private``
     receipt, unthreaded or for the notification's thread, is at or after it; those from
     before the user's current membership (the invite that brought them in) are not
-    counted.
+    counted. Notifications are the user's own rows and the shared ones that stand for
+    them (push.models.SharedNotification).
     """
     if not room_pks:
         return {}
     rooms = ", ".join(["%s"] * len(room_pks))
-    sql = _UNREAD_SQL.format(
-        receipt=Receipt._meta.db_table,
-        event=Event._meta.db_table,
-        notification=Notification._meta.db_table,
-        membership=RoomMembership._meta.db_table,
-        rooms=rooms,
-    )
-    params = [user_id, *READ_RECEIPTS, *room_pks, user_id, *room_pks, until]
+    tables = {
+        "receipt": Receipt._meta.db_table,
+        "event": Event._meta.db_table,
+        "notification": Notification._meta.db_table,
+        "membership": RoomMembership._meta.db_table,
+        "shared": SharedNotification._meta.db_table,
+        "span": MembershipSpan._meta.db_table,
+        "exclusion": NotificationExclusion._meta.db_table,
+        "rooms": rooms,
+    }
+    sql = _UNREAD_SQL.format(notifications=_NOTIFICATIONS_SQL.format(**tables), **tables)
+    params = [user_id, *READ_RECEIPTS, *room_pks]
+    params += [user_id, *room_pks, until, user_id, *room_pks, until]
     counts: dict[int, dict[str, Counts]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -217,12 +254,40 @@ def _read_positions(user_id: str, room_pks: set[int]) -> dict[tuple[int, str], i
     return reads
 
 
+_SHARED_PAGE_SQL = """
+SELECT s.* FROM {span} sp
+JOIN {shared} s ON s.room_id = sp.room_id AND s.stream_ordering >= sp.start_ordering
+WHERE sp.user_id = %s AND (sp.end_ordering IS NULL OR s.stream_ordering < sp.end_ordering)
+    AND s.stream_ordering < %s {highlight}
+    AND NOT EXISTS (
+        SELECT 1 FROM {exclusion} x
+        WHERE x.user_id = sp.user_id AND x.stream_ordering = s.stream_ordering
+    )
+ORDER BY s.stream_ordering DESC
+LIMIT %s
+"""
+
+
+def _shared_page(
+    user_id: str, start: int | None, limit: int, only_highlight: bool
+) -> list[SharedNotification]:
+    """The newest shared notifications that stand for the user, before ``start``."""
+    sql = _SHARED_PAGE_SQL.format(
+        span=MembershipSpan._meta.db_table,
+        shared=SharedNotification._meta.db_table,
+        exclusion=NotificationExclusion._meta.db_table,
+        highlight="AND s.highlight" if only_highlight else "",
+    )
+    before = start if start is not None else 2**63 - 1
+    return list(SharedNotification.objects.raw(sql, [user_id, before, limit]))
+
+
 def notifications_page(
     user_id: str, device_id: str | None, start: int | None, limit: int, only_highlight: bool
 ) -> JsonDict:
     """The user's notifications, newest first, before position ``start`` (spec
     GET /notifications): each with its event, actions, and whether a read receipt
-    covers it."""
+    covers it. Events from users the user ignores are left out."""
     # rooms.events (which evaluates push rules) is below the event formatter.
     from rooms.queries.format import Viewer, format_events
 
@@ -231,16 +296,24 @@ def notifications_page(
         rows = rows.filter(stream_ordering__lt=start)
     if only_highlight:
         rows = rows.filter(highlight=True)
-    page = list(rows.order_by("-stream_ordering")[:limit])
+    own = list(rows.order_by("-stream_ordering")[:limit])
+    shared = _shared_page(user_id, start, limit, only_highlight)
+    page: list[Notification | SharedNotification] = sorted(
+        [*own, *shared], key=lambda n: n.stream_ordering, reverse=True
+    )[:limit]
+    ignored = ignored_users(user_id)
     events = {
         e.event_id: e
         for e in Event.objects.filter(event_id__in=[n.event_id for n in page]).select_related(
             "room"
         )
+        if e.sender not in ignored
     }
     formatted = {
         e["event_id"]: e
-        for e in format_events(list(events.values()), Viewer(user_id, device_id), bundle=False)
+        for e in format_events(
+            list(events.values()), Viewer(user_id, device_id, ignored=ignored), bundle=False
+        )
     }
     reads = _read_positions(user_id, {n.room_id for n in page})
     out = []

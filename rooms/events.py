@@ -58,6 +58,7 @@ from matrixhs.protocol.state_res import resolve_state
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
 from push.actions.notifications import do_evaluate_event
+from push.actions.spans import do_track_memberships
 from rooms.actions import successor, user_directory
 from rooms.models import (
     ClientTransaction,
@@ -520,6 +521,7 @@ def persist_out_of_band_membership(
                 "stripped_state": stripped_state,
             },
         )
+        do_track_memberships(room, {pdu["state_key"]: (event.membership, event.stream_ordering)})
         _notify_local_members(room, event, pdu)
 
 
@@ -755,10 +757,12 @@ def _apply_state_delta(
         CurrentStateEvent.objects.update_or_create(
             room=room, type=event_type, state_key=state_key, defaults={"event_id": event_id}
         )
+    spans: dict[str, tuple[str | None, int | None]] = {}
     for event_type, state_key in removed:
         CurrentStateEvent.objects.filter(room=room, type=event_type, state_key=state_key).delete()
         if event_type == EventTypes.MEMBER:
             RoomMembership.objects.filter(room=room, user_id=state_key).delete()
+            spans[state_key] = (None, None)
     room.current_state_group_id = group_id
     room.save(update_fields=["current_state_group"])
     openness = [(EventTypes.JOIN_RULES, ""), (EventTypes.HISTORY_VISIBILITY, "")]
@@ -774,6 +778,7 @@ def _apply_state_delta(
     members = {key[1]: eid for key, eid in changed.items() if key[0] == EventTypes.MEMBER}
     gone = [state_key for event_type, state_key in removed if event_type == EventTypes.MEMBER]
     if not members:
+        do_track_memberships(room, spans)
         if gone:
             user_directory.refresh_users(gone)
         return
@@ -804,6 +809,8 @@ def _apply_state_delta(
                 "stripped_state": None,
             },
         )
+        spans[user_id] = (membership, positions.get(event_id))
+    do_track_memberships(room, spans)
     user_directory.refresh_users([*members, *gone])
 
 

@@ -18,10 +18,9 @@ MATRIXHS_OUTBOUND_IP_ALLOWLIST allows it.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -33,6 +32,7 @@ from matrixhs.errors import JsonDict
 from matrixhs.outbound import outbound_client
 from matrixhs.streams import Stream, current_position
 from matrixhs.time import now_ms
+from push.evaluator import Outcome
 from push.models import PushDelivery, Pusher
 from push.queries import unread_counts
 from rooms.models import Event, Room, RoomMembership
@@ -48,9 +48,10 @@ BATCH = 100
 Post = Callable[[str, JsonDict], httpx.Response]
 
 
-def enqueue_deliveries(room: Room, event: Event, notified: dict[str, tuple[bool, str]]) -> None:
-    """Queue the notifications just stored (user -> (highlight, actions as JSON)) for
-    their users' http pushers, and wake those pushers after commit."""
+def enqueue_deliveries(room: Room, event: Event, notified: Mapping[str, Outcome]) -> None:
+    """Queue the notifications just stored (user -> the outcome of their rules) for their
+    users' http pushers, and wake those pushers after commit. Few members have pushers:
+    each of theirs gets a row, whether their notification is their own or shared."""
     if not notified:
         return
     pushers = [
@@ -71,8 +72,8 @@ def enqueue_deliveries(room: Room, event: Event, notified: dict[str, tuple[bool,
                 room=room,
                 event_id=event.event_id,
                 stream_ordering=event.stream_ordering,
-                highlight=notified[user_id][0],
-                actions=json.loads(notified[user_id][1]),
+                highlight=notified[user_id].highlight,
+                actions=notified[user_id].actions,
                 created_ts=ts,
             )
             for pk, user_id in pushers

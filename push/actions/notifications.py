@@ -5,6 +5,17 @@ here or received over federation). Each local member of the room but the sender 
 local user invited by the event) gets the event through their ruleset; a rule that
 notifies stores a :class:`push.models.Notification` at the event's stream position.
 
+In a big room most members get the same outcome (a plain message: ``.m.rule.message``
+for everybody on the default rules), worked out once: members with equal rulesets and
+equal answers to the conditions that name them (their user ID, display name) share one
+walk of the rules (push.evaluator). When that common outcome is most joined members',
+it is stored once, as a :class:`push.models.SharedNotification` standing for every local
+member joined at the event (their membership spans, push.actions.spans), with a
+:class:`push.models.NotificationExclusion` for each joined local member it must not
+count for (the sender, those ignoring the sender, those with another outcome); those
+of them whom the event notifies another way get their own Notification row. Readers
+(push.queries) add the shared rows to the user's own.
+
 A user's ruleset is the copy of it in their ``m.push_rules`` account data, rewritten on
 every change by push.actions.rules (built by push.queries.push_rules_content); a user who
 never changed anything has none and gets the server defaults. Compiled rulesets are kept
@@ -18,7 +29,7 @@ transaction (push.actions.delivery).
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +42,16 @@ from accounts.queries import ignored_in
 from matrixhs.protocol.power_levels import PowerLevels
 from matrixhs.time import now_ms
 from push.actions.delivery import enqueue_deliveries
-from push.evaluator import EventFacts, Member, Ruleset, compile_ruleset, evaluate, outcome_of
-from push.models import Notification
+from push.evaluator import (
+    EventFacts,
+    Member,
+    Outcome,
+    Ruleset,
+    compile_ruleset,
+    evaluate,
+    outcome_of,
+)
+from push.models import Notification, NotificationExclusion, Pusher, SharedNotification
 from push.rules import default_rules
 from rooms.models import Event, Room, RoomMembership
 
@@ -49,23 +68,42 @@ def _remember(key: tuple[str, int], rules: Ruleset) -> Ruleset:
     return rules
 
 
+_server_default: list[Ruleset] = []
+
+
+def server_default_ruleset() -> Ruleset:
+    """The server-default rules compiled: one ruleset for every user who has none of
+    their own, as the conditions that name the user keep no user ID
+    (push.evaluator.Condition)."""
+    if not _server_default:
+        user_id = f"@user:{settings.MATRIXHS_SERVER_NAME}"
+        _server_default.append(compile_ruleset({"global": default_rules(user_id)}, user_id))
+    return _server_default[0]
+
+
 def rulesets_of(versions: dict[str, int]) -> dict[str, Ruleset]:
     """The compiled ruleset of each user, given the position of their ``m.push_rules``
-    account data (0: none): a query only for the rulesets not compiled yet."""
-    user_ids = list(versions)
+    account data (0: none, the server defaults): a query only for the rulesets not
+    compiled yet."""
     found: dict[str, Ruleset] = {}
     missing: list[str] = []
-    for user_id in user_ids:
-        key = (user_id, versions[user_id])
+    default = server_default_ruleset()
+    for user_id, version in versions.items():
+        if not version:
+            found[user_id] = default
+            continue
+        key = (user_id, version)
         rules = _compiled.get(key)
         if rules is None:
             missing.append(user_id)
         else:
             _compiled.move_to_end(key)
             found[user_id] = rules
+    if not missing:
+        return found
     stored = dict(
         AccountData.objects.filter(
-            user__user_id__in=[u for u in missing if versions[u]],
+            user__user_id__in=missing,
             room_id="",
             type="m.push_rules",
         ).values_list("user__user_id", "content")
@@ -87,7 +125,8 @@ def thread_of(event: Event) -> str:
 
 
 _RECIPIENTS_SQL = """
-SELECT m.user_id, m.membership, m.displayname, a.stream_id, i.content
+SELECT m.user_id, m.membership, m.displayname, a.stream_id, i.content,
+    EXISTS (SELECT 1 FROM {pusher} p WHERE p.user_id = u.id AND p.kind = 'http')
 FROM {membership} m
 LEFT JOIN {user} u ON u.user_id = m.user_id
 LEFT JOIN {account_data} a ON a.user_id = u.id AND a.room_id = '' AND a.type = 'm.push_rules'
@@ -99,12 +138,18 @@ WHERE m.room_id = %s AND m.membership IN ('join', 'invite')
 
 @dataclass
 class Recipients:
-    """The room's joined member count, and the local users to evaluate for: their
-    display names and the positions of their rulesets."""
+    """The room's joined member count, its joined local users (those a shared
+    notification would stand for), and the local users to evaluate for: their display
+    names and the positions of their rulesets."""
 
     joined: int = 0
+    local: list[str] = field(default_factory=list)
     names: dict[str, str | None] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    #: The local invitee of an invite, when not joined.
+    invitee: str | None = None
+    #: Those of the users to evaluate for who have http pushers.
+    pushed: set[str] = field(default_factory=set)
 
 
 def _recipients(room: Room, pdu: JsonDict) -> Recipients:
@@ -115,24 +160,32 @@ def _recipients(room: Room, pdu: JsonDict) -> Recipients:
         membership=RoomMembership._meta.db_table,
         user=User._meta.db_table,
         account_data=AccountData._meta.db_table,
+        pusher=Pusher._meta.db_table,
     )
     found = Recipients()
     sender = pdu.get("sender")
     invitee = pdu.get("state_key") if pdu.get("type") == "m.room.member" else None
     with connection.cursor() as cursor:
         cursor.execute(sql, [room.pk])
-        for user_id, membership, displayname, version, ignoring in cursor.fetchall():
+        for user_id, membership, displayname, version, ignoring, pushed in cursor.fetchall():
+            is_local = user_id.endswith(suffix)
             if membership == "join":
                 found.joined += 1
+                if is_local:
+                    found.local.append(user_id)
             wanted = membership == "join" or user_id == invitee
             if (
                 wanted
-                and user_id.endswith(suffix)
+                and is_local
                 and user_id != sender
                 and not (ignoring is not None and _ignores(ignoring, sender))
             ):
                 found.names[user_id] = displayname
                 found.versions[user_id] = int(version or 0)
+                if membership != "join":
+                    found.invitee = user_id
+                if pushed:
+                    found.pushed.add(user_id)
     return found
 
 
@@ -150,12 +203,17 @@ def _ignores(content: Any, sender: Any) -> bool:
     return sender in ignored_in(content)
 
 
+#: A message notifying at least this many joined members alike (and more than it leaves
+#: out) is stored as one shared notification rather than a row per member.
+SHARED_MIN_MEMBERS = 20
+
+
 def do_evaluate_event(
     room: Room, event: Event, pdu: JsonDict, power_levels: Callable[[], PowerLevels]
 ) -> int:
     """Evaluate a newly persisted live event for the room's local users and store their
-    notifications; returns how many were stored. Runs in the event's transaction;
-    ``power_levels`` reads the room's power levels (only when someone is evaluated for)."""
+    notifications; returns how many users it notified. Runs in the event's transaction;
+    ``power_levels`` reads the room's power levels (only when a rule needs them)."""
     if not settings.MATRIXHS_PUSH_EVALUATION or event.stream_ordering is None:
         return 0
     if event.rejected_reason is not None or event.soft_failed:
@@ -163,39 +221,116 @@ def do_evaluate_event(
     recipients = _recipients(room, pdu)
     if not recipients.names:
         return 0
-    power = power_levels()
-    facts = EventFacts.of(
-        {**pdu, "event_id": event.event_id},
-        recipients.joined,
-        power.user_level(event.sender),
-        {"room": power.notification_level("room") or 50, **power.notifications},
-    )
+
+    def power() -> tuple[float, dict[str, int]]:
+        levels = power_levels()
+        notifications = {"room": levels.notification_level("room") or 50, **levels.notifications}
+        return levels.user_level(event.sender), notifications
+
+    facts = EventFacts.deferred({**pdu, "event_id": event.event_id}, recipients.joined, power)
+    notified = _notified(recipients, facts)
+    if not notified:
+        return 0
+    stored = _Stored(room, event, thread_of(event), now_ms())
+    shared = _shared_outcome(recipients, notified)
+    own = notified
+    if shared is not None:
+        own = {u: o for u, o in notified.items() if o is not shared or u == recipients.invitee}
+        stored.share(shared, [u for u in recipients.local if u not in notified or u in own])
+    stored.insert(own)
+    enqueue_deliveries(room, event, {u: notified[u] for u in recipients.pushed if u in notified})
+    return len(notified)
+
+
+def _notified(recipients: Recipients, facts: EventFacts) -> dict[str, Outcome]:
+    """The outcome of the event for each user it notifies. Members with equal rulesets
+    and equal answers to the conditions that name them share one walk of the rules
+    (push.evaluator.evaluate); everybody on the server defaults whom the event does not
+    name gets the outcome worked out for the first of them."""
     rulesets = rulesets_of(recipients.versions)
-    thread_id, ts = thread_of(event), now_ms()
-    rows: list[tuple[Any, ...]] = []
-    encoded: dict[int, str] = {}
+    default = server_default_ruleset()
+    by_name = default.by_display_name
+    outcomes: dict[int, Outcome] = {}
+    unnamed: Outcome | None = None
+    notified: dict[str, Outcome] = {}
     for user_id, display_name in recipients.names.items():
-        outcome = outcome_of(evaluate(rulesets[user_id], facts, Member(user_id, display_name)))
-        if not outcome.notify:
-            continue
-        actions = encoded.get(id(outcome))
-        if actions is None:
-            actions = encoded[id(outcome)] = json.dumps(outcome.actions, separators=(",", ":"))
-        rows.append(
+        ruleset = rulesets[user_id]
+        if ruleset is default and unnamed is not None:
+            if not facts.may_name(user_id, display_name, by_name):
+                if unnamed.notify:
+                    notified[user_id] = unnamed
+                continue
+        actions = evaluate(ruleset, facts, Member(user_id, display_name))
+        outcome = outcomes.get(id(actions))
+        if outcome is None:
+            outcome = outcomes[id(actions)] = outcome_of(actions)
+        if ruleset is default and unnamed is None:
+            if not facts.may_name(user_id, display_name, by_name):
+                unnamed = outcome
+        if outcome.notify:
+            notified[user_id] = outcome
+    return notified
+
+
+def _shared_outcome(recipients: Recipients, notified: dict[str, Outcome]) -> Outcome | None:
+    """The outcome of most joined local members, when one shared notification for them
+    and an exclusion for each other joined local member make fewer rows than a
+    notification for each of them; None otherwise (a small room, or most members
+    muted)."""
+    tally = Counter(map(id, notified.values()))
+    if recipients.invitee in notified:
+        tally[id(notified[recipients.invitee])] -= 1
+    key, covered = tally.most_common(1)[0]
+    excluded = len(recipients.local) - covered
+    if covered < SHARED_MIN_MEMBERS or covered <= excluded + 1:
+        return None
+    return next(o for o in notified.values() if id(o) == key)
+
+
+@dataclass
+class _Stored:
+    """The rows one event's notifications are stored as."""
+
+    room: Room
+    event: Event
+    thread_id: str
+    ts: int
+
+    def share(self, outcome: Outcome, excluded: list[str]) -> None:
+        """One shared notification, and the joined local members it does not stand for."""
+        SharedNotification.objects.create(
+            room=self.room,
+            event_id=self.event.event_id,
+            stream_ordering=self.event.stream_ordering,
+            thread_id=self.thread_id,
+            highlight=outcome.highlight,
+            actions=outcome.actions,
+            ts=self.ts,
+        )
+        position = self.event.stream_ordering
+        rows = [(user_id, self.room.pk, position) for user_id in excluded]
+        _insert(NotificationExclusion._meta.db_table, _EXCLUSION_COLUMNS, rows)
+
+    def insert(self, notified: dict[str, Outcome]) -> None:
+        """A notification row for each of these members."""
+        encoded: dict[int, str] = {}
+        for outcome in notified.values():
+            if id(outcome) not in encoded:
+                encoded[id(outcome)] = json.dumps(outcome.actions, separators=(",", ":"))
+        rows = [
             (
                 user_id,
-                room.pk,
-                event.event_id,
-                event.stream_ordering,
-                thread_id,
+                self.room.pk,
+                self.event.event_id,
+                self.event.stream_ordering,
+                self.thread_id,
                 outcome.highlight,
-                actions,
-                ts,
+                encoded[id(outcome)],
+                self.ts,
             )
-        )
-    _insert(rows)
-    enqueue_deliveries(room, event, {row[0]: (row[5], row[6]) for row in rows})
-    return len(rows)
+            for user_id, outcome in notified.items()
+        ]
+        _insert(Notification._meta.db_table, _COLUMNS, rows)
 
 
 _COLUMNS = (
@@ -208,28 +343,32 @@ _COLUMNS = (
     "actions",
     "ts",
 )
+_EXCLUSION_COLUMNS = ("user_id", "room_id", "stream_ordering")
 _CHUNK = 500
+#: Fewer rows go in one INSERT even on PostgreSQL: COPY costs more round trips.
+_COPY_MIN = 20
 
 
-def _insert(rows: list[tuple[Any, ...]]) -> None:
-    """Notification rows in bulk (a message in a big room makes a row for nearly every
-    member, while the room is locked): COPY on PostgreSQL, multi-row INSERTs on SQLite.
-    An event is evaluated once, in the transaction that stores it, so no row exists yet."""
+def _insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Rows in bulk (a message in a big room can make one for nearly every member, while
+    the room is locked): COPY on PostgreSQL when there are many, multi-row INSERTs
+    otherwise. An event is evaluated once, in the transaction that stores it, so no row
+    of it exists yet."""
     if not rows:
         return
-    table = Notification._meta.db_table
-    if connection.vendor == "postgresql":
+    names = ", ".join(columns)
+    if connection.vendor == "postgresql" and len(rows) >= _COPY_MIN:
         with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         return
-    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             cursor.execute(
-                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES "
+                f"INSERT INTO {table} ({names}) VALUES "
                 + ", ".join([placeholders] * len(chunk))
                 + " ON CONFLICT (user_id, stream_ordering) DO NOTHING",
                 [value for row in chunk for value in row],
