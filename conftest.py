@@ -73,3 +73,12 @@ def _forget_process_shortcuts() -> None:
     presence._recently_marked.clear()
     outbound.forget_cached_servers()
     backfill.forget_idle_rooms()
+
+
+@pytest.fixture(autouse=True)
+def _forget_push_caches() -> None:
+    """The push caches are keyed by database positions, which never repeat on a server
+    but do between tests whose transactions were rolled back."""
+    from push.actions.notifications import forget_cached
+
+    forget_cached()

@@ -61,8 +61,10 @@ def next_position(stream: Stream) -> int:
 
 def current_position(stream: Stream) -> int:
     """The highest committed position of ``stream`` (0 when nothing was written)."""
-    value = StreamCounter.objects.filter(name=stream.value).values_list("value", flat=True).first()
-    return int(value or 0)
+    with connection.cursor() as cursor:  # read on every send and sync: no ORM on the way
+        cursor.execute(f"SELECT value FROM {_TABLE} WHERE name = %s", [stream.value])
+        row = cursor.fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 TYPING_STREAM_KEY = "typing:stream"

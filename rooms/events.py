@@ -57,7 +57,7 @@ from matrixhs.protocol.signing import build_pdu
 from matrixhs.protocol.state_res import resolve_state
 from matrixhs.streams import Stream, next_position
 from matrixhs.time import now_ms
-from push.actions.notifications import do_evaluate_event
+from push.actions.notifications import do_evaluate_event, room_members
 from push.actions.spans import do_track_memberships
 from rooms.actions import successor, user_directory
 from rooms.models import (
@@ -880,15 +880,10 @@ def _notify_local_members(room: Room, event: Event, pdu: JsonDict) -> None:
     changed = pdu.get("state_key") if pdu["type"] == EventTypes.MEMBER else None
 
     def wake() -> None:
-        suffix = f":{settings.MATRIXHS_SERVER_NAME}"
-        members = set(
-            RoomMembership.objects.filter(
-                room=room, membership__in=("join", "invite", "knock")
-            ).values_list("user_id", flat=True)
-        )
-        if isinstance(changed, str):
+        members = {row[0] for row in room_members(room).local}  # read by the evaluation
+        if isinstance(changed, str) and changed.endswith(f":{settings.MATRIXHS_SERVER_NAME}"):
             members.add(changed)
-        notify_users(user_id for user_id in members if user_id.endswith(suffix))
+        notify_users(members)
 
     transaction.on_commit(wake)
 

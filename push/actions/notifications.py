@@ -32,6 +32,7 @@ import json
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,7 @@ from django.db import connection
 from accounts.models import AccountData, User
 from accounts.queries import ignored_in
 from matrixhs.protocol.power_levels import PowerLevels
+from matrixhs.streams import Stream, current_position
 from matrixhs.time import now_ms
 from push.actions.delivery import enqueue_deliveries
 from push.evaluator import (
@@ -124,16 +126,103 @@ def thread_of(event: Event) -> str:
     return "main"
 
 
-_RECIPIENTS_SQL = """
-SELECT m.user_id, m.membership, m.displayname, a.stream_id, i.content,
-    EXISTS (SELECT 1 FROM {pusher} p WHERE p.user_id = u.id AND p.kind = 'http')
+_MEMBERS_SQL = """
+SELECT m.user_id, m.membership, m.displayname, a.stream_id, i.content
 FROM {membership} m
 LEFT JOIN {user} u ON u.user_id = m.user_id
 LEFT JOIN {account_data} a ON a.user_id = u.id AND a.room_id = '' AND a.type = 'm.push_rules'
 LEFT JOIN {account_data} i
     ON i.user_id = u.id AND i.room_id = '' AND i.type = 'm.ignored_user_list'
-WHERE m.room_id = %s AND m.membership IN ('join', 'invite')
+WHERE m.room_id = %s AND m.membership IN ('join', 'invite', 'knock')
 """
+
+#: Local users of the room with http pushers (drives from the pushers, which are few).
+_PUSHED_SQL = """
+SELECT DISTINCT u.user_id FROM {pusher} p
+JOIN {user} u ON u.id = p.user_id
+JOIN {membership} m ON m.user_id = u.user_id AND m.room_id = %s
+WHERE p.kind = 'http' AND m.membership IN ('join', 'invite')
+"""
+
+
+@dataclass(frozen=True)
+class RoomMembers:
+    """What evaluation and wake-ups need of a room's members: the joined count, and each
+    local member joined, invited or knocking with their display name, the position of
+    their ruleset and their ignore list."""
+
+    joined: int
+    #: (user_id, membership, display name, ruleset position or 0, ignore list content)
+    local: tuple[tuple[str, str, str | None, int, Any], ...]
+
+    @cached_property
+    def local_joined(self) -> list[str]:
+        return [row[0] for row in self.local if row[1] == "join"]
+
+    @cached_property
+    def joined_names(self) -> dict[str, str | None]:
+        return {row[0]: row[2] for row in self.local if row[1] == "join"}
+
+    @cached_property
+    def versions(self) -> dict[str, int]:
+        return {row[0]: row[3] for row in self.local}
+
+    @cached_property
+    def ignoring(self) -> dict[str, Any]:
+        """The ignore lists of the local members who have one."""
+        return {row[0]: row[4] for row in self.local if row[4] is not None}
+
+    @cached_property
+    def by_user(self) -> dict[str, tuple[str, str, str | None, int, Any]]:
+        return {row[0]: row for row in self.local}
+
+
+#: Rooms of at least this many members keep their RoomMembers in this process.
+_CACHED_MIN_MEMBERS = 50
+_CACHED_ROOMS = 256
+_members_cache: OrderedDict[tuple[str, int, int], RoomMembers] = OrderedDict()
+
+
+def forget_cached() -> None:
+    """Drop the compiled rulesets and room members kept in this process."""
+    _compiled.clear()
+    _members_cache.clear()
+
+
+def room_members(room: Room) -> RoomMembers:
+    """The room's :class:`RoomMembers`, read once per state of the room and of everyone's
+    account data. The key says when an entry is stale: the room's current state group
+    (every membership or display name change makes a new one) and the account-data
+    stream's position (every change of push rules or ignore lists moves it; it is read
+    first, so an entry is never keyed by a position whose write it cannot see). Call it
+    in the transaction that holds the room's lock, or after it committed."""
+    group = room.current_state_group_id
+    key = (room.room_id, group or 0, current_position(Stream.ACCOUNT_DATA))
+    cached = _members_cache.get(key)
+    if cached is not None:
+        _members_cache.move_to_end(key)
+        return cached
+    suffix = f":{settings.MATRIXHS_SERVER_NAME}"
+    sql = _MEMBERS_SQL.format(
+        membership=RoomMembership._meta.db_table,
+        user=User._meta.db_table,
+        account_data=AccountData._meta.db_table,
+    )
+    joined = 0
+    local = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [room.pk])
+        rows = cursor.fetchall()
+    for user_id, membership, displayname, version, ignoring in rows:
+        joined += membership == "join"
+        if user_id.endswith(suffix):
+            local.append((user_id, membership, displayname, int(version or 0), ignoring))
+    members = RoomMembers(joined, tuple(local))
+    if group is not None and len(rows) >= _CACHED_MIN_MEMBERS:
+        _members_cache[key] = members
+        if len(_members_cache) > _CACHED_ROOMS:
+            _members_cache.popitem(last=False)
+    return members
 
 
 @dataclass
@@ -154,38 +243,32 @@ class Recipients:
 
 def _recipients(room: Room, pdu: JsonDict) -> Recipients:
     """Joined local members and the local invitee of an invite, never the sender nor
-    those who ignore the sender (spec "Ignoring Users"), in one query."""
-    suffix = f":{settings.MATRIXHS_SERVER_NAME}"
-    sql = _RECIPIENTS_SQL.format(
-        membership=RoomMembership._meta.db_table,
-        user=User._meta.db_table,
-        account_data=AccountData._meta.db_table,
-        pusher=Pusher._meta.db_table,
-    )
-    found = Recipients()
+    those who ignore the sender (spec "Ignoring Users")."""
+    members = room_members(room)
     sender = pdu.get("sender")
+    names = dict(members.joined_names)
+    found = Recipients(joined=members.joined, local=members.local_joined, names=names)
     invitee = pdu.get("state_key") if pdu.get("type") == "m.room.member" else None
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [room.pk])
-        for user_id, membership, displayname, version, ignoring, pushed in cursor.fetchall():
-            is_local = user_id.endswith(suffix)
-            if membership == "join":
-                found.joined += 1
-                if is_local:
-                    found.local.append(user_id)
-            wanted = membership == "join" or user_id == invitee
-            if (
-                wanted
-                and is_local
-                and user_id != sender
-                and not (ignoring is not None and _ignores(ignoring, sender))
-            ):
-                found.names[user_id] = displayname
-                found.versions[user_id] = int(version or 0)
-                if membership != "join":
-                    found.invitee = user_id
-                if pushed:
-                    found.pushed.add(user_id)
+    row = members.by_user.get(invitee) if isinstance(invitee, str) else None
+    if row is not None and row[1] == "invite":
+        names[row[0]] = row[2]
+        found.invitee = row[0]
+    names.pop(sender, None)  # type: ignore[arg-type]
+    for user_id, ignoring in members.ignoring.items():
+        if user_id in names and _ignores(ignoring, sender):
+            del names[user_id]
+    if found.invitee not in names:
+        found.invitee = None
+    found.versions = {user_id: members.versions[user_id] for user_id in names}
+    if found.names:
+        sql = _PUSHED_SQL.format(
+            pusher=Pusher._meta.db_table,
+            user=User._meta.db_table,
+            membership=RoomMembership._meta.db_table,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [room.pk])
+            found.pushed = {row[0] for row in cursor.fetchall()} & found.names.keys()
     return found
 
 

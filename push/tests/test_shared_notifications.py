@@ -178,6 +178,7 @@ class SharedNotificationTests(SharedTestCase):
 
     def test_send_queries_do_not_grow_with_the_members(self) -> None:
         def queries_of_a_send() -> int:
+            self.message(self.bob)  # the room's members are read (or kept) again here
             with CaptureQueriesContext(connection) as captured:
                 self.message(self.bob)
             return len(captured.captured_queries)
