@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from unittest import mock
 
+from channels.layers import InMemoryChannelLayer
 from django.test import SimpleTestCase
 
 from matrixhs.notifier import WakeUps, local_waiters, notify_users
 
 
 class LocalWakeUpTests(SimpleTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        # The embedded mode's layer, whatever REDIS_URL says for this run.
+        layer = InMemoryChannelLayer()
+        self.enterContext(mock.patch("matrixhs.notifier.get_channel_layer", return_value=layer))
+
     def test_a_waiter_is_woken_from_another_thread_and_others_are_not(self) -> None:
         async def scenario() -> tuple[bool, bool]:
             async with WakeUps("@bob:test.local") as bob, WakeUps("@eve:test.local") as eve:
