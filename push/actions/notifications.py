@@ -181,27 +181,34 @@ class RoomMembers:
 _CACHED_MIN_MEMBERS = 50
 _CACHED_ROOMS = 256
 _members_cache: OrderedDict[tuple[str, int, int], RoomMembers] = OrderedDict()
+#: Rooms seen with at least _CACHED_MIN_MEMBERS members: only theirs are kept, and only
+#: for them is the account-data position read (a small room costs no extra query).
+_big_rooms: set[str] = set()
 
 
 def forget_cached() -> None:
     """Drop the compiled rulesets and room members kept in this process."""
     _compiled.clear()
     _members_cache.clear()
+    _big_rooms.clear()
 
 
 def room_members(room: Room) -> RoomMembers:
     """The room's :class:`RoomMembers`, read once per state of the room and of everyone's
     account data. The key says when an entry is stale: the room's current state group
     (every membership or display name change makes a new one) and the account-data
-    stream's position (every change of push rules or ignore lists moves it; it is read
-    first, so an entry is never keyed by a position whose write it cannot see). Call it
-    in the transaction that holds the room's lock, or after it committed."""
+    stream's position (every change of push rules or ignore lists moves it). Only rooms
+    of at least _CACHED_MIN_MEMBERS members are kept. Call it in the transaction that
+    holds the room's lock, or after it committed."""
     group = room.current_state_group_id
-    key = (room.room_id, group or 0, current_position(Stream.ACCOUNT_DATA))
-    cached = _members_cache.get(key)
-    if cached is not None:
-        _members_cache.move_to_end(key)
-        return cached
+    key: tuple[str, int, int] | None = None
+    if group is not None and room.room_id in _big_rooms:
+        # Read first: an entry is never keyed by a position whose write it cannot see.
+        key = (room.room_id, group, current_position(Stream.ACCOUNT_DATA))
+        cached = _members_cache.get(key)
+        if cached is not None:
+            _members_cache.move_to_end(key)
+            return cached
     suffix = f":{settings.MATRIXHS_SERVER_NAME}"
     sql = _MEMBERS_SQL.format(
         membership=RoomMembership._meta.db_table,
@@ -218,7 +225,11 @@ def room_members(room: Room) -> RoomMembers:
         if user_id.endswith(suffix):
             local.append((user_id, membership, displayname, int(version or 0), ignoring))
     members = RoomMembers(joined, tuple(local))
-    if group is not None and len(rows) >= _CACHED_MIN_MEMBERS:
+    if len(rows) >= _CACHED_MIN_MEMBERS:
+        if len(_big_rooms) >= 4 * _CACHED_ROOMS:
+            _big_rooms.clear()
+        _big_rooms.add(room.room_id)  # kept from the next read on (its key read first)
+    if key is not None and len(rows) >= _CACHED_MIN_MEMBERS:
         _members_cache[key] = members
         if len(_members_cache) > _CACHED_ROOMS:
             _members_cache.popitem(last=False)

@@ -5,6 +5,7 @@ display name, push rule or ignore list change is seen by the very next event."""
 
 from __future__ import annotations
 
+from typing import Any
 from unittest import mock
 
 from django.db import connection
@@ -22,11 +23,18 @@ from push.tests.test_shared_notifications import (
 from push.tests.test_unread_counts import UnreadCountTests
 
 
+def keep_every_room(test: Any) -> None:
+    test.enterContext(mock.patch.object(notifications, "_CACHED_MIN_MEMBERS", 0))
+
+
 def cached(cls: type) -> type:
-    """``cls``'s tests with every room's members kept, whatever its size."""
-    return mock.patch.object(notifications, "_CACHED_MIN_MEMBERS", 0)(
-        type(f"Cached{cls.__name__}", (cls,), {"__module__": __name__})
-    )
+    """``cls``'s tests with every room's members kept, whatever its size (from setUp on)."""
+
+    def setUp(self: Any) -> None:
+        keep_every_room(self)
+        cls.setUp(self)
+
+    return type(f"Cached{cls.__name__}", (cls,), {"__module__": __name__, "setUp": setUp})
 
 
 CachedEvaluationTests = cached(EvaluationTests)
@@ -37,8 +45,11 @@ CachedSameCountsTests = cached(SameCountsTests)
 CachedSpanTests = cached(SpanTests)
 
 
-@mock.patch.object(notifications, "_CACHED_MIN_MEMBERS", 0)
 class RoomMembersCacheTests(SharedTestCase):
+    def setUp(self) -> None:
+        keep_every_room(self)
+        super().setUp()
+
     def member_reads(self) -> int:
         with CaptureQueriesContext(connection) as queries:
             self.message(self.bob)
