@@ -15,6 +15,13 @@ Nothing waits for a client while holding a thread: the request body is read befo
 thread is borrowed, and the long-poll consumers borrow one for each database read only,
 never while they wait. A task never borrows twice (a nested ``lend`` in the same task
 reuses its thread), so requests cannot deadlock on the cap.
+
+A request crosses to its thread once. Stock Django's async handler crosses four times for
+a sync view (the request_started receivers, the view, the response's close with the
+request_finished receivers, each a hop to the thread and back, each costing more than a
+cheap view); here the whole of Django's sync handling (signals, middleware, view, close)
+runs in one call on the borrowed thread and the event loop only sends the bytes. A
+streaming response (a media download) is iterated as Django's async handler does.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from typing import IO, Any, TypeVar
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
+from django.core import signals
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.db import close_old_connections
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 T = TypeVar("T")
 
@@ -109,31 +119,65 @@ class RequestThreads:
 
 request_threads = RequestThreads()
 
-#: The body of the request being handled, read before a thread was borrowed.
-_body: contextvars.ContextVar[IO[bytes] | None] = contextvars.ContextVar(
-    "request_body", default=None
-)
+#: What a request's thread hands back to the event loop: status, headers and body of a
+#: response already closed, or a streaming response still to iterate.
+_Answer = tuple[int, list[tuple[bytes, bytes]], bytes] | HttpResponseBase
 
 
 class PooledThreadASGIHandler(ASGIHandler):
+    """Django's ASGI handler running each request's sync handling in one hop to its
+    borrowed thread (the middleware chain is loaded in sync mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_middleware(is_async=False)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         try:
-            body_file = await super().read_body(receive)  # a slow client holds no thread
+            body_file = await self.read_body(receive)  # a slow client holds no thread
         except RequestAborted:
             return
-        _body.set(body_file)
         async with request_threads.lend():
-            await self.handle(scope, receive, send)
+            answer = await sync_to_async(self._answer, thread_sensitive=True)(scope, body_file)
+            if isinstance(answer, HttpResponseBase):
+                try:
+                    await self.send_response(answer, send)
+                finally:
+                    await sync_to_async(answer.close, thread_sensitive=True)()
+                    body_file.close()
+                return
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-    async def read_body(self, receive: Any) -> IO[bytes]:
-        """The body read in ``__call__`` (``handle`` asks for it)."""
-        body_file = _body.get()
-        if body_file is None:
-            return await super().read_body(receive)  # type: ignore[no-any-return]
-        _body.set(None)
-        return body_file
+    def _answer(self, scope: dict[str, Any], body_file: IO[bytes]) -> _Answer:
+        """On the request's thread: what Django's ``handle`` does, in sync mode."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self.get_response(request)
+            response._handler_class = self.__class__
+        if response.streaming:
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+            return response
+        try:
+            headers = [
+                (name.encode("ascii") if isinstance(name, str) else name,
+                 value.encode("latin1") if isinstance(value, str) else value)
+                for name, value in response.items()
+            ]  # fmt: skip
+            headers.extend(
+                (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
+                for cookie in response.cookies.values()
+            )
+            return response.status_code, headers, response.content
+        finally:
+            response.close()  # request_finished
+            body_file.close()
 
 
 def get_asgi_application() -> PooledThreadASGIHandler:
