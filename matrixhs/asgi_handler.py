@@ -31,7 +31,7 @@ import contextvars
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeAlias, TypeVar
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -121,7 +121,7 @@ request_threads = RequestThreads()
 
 #: What a request's thread hands back to the event loop: status, headers and body of a
 #: response already closed, or a streaming response still to iterate.
-_Answer = tuple[int, list[tuple[bytes, bytes]], bytes] | HttpResponseBase
+_Answer: TypeAlias = tuple[int, list[tuple[bytes, bytes]], bytes] | HttpResponseBase
 
 
 class PooledThreadASGIHandler(ASGIHandler):

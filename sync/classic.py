@@ -30,7 +30,7 @@ from rooms.models import Event, Room
 from rooms.queries.format import Viewer, format_events
 from sync import rooms as data
 from sync.actions import typing_in_rooms
-from sync.presence import newly_joined_users, presence_changes
+from sync.presence import newly_joined_users, presence_changes, presence_enabled
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000
@@ -436,6 +436,8 @@ def _presence(
     request: SyncRequest, since: SyncToken | None, now: SyncToken, moved: _Moved
 ) -> list[JsonDict]:
     """Presence changes, and the presence of users newly sharing a room with the user."""
+    if not presence_enabled():
+        return []
     user_id = request.user.user_id
     if since is None or request.full_state:
         return presence_changes(user_id, None, now.presence)

@@ -24,6 +24,7 @@ from django.db.models import Q
 
 from accounts.models import User
 from federation.actions.outbound import share_presence
+from matrixhs import sql
 from matrixhs.errors import Forbidden, InvalidParam, JsonDict, NotFound
 from matrixhs.notifier import notify_users_on_commit
 from matrixhs.protocol.events import EventTypes, Membership
@@ -279,20 +280,22 @@ def presence_changes(
     ]
 
 
+#: Join events in the user's joined rooms within a window of positions (every incremental
+#: /sync with presence on asks, so the query is written out once).
+_JOINS_SQL = (
+    f"SELECT e.room_id, e.state_key FROM {Event._meta.db_table} e "
+    f"WHERE e.room_id IN (SELECT m.room_id FROM {RoomMembership._meta.db_table} m "
+    f"WHERE m.user_id = %s AND m.membership = '{Membership.JOIN}') "
+    f"AND e.type = '{EventTypes.MEMBER}' AND e.membership = '{Membership.JOIN}' "
+    "AND e.stream_ordering > %s AND e.stream_ordering <= %s"
+)
+
+
 def newly_joined_users(user_id: str, since: int, until: int) -> set[str]:
     """The users who came to share a joined room with ``user_id`` between two events
     stream positions: those who joined one of the user's rooms, and every member of a
     room the user joined."""
-    rooms = RoomMembership.objects.filter(user_id=user_id, membership=Membership.JOIN).values(
-        "room"
-    )
-    joins = Event.objects.filter(
-        room__in=rooms,
-        type=EventTypes.MEMBER,
-        membership=Membership.JOIN,
-        stream_ordering__gt=since,
-        stream_ordering__lte=until,
-    ).values_list("room_id", "state_key")
+    joins = sql.rows(_JOINS_SQL, [user_id, since, until])
     users = {state_key for _, state_key in joins if state_key}
     own = {room_pk for room_pk, state_key in joins if state_key == user_id}
     if own:

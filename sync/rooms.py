@@ -180,11 +180,13 @@ def _cut_at_gaps(
     }
     if not lows:
         return result
-    gaps = TimelineGap.objects.filter(
-        room_id__in=list(lows),
-        stream_ordering__gt=min(lows.values()),
-        stream_ordering__lte=max(bounds[pk] for pk in lows),
-    ).values_list("room_id", "stream_ordering")
+    room_pks = sorted(lows)
+    gaps = sql.rows(
+        f"SELECT room_id, stream_ordering FROM {TimelineGap._meta.db_table} "
+        f"WHERE room_id IN ({', '.join(['%s'] * len(room_pks))}) "
+        "AND stream_ordering > %s AND stream_ordering <= %s",
+        [*room_pks, min(lows.values()), max(bounds[pk] for pk in lows)],
+    )
     latest: dict[int, int] = {}
     for room_pk, position in gaps:
         if lows[room_pk] < position <= bounds[room_pk]:

@@ -124,13 +124,13 @@ def _viewer_memberships(events: Sequence[Event], viewer: Viewer) -> dict[str, st
     # Neither bounded nor ordered by position in SQL (done here, on a few rows): either
     # makes SQLite walk every event of the rooms by (room, stream_ordering) instead of
     # the viewer's few member events by (room, type, state_key).
-    rows = Event.objects.filter(
-        room_id__in={e.room_id for e in placed},
-        type=EventTypes.MEMBER,
-        state_key=viewer.user_id,
-        rejected_reason__isnull=True,
-        soft_failed=False,
-    ).values_list("room_id", "stream_ordering", "membership")
+    room_pks = sorted({e.room_id for e in placed})
+    rows = sql.rows(
+        f"SELECT room_id, stream_ordering, membership FROM {Event._meta.db_table} "
+        f"WHERE room_id IN ({', '.join(['%s'] * len(room_pks))}) AND type = %s "
+        "AND state_key = %s AND rejected_reason IS NULL AND soft_failed = %s",
+        [*room_pks, EventTypes.MEMBER, viewer.user_id, False],
+    )
     placed_rows = sorted((r for r in rows if r[1] is not None), key=lambda r: r[1])
     history: dict[int, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
     for room_pk, position, membership in placed_rows:
