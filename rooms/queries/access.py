@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from matrixhs import sql
 from matrixhs.errors import Forbidden, NotFound
 from matrixhs.protocol.events import EventTypes, Membership
 from rooms.events import current_state_ids, load_pdus
@@ -53,22 +54,36 @@ def access_room(user_id: str, room_id: str, allow_left: bool = True) -> RoomAcce
     Raises:
         Forbidden: unknown room, or not a member now or before (and not world-readable).
     """
-    room = Room.objects.filter(room_id=room_id).first()
-    if room is None:
+    found = sql.rows(_ACCESS_SQL, [user_id, room_id])
+    if not found:
         raise Forbidden("You aren't a member of the room")
-    row = RoomMembership.objects.filter(room=room, user_id=user_id).first()
-    membership = row.membership if row is not None else None
+    values = found[0]
+    room = sql.instance(Room, values[:_N_ROOM])
+    membership, forgotten = values[_N_ROOM : _N_ROOM + 2]
+    event_values = values[_N_ROOM + 2 :]
+    event = sql.instance(Event, event_values) if event_values[0] is not None else None
+    if event is not None and event.room_id == room.pk:
+        event.room = room
     if membership == Membership.JOIN:
-        event = Event.objects.filter(event_id=row.event_id).first() if row else None
         return RoomAccess(room, membership, event, peeking=False)
     if history_visibility(room) == WORLD_READABLE:
         return RoomAccess(room, membership, None, peeking=True)
-    if row is not None and allow_left and membership in (Membership.LEAVE, Membership.BAN):
-        event = Event.objects.filter(event_id=row.event_id).first()
-        if row.forgotten or event is None:
+    if allow_left and membership in (Membership.LEAVE, Membership.BAN):
+        if forgotten or event is None:
             raise Forbidden("You aren't a member of the room")
         return RoomAccess(room, membership, event, peeking=False)
     raise Forbidden("You aren't a member of the room")
+
+
+_N_ROOM = sql.width(Room)
+#: Every room endpoint starts here: the room, the reader's membership and its event in one
+#: query, written out once.
+_ACCESS_SQL = (
+    f"SELECT {', '.join(sql.columns(Room, 'r'))}, m.membership, m.forgotten, "
+    f"{', '.join(sql.columns(Event, 'e'))} FROM {Room._meta.db_table} r "
+    f"LEFT JOIN {RoomMembership._meta.db_table} m ON m.room_id = r.id AND m.user_id = %s "
+    f"LEFT JOIN {Event._meta.db_table} e ON e.event_id = m.event_id WHERE r.room_id = %s"
+)
 
 
 def access_joined_room(user_id: str, room_id: str) -> RoomAccess:
