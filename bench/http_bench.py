@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ def wrk(
         cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     result = {"req/s": re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)}  # type: ignore[union-attr]
+    result["requests"] = re.search(r"(\d+) requests in", out).group(1)  # type: ignore[union-attr]
     for pct in ("50", "99"):
         match = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.MULTILINE)
         result[f"p{pct}"] = match.group(1) if match else "?"
@@ -59,12 +61,31 @@ def wrk(
     return result
 
 
+def process_status(pid: int) -> dict[str, str]:
+    """The fields of /proc/<pid>/status (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {
+        k: v.strip() for k, v in (line.split(":", 1) for line in status.splitlines() if ":" in line)
+    }
+
+
+def memory_mib(pid: int) -> tuple[int, int]:
+    """Resident memory of a process now (VmRSS) and its peak so far (VmHWM), in MiB."""
+    values = process_status(pid)
+    return int(values["VmRSS"].split()[0]) // 1024, int(values["VmHWM"].split()[0]) // 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process, all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_figures(pid: int) -> str:
     """Resident memory (now / peak, MiB) and threads of the server process (Linux)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    rss, peak = (int(values[k].split()[0]) // 1024 for k in ("VmRSS", "VmHWM"))
-    return f"RSS {rss:>4} MiB (peak {peak:>4})  threads {values['Threads'].strip():>4}"
+    rss, peak = memory_mib(pid)
+    return f"RSS {rss:>4} MiB (peak {peak:>4})  threads {process_status(pid)['Threads']:>4}"
 
 
 def run(asgi: str, seconds: int, connections: list[int]) -> None:

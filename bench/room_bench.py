@@ -47,8 +47,10 @@ async def register(client: httpx.AsyncClient, name: str) -> str:
     return str(response.json()["access_token"])
 
 
-async def setup_room(client: httpx.AsyncClient, senders: int) -> tuple[str, list[str]]:
-    tokens = await asyncio.gather(*(register(client, f"user{i}") for i in range(senders)))
+async def setup_room(
+    client: httpx.AsyncClient, senders: int, prefix: str = "user"
+) -> tuple[str, list[str]]:
+    tokens = await asyncio.gather(*(register(client, f"{prefix}{i}") for i in range(senders)))
     created = await client.post(
         "/_matrix/client/v3/createRoom",
         json={"preset": "public_chat", "name": "bench"},
@@ -81,16 +83,19 @@ async def sender(
 
 
 async def bench_send(
-    client: httpx.AsyncClient, room_id: str, tokens: list[str], n: int
+    client: httpx.AsyncClient, room_ids: list[str], tokens: list[str], n: int
 ) -> dict[str, float]:
+    """Each of ``tokens`` sends ``n`` messages into the room of the same index in
+    ``room_ids``, all senders at once (after 3 messages each to warm up)."""
+    pairs = list(zip(room_ids, tokens, strict=True))
     warm: list[float] = []
     await asyncio.gather(
-        *(sender(client, room_id, t, 3, f"w{i}", warm) for i, t in enumerate(tokens))
+        *(sender(client, r, t, 3, f"w{i}", warm) for i, (r, t) in enumerate(pairs))
     )
     latencies: list[float] = []
     start = time.perf_counter()
     await asyncio.gather(
-        *(sender(client, room_id, t, n, f"m{i}", latencies) for i, t in enumerate(tokens))
+        *(sender(client, r, t, n, f"m{i}", latencies) for i, (r, t) in enumerate(pairs))
     )
     elapsed = time.perf_counter() - start
     return {
@@ -101,13 +106,13 @@ async def bench_send(
 
 
 async def bench_messages(
-    client: httpx.AsyncClient, room_id: str, token: str, requests: int
+    client: httpx.AsyncClient, room_id: str, token: str, requests: int, limit: int = 50
 ) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     end = None
     for _ in range(requests):
-        query = "dir=b&limit=50" + (f"&from={quote(end)}" if end else "")
+        query = f"dir=b&limit={limit}" + (f"&from={quote(end)}" if end else "")
         start = time.perf_counter()
         response = await client.get(
             f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?{query}", headers=headers
@@ -126,7 +131,7 @@ async def run_one(base_url: str, senders: int, messages: int) -> dict[str, dict[
     limits = httpx.Limits(max_connections=senders + 5, max_keepalive_connections=senders + 5)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
         room_id, tokens = await setup_room(client, senders)
-        send = await bench_send(client, room_id, tokens, messages)
+        send = await bench_send(client, [room_id] * len(tokens), tokens, messages)
         read = await bench_messages(client, room_id, tokens[1], 200)
     return {"send": send, "messages": read}
 

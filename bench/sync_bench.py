@@ -90,6 +90,7 @@ def refused(response: httpx.Response) -> BenchError:
 class Account:
     user_id: str
     token: str
+    device_id: str = ""
     since: str | None = None
     #: The account's own connection, for the simulated clients (one shared pool for all
     #: of them costs the bench O(clients^2) CPU per request in httpcore).
@@ -117,7 +118,7 @@ async def register(client: httpx.AsyncClient, name: str) -> Account:
         "/_matrix/client/v3/register",
         json={"username": name, "password": f"{name}-password", "auth": {"type": "m.login.dummy"}},
     )
-    return Account(body["user_id"], body["access_token"])
+    return Account(body["user_id"], body["access_token"], body["device_id"])
 
 
 async def login(client: httpx.AsyncClient, account: Account) -> Account:
@@ -132,7 +133,7 @@ async def login(client: httpx.AsyncClient, account: Account) -> Account:
             "password": f"{name}-password",
         },
     )
-    return Account(body["user_id"], body["access_token"])
+    return Account(body["user_id"], body["access_token"], body["device_id"])
 
 
 async def send(
@@ -346,6 +347,42 @@ async def bench_incremental(
     }
 
 
+async def wakeup_room(
+    stack: contextlib.AsyncExitStack,
+    client: httpx.AsyncClient,
+    base_url: str,
+    clients: int,
+    prefix: str = "",
+) -> tuple[str, Account, list[Account]]:
+    """A sender and ``clients`` receivers (a connection each, closed with ``stack``) in
+    one public room: the room ID, the sender, the receivers."""
+    sender = await register(client, f"{prefix}sender")
+    await sync(client, sender, initial=True)  # fail fast on a server without /sync
+    receivers = await bounded(
+        SETUP_CONCURRENCY,
+        [lambda i=i: register(client, f"{prefix}client{i}") for i in range(clients)],
+    )
+    for account in receivers:  # a connection each, as separate devices would have
+        account.http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=base_url, timeout=120, limits=httpx.Limits(max_connections=1)
+            )
+        )
+    created = await call(
+        client,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        sender,
+        json={"preset": "public_chat", "name": "wake-up"},
+    )
+    room_id = created["room_id"]
+    join = f"/_matrix/client/v3/join/{quote(room_id)}"
+    await bounded(
+        SETUP_CONCURRENCY, [lambda a=a: call(client, "POST", join, a, json={}) for a in receivers]
+    )
+    return room_id, sender, receivers
+
+
 # --- driver -------------------------------------------------------------------------------
 
 
@@ -355,31 +392,7 @@ async def run_one(name: str, base_url: str, args: argparse.Namespace) -> None:
         send_client = await stack.enter_async_context(
             httpx.AsyncClient(base_url=base_url, timeout=120)
         )
-        sender = await register(client, "sender")
-        await sync(client, sender, initial=True)  # fail fast on a server without /sync
-        receivers = await bounded(
-            SETUP_CONCURRENCY,
-            [lambda i=i: register(client, f"client{i}") for i in range(args.clients)],
-        )
-        for account in receivers:  # a connection each, as separate devices would have
-            account.http = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=base_url, timeout=120, limits=httpx.Limits(max_connections=1)
-                )
-            )
-        created = await call(
-            client,
-            "POST",
-            "/_matrix/client/v3/createRoom",
-            sender,
-            json={"preset": "public_chat", "name": "wake-up"},
-        )
-        room_id = created["room_id"]
-        join = f"/_matrix/client/v3/join/{quote(room_id)}"
-        await bounded(
-            SETUP_CONCURRENCY,
-            [lambda a=a: call(client, "POST", join, a, json={}) for a in receivers],
-        )
+        room_id, sender, receivers = await wakeup_room(stack, client, base_url, args.clients)
 
         w = await bench_wakeup(
             send_client, room_id, sender, receivers, args.messages, args.interval
