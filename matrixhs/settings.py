@@ -411,10 +411,10 @@ if DATABASE_URL:
         _db["ENGINE"] = "matrixhs.postgresql_backend"
         # psycopg 3's pool: persistent connections and ASGI do not mix (CONN_MAX_AGE stays 0).
         _db["CONN_MAX_AGE"] = 0
-        # With the pool, this makes Django pass check=ConnectionPool.check_connection: a
-        # connection the server closed (restart, failover, idle timeout) is found and
-        # replaced when it is lent, instead of failing the request that gets it.
-        _db["CONN_HEALTH_CHECKS"] = True
+        # Lent connections are checked by the backend, only those idle for a while (a
+        # connection the server closed is found and replaced when it is lent): Django's
+        # own check would cost a round trip on every request.
+        _db["CONN_HEALTH_CHECKS"] = False
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("MATRIXHS_DB_POOL_MIN", 2),
             "max_size": env_int("MATRIXHS_DB_POOL_MAX", 20),
