@@ -4,11 +4,11 @@ Django's own defaults (100 MiB, 8 lanes) make a login cost about 0.25 s of two c
 and 100 MiB of memory, so a burst of logins can exhaust a small server. These are the
 OWASP-recommended Argon2id parameters instead: 19 MiB, 2 passes, 1 lane.
 
-Hashes are computed on a few threads of their own, two per core, whatever thread asks.
-A hash is all CPU, so more at once would not finish sooner; and the C heap keeps a freed
-19 MiB block in the arena of the thread that used it, so hashing on every request thread
-left one such block behind per thread (sixteen request threads kept over 300 MiB after
-a burst of logins). Here only the hashing threads hold them.
+Hashes are computed on threads of their own, one per core (two at least), whatever thread
+asks. A hash is all CPU, so more at once would not finish sooner; and the C heap keeps a
+freed 19 MiB block in the arena of the thread that used it, so hashing on every request
+thread left one such block behind per thread (sixteen request threads kept over 300 MiB
+after a burst of logins). Here only the hashing threads hold them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
-HASHING_THREADS = 2 * len(os.sched_getaffinity(0))
+HASHING_THREADS = max(2, len(os.sched_getaffinity(0)))
 _hashing = ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="password-hash")
 
 
