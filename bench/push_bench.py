@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -28,6 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.servers import run_in_scratch_database
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -35,26 +36,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    if args.database_url is None:
-        run_bench(args)
-        return
-    import psycopg
-
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    database = f"push_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {database}")
-    os.environ["DATABASE_URL"] = args.database_url.rsplit("/", 1)[0] + f"/{database}"
-    try:
-        run_bench(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    run_in_scratch_database(args.database_url, "push_bench", lambda: run_bench(args))
 
 
 def run_bench(args: argparse.Namespace) -> None:

@@ -38,6 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.servers import run_in_scratch_database
+
 COMMON, MIDDLE, RARE = "meeting", "budget", "zeppelin"
 RARE_COUNT = 20
 BATCH = 2000
@@ -52,28 +54,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    if not args.database_url or not args.database_url.startswith("postgres"):
-        print("database: SQLite (embedded), fresh data dir")
-        run_bench(args)
-        return
-    import psycopg
-
-    server = args.database_url.rsplit("/", 1)[0]
-    database = f"search_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {database}")
-    os.environ["DATABASE_URL"] = f"{server}/{database}"
-    print(f"database: PostgreSQL, fresh database {database}")
-    try:
-        run_bench(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    postgres = bool(args.database_url) and args.database_url.startswith("postgres")
+    kind = "PostgreSQL, a fresh database" if postgres else "SQLite (embedded), fresh data dir"
+    print(f"database: {kind}")
+    run_in_scratch_database(args.database_url, "search_bench", lambda: run_bench(args))
 
 
 def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:

@@ -11,10 +11,12 @@ same PostgreSQL (a fresh database each, dropped afterwards).
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -151,6 +153,30 @@ class Synapse:
                 self.process.kill()
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+
+
+def run_in_scratch_database(database_url: str | None, prefix: str, run: Callable[[], None]) -> None:
+    """``run()``, in-process, on a fresh database: SQLite in a fresh data dir when
+    ``database_url`` names no PostgreSQL server, else a database of its own there (named
+    ``prefix_<random>``, DATABASE_URL pointing at it meanwhile), dropped afterwards."""
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    if not database_url or not database_url.startswith("postgres"):
+        run()
+        return
+    server = database_url.rsplit("/", 1)[0]
+    database = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    os.environ["DATABASE_URL"] = f"{server}/{database}"
+    try:
+        run()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 def matrixhs(data_dir: Path, **env: str) -> RunningServer:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.servers import run_in_scratch_database
 
 SYLLABLES = "ka lo mi ne ri su ta ve zo an el is or ul ba de fi go hu ja".split()
 
@@ -42,26 +43,7 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    if args.database_url is None:
-        run_bench(args)
-        return
-    import psycopg
-
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    database = f"directory_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {database}")
-    os.environ["DATABASE_URL"] = args.database_url.rsplit("/", 1)[0] + f"/{database}"
-    try:
-        run_bench(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    run_in_scratch_database(args.database_url, "directory_bench", lambda: run_bench(args))
 
 
 def _word(rng: random.Random) -> str:
