@@ -25,7 +25,7 @@ from django.db.models import Max
 
 from federation.actions.outbound import enqueue_pdu
 from federation.keys import get_signing_key, server_keys
-from matrixhs import metrics, sql
+from matrixhs import fastjson, metrics, sql
 from matrixhs.errors import BadJson, Forbidden, JsonDict, NotFound, TooLarge
 from matrixhs.notifier import notify_users
 from matrixhs.protocol.canonical_json import InvalidCanonicalJson, encode_canonical_json
@@ -172,7 +172,7 @@ def load_pdus(event_ids: Iterable[str]) -> dict[str, JsonDict]:
             text = cached[event_id]
         else:
             _pdu_cache.put(event_id, text)
-        pdu = json.loads(text)
+        pdu = fastjson.loads(text)
         if redacted_by is not None:
             pdu = redact_event(pdu, get_room_version(room_version))
         pdus[event_id] = pdu
@@ -182,7 +182,7 @@ def load_pdus(event_ids: Iterable[str]) -> dict[str, JsonDict]:
 def stored_pdu(event: Event) -> JsonDict:
     """An event row's PDU as readers see it (pruned once redacted); ``event.room`` is read
     for the room version of redacted events, so select it with the rows."""
-    pdu: JsonDict = json.loads(event.json)
+    pdu: JsonDict = fastjson.loads(event.json)
     if event.redacted_by is not None:
         pdu = redact_event(pdu, get_room_version(event.room.room_version))
     return pdu
@@ -755,7 +755,7 @@ def _apply_state_delta(
     """Move the room's current state (and the memberships derived from it) to
     ``group_id``, whose state differs from the current one by ``changed`` and
     ``removed``. ``known`` are changed events at hand (others are read)."""
-    pdus = {e.event_id: json.loads(e.json) for e in known}
+    pdus = {e.event_id: fastjson.loads(e.json) for e in known}
     positions = {e.event_id: e.stream_ordering for e in known}
     missing = set(changed.values()) - pdus.keys()
     if missing:

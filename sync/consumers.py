@@ -10,7 +10,6 @@ client that went away during the wait (channels#1249); this one listens for it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from matrixhs import ratelimit
 from matrixhs.asgi_handler import request_threads
 from matrixhs.auth import authenticate
 from matrixhs.errors import InvalidParam, Unrecognized, render_error
+from matrixhs.fastjson import dumps
 from matrixhs.http import check_parameters, parse_json_bytes
 from matrixhs.middleware import CORS_HEADERS
 from matrixhs.notifier import WakeUps
@@ -53,7 +53,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 async def send_json(
     send: Send, status: int, body: Any, headers: dict[str, str] | None = None
 ) -> None:
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    payload = dumps(body)
     all_headers = {"Content-Type": "application/json", **CORS_HEADERS, **(headers or {})}
     await send(
         {
